@@ -1,0 +1,233 @@
+package hubspot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+)
+
+const token = "pat-na1-test"
+
+func newPair(t *testing.T, opts hubspottest.Options, cfg hubspot.Config) (*hubspottest.Server, *hubspot.Client) {
+	t.Helper()
+	opts.Tokens = append(opts.Tokens, token)
+	emu := hubspottest.New(opts)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	cfg.BaseURL = srv.URL
+	cfg.HTTPClient = srv.Client()
+	if cfg.Token == "" {
+		cfg.Token = token
+	}
+	c, err := hubspot.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, c
+}
+
+func TestClient_List(t *testing.T) {
+	for _, n := range []int{0, 1, 99, 100, 101, 250} {
+		t.Run(fmt.Sprintf("%d_contacts", n), func(t *testing.T) {
+			emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+			want := map[string]string{}
+			for i := 0; i < n; i++ {
+				email := fmt.Sprintf("p%d@example.com", i)
+				id, err := emu.CreateObject("contacts", map[string]string{"email": email})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[id] = email
+			}
+			got := map[string]string{}
+			pages := 0
+			err := c.List(context.Background(), "contacts", hubspot.ListOptions{Properties: []string{"email", "phone"}}, func(objs []hubspot.Object) error {
+				pages++
+				for _, o := range objs {
+					if _, dup := got[o.ID]; dup {
+						return fmt.Errorf("id %s returned twice", o.ID)
+					}
+					if o.Properties["phone"] != nil {
+						return fmt.Errorf("unset phone = %q, want nil", *o.Properties["phone"])
+					}
+					if o.Properties["hs_object_id"] == nil || *o.Properties["hs_object_id"] != o.ID {
+						return fmt.Errorf("hs_object_id missing on %s", o.ID)
+					}
+					got[o.ID] = *o.Properties["email"]
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d records, want %d", len(got), len(want))
+			}
+			for id, e := range want {
+				if got[id] != e {
+					t.Errorf("record %s email = %q, want %q", id, got[id], e)
+				}
+			}
+			if wantPages := max(1, (n+99)/100); pages != wantPages {
+				t.Errorf("pages = %d, want %d", pages, wantPages)
+			}
+		})
+	}
+}
+
+func TestClient_Properties(t *testing.T) {
+	_, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+	props, err := c.Properties(context.Background(), "contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]hubspot.Property{}
+	for _, p := range props {
+		byName[p.Name] = p
+	}
+	tests := []struct {
+		name, typ string
+		readOnly  bool
+	}{
+		{"email", "string", false},
+		{"hubspotscore", "number", false},
+		{"lifecyclestage", "enumeration", false},
+		{"createdate", "datetime", true},
+		{"hs_object_id", "number", true},
+	}
+	for _, tt := range tests {
+		p, ok := byName[tt.name]
+		if !ok {
+			t.Errorf("property %s missing", tt.name)
+			continue
+		}
+		if p.Type != tt.typ || p.ModificationMetadata.ReadOnlyValue != tt.readOnly {
+			t.Errorf("%s: type %s readOnly %v, want %s %v", tt.name, p.Type, p.ModificationMetadata.ReadOnlyValue, tt.typ, tt.readOnly)
+		}
+	}
+}
+
+func TestClient_BadToken(t *testing.T) {
+	_, c := newPair(t, hubspottest.Options{}, hubspot.Config{Token: "pat-na1-wrong"})
+	_, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, "")
+	var apiErr *hubspot.Error
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("err = %v, want *hubspot.Error", err)
+	}
+	if apiErr.Status != 401 || apiErr.Category != "INVALID_AUTHENTICATION" || apiErr.CorrelationID == "" {
+		t.Errorf("got status %d category %q correlation %q", apiErr.Status, apiErr.Category, apiErr.CorrelationID)
+	}
+}
+
+// The limiter keeps concurrent callers under the rolling window: no 429 and
+// throughput near the ceiling.
+func TestClient_RateLimitShared(t *testing.T) {
+	window := 500 * time.Millisecond
+	emu, c := newPair(t, hubspottest.Options{BurstLimit: 20, Window: window}, hubspot.Config{BurstLimit: 20, Window: window})
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	start := time.Now()
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d calls failed", failed.Load())
+	}
+	if _, limited := emu.Requests(); limited != 0 {
+		t.Errorf("emulator answered %d 429s; the limiter should prevent them", limited)
+	}
+	// 60 calls at 19 per 500 ms need at least ~1.5 s.
+	if d := time.Since(start); d < 1400*time.Millisecond {
+		t.Errorf("60 calls took %v: faster than the window allows", d)
+	}
+}
+
+// Two processes on one token (each pacing itself at the full limit) meet
+// 429 TEN_SECONDLY_ROLLING; each waits out the window and every call
+// succeeds.
+func TestClient_RetriesTenSecondly429(t *testing.T) {
+	window := 300 * time.Millisecond
+	emu, c1 := newPair(t, hubspottest.Options{BurstLimit: 5, Window: window}, hubspot.Config{BurstLimit: 5, Window: window})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c2, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token, BurstLimit: 5, Window: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, c := range []*hubspot.Client{c1, c2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if _, limited := emu.Requests(); limited == 0 {
+		t.Error("expected the emulator to refuse some calls")
+	}
+}
+
+func TestClient_DailyLimitStops(t *testing.T) {
+	_, c := newPair(t, hubspottest.Options{DailyLimit: 3}, hubspot.Config{})
+	ctx := context.Background()
+	var err error
+	for i := 0; i < 4 && err == nil; i++ {
+		_, _, err = c.ListPage(ctx, "contacts", hubspot.ListOptions{}, "")
+	}
+	if !errors.Is(err, hubspot.ErrDailyLimit) {
+		t.Fatalf("err = %v, want ErrDailyLimit", err)
+	}
+}
+
+func TestClient_RetriesServerErrors(t *testing.T) {
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{token}})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte("<html>bad gateway</html>"))
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token, RetryBaseDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 3 {
+		t.Errorf("calls = %d, want 3", calls.Load())
+	}
+}

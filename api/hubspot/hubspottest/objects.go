@@ -1,0 +1,466 @@
+package hubspottest
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Property is a property definition as HubSpot's properties API returns it.
+type Property struct {
+	Name                 string                `json:"name"`
+	Label                string                `json:"label"`
+	Type                 string                `json:"type"`      // string, number, bool, enumeration, date, datetime, phone_number
+	FieldType            string                `json:"fieldType"` // text, number, booleancheckbox, select, checkbox, radio, date, phonenumber, file, …
+	GroupName            string                `json:"groupName"`
+	Description          string                `json:"description"`
+	Options              []Option              `json:"options"`
+	DisplayOrder         int                   `json:"displayOrder"`
+	Hidden               bool                  `json:"hidden"`
+	HasUniqueValue       bool                  `json:"hasUniqueValue"`
+	Calculated           bool                  `json:"calculated"`
+	ExternalOptions      bool                  `json:"externalOptions"`
+	HubspotDefined       bool                  `json:"hubspotDefined,omitempty"`
+	FormField            bool                  `json:"formField"`
+	Archived             bool                  `json:"archived"`
+	CreatedAt            string                `json:"createdAt,omitempty"`
+	UpdatedAt            string                `json:"updatedAt,omitempty"`
+	ModificationMetadata *ModificationMetadata `json:"modificationMetadata,omitempty"`
+}
+
+// Option is one enumeration option.
+type Option struct {
+	Label        string `json:"label"`
+	Value        string `json:"value"`
+	DisplayOrder int    `json:"displayOrder"`
+	Hidden       bool   `json:"hidden"`
+}
+
+// ModificationMetadata says what may change; ReadOnlyValue properties
+// cannot be written through the objects API.
+type ModificationMetadata struct {
+	Archivable         bool `json:"archivable"`
+	ReadOnlyDefinition bool `json:"readOnlyDefinition"`
+	ReadOnlyValue      bool `json:"readOnlyValue"`
+}
+
+// Object is a stored CRM record. Property values are strings, as HubSpot
+// keeps them.
+type Object struct {
+	ID         string
+	Properties map[string]string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Archived   bool
+}
+
+type objectType struct {
+	name         string
+	typeID       string
+	lastModified string   // lastmodifieddate or hs_lastmodifieddate
+	defaults     []string // properties returned when none are requested
+	props        []Property
+	records      map[int64]*Object
+	ids          []int64 // ascending, for paging
+}
+
+func (t *objectType) property(name string) (Property, bool) {
+	for _, p := range t.props {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Property{}, false
+}
+
+func (s *Server) objectType(name string) *objectType {
+	if t, ok := s.types[name]; ok {
+		return t
+	}
+	for _, t := range s.types {
+		if t.typeID == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// AddProperty defines a property on an object type, as an admin would in
+// HubSpot's settings.
+func (s *Server) AddProperty(objectType string, p Property) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return fmt.Errorf("hubspottest: unknown object type %q", objectType)
+	}
+	if _, ok := t.property(p.Name); ok {
+		return fmt.Errorf("hubspottest: property %s.%s already exists", objectType, p.Name)
+	}
+	stamp := formatTime(s.now())
+	p.CreatedAt, p.UpdatedAt = stamp, stamp
+	if p.ModificationMetadata == nil {
+		p.ModificationMetadata = &ModificationMetadata{Archivable: true}
+	}
+	if p.Options == nil {
+		p.Options = []Option{}
+	}
+	t.props = append(t.props, p)
+	return nil
+}
+
+// CreateObject stores a new record and returns its id. Values are
+// validated as a write through the API would be.
+func (s *Server) CreateObject(objectType string, props map[string]string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return "", fmt.Errorf("hubspottest: unknown object type %q", objectType)
+	}
+	if err := t.validate(props); err != nil {
+		return "", err
+	}
+	s.nextID++
+	id := s.nextID
+	now := s.now()
+	o := &Object{ID: strconv.FormatInt(id, 10), Properties: map[string]string{}, CreatedAt: now, UpdatedAt: now}
+	for k, v := range props {
+		if v != "" {
+			o.Properties[k] = v
+		}
+	}
+	t.stamp(o)
+	t.records[id] = o
+	t.ids = append(t.ids, id)
+	return o.ID, nil
+}
+
+// UpdateObject changes properties of a record; "" clears a value.
+func (s *Server) UpdateObject(objectType, id string, props map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return fmt.Errorf("hubspottest: unknown object type %q", objectType)
+	}
+	o := t.get(id)
+	if o == nil {
+		return fmt.Errorf("hubspottest: %s %s not found", objectType, id)
+	}
+	if err := t.validate(props); err != nil {
+		return err
+	}
+	for k, v := range props {
+		if v == "" {
+			delete(o.Properties, k)
+		} else {
+			o.Properties[k] = v
+		}
+	}
+	o.UpdatedAt = s.now()
+	t.stamp(o)
+	return nil
+}
+
+// Object returns a copy of a stored record.
+func (s *Server) Object(objectType, id string) (Object, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return Object{}, false
+	}
+	o := t.get(id)
+	if o == nil {
+		return Object{}, false
+	}
+	c := *o
+	c.Properties = make(map[string]string, len(o.Properties))
+	for k, v := range o.Properties {
+		c.Properties[k] = v
+	}
+	return c, true
+}
+
+// ObjectIDs lists the ids of an object type's unarchived records, oldest
+// first.
+func (s *Server) ObjectIDs(objectType string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for _, id := range t.ids {
+		if !t.records[id].Archived {
+			out = append(out, strconv.FormatInt(id, 10))
+		}
+	}
+	return out
+}
+
+func (t *objectType) get(id string) *Object {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return nil
+	}
+	return t.records[n]
+}
+
+// stamp maintains the read-only system properties HubSpot computes.
+func (t *objectType) stamp(o *Object) {
+	o.Properties["hs_object_id"] = o.ID
+	o.Properties["createdate"] = formatTime(o.CreatedAt)
+	o.Properties[t.lastModified] = formatTime(o.UpdatedAt)
+}
+
+// PropertyError is one invalid value, in HubSpot's validation shape.
+type PropertyError struct {
+	Name    string `json:"name"`
+	Code    string `json:"error"`
+	Message string `json:"message"`
+	IsValid bool   `json:"isValid"`
+}
+
+// ValidationError lists the invalid values of one write.
+type ValidationError struct{ Errors []PropertyError }
+
+func (e *ValidationError) Error() string {
+	var parts []string
+	for _, pe := range e.Errors {
+		parts = append(parts, pe.Name+": "+pe.Code)
+	}
+	return "Property values were not valid: " + strings.Join(parts, ", ")
+}
+
+// validate applies HubSpot's write rules to property values.
+func (t *objectType) validate(props map[string]string) error {
+	var errs []PropertyError
+	names := make([]string, 0, len(props))
+	for k := range props {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if code, msg := t.checkValue(name, props[name]); code != "" {
+			errs = append(errs, PropertyError{Name: name, Code: code, Message: msg})
+		}
+	}
+	if len(errs) > 0 {
+		return &ValidationError{Errors: errs}
+	}
+	return nil
+}
+
+const maxStringLen = 65536
+
+func (t *objectType) checkValue(name, v string) (code, msg string) {
+	p, ok := t.property(name)
+	if !ok {
+		return "PROPERTY_DOESNT_EXIST", fmt.Sprintf("Property %q does not exist", name)
+	}
+	if p.ModificationMetadata != nil && p.ModificationMetadata.ReadOnlyValue {
+		return "READ_ONLY_VALUE", fmt.Sprintf("%s is a read only property; its value cannot be set.", name)
+	}
+	if v == "" {
+		return "", "" // clears the value
+	}
+	switch p.Type {
+	case "number":
+		if _, err := strconv.ParseFloat(v, 64); err != nil || strings.ContainsAny(v, "eE") {
+			return "INVALID_INTEGER", fmt.Sprintf("%s was not a valid number.", v)
+		}
+	case "bool":
+		if v != "true" && v != "false" {
+			return "INVALID_BOOLEAN", fmt.Sprintf("%s was not a valid boolean (true or false).", v)
+		}
+	case "enumeration":
+		values := []string{v}
+		if p.FieldType == "checkbox" {
+			values = strings.Split(strings.TrimPrefix(v, ";"), ";")
+		}
+		for _, one := range values {
+			if !slices.ContainsFunc(p.Options, func(o Option) bool { return o.Value == one }) {
+				return "INVALID_OPTION", fmt.Sprintf("%s was not one of the allowed options: %s", one, optionList(p.Options))
+			}
+		}
+	case "date":
+		d, err := parseDateValue(v)
+		if err != nil {
+			return "INVALID_DATE", fmt.Sprintf("%s is not a valid date.", v)
+		}
+		if d.UTC().Truncate(24*time.Hour) != d.UTC() {
+			return "INVALID_DATE", fmt.Sprintf("%s is at %s, not at midnight UTC.", v, d.UTC().Format(time.RFC3339))
+		}
+	case "datetime":
+		if _, err := parseDateValue(v); err != nil {
+			return "INVALID_DATETIME", fmt.Sprintf("%s is not a valid datetime.", v)
+		}
+	}
+	if len(v) > maxStringLen {
+		return "INVALID_LENGTH", fmt.Sprintf("value is %d characters long; the limit is %d.", len(v), maxStringLen)
+	}
+	if name == "email" && !validEmail(v) {
+		return "INVALID_EMAIL", fmt.Sprintf("Email address %s is invalid", v)
+	}
+	return "", ""
+}
+
+func optionList(opts []Option) string {
+	vals := make([]string, len(opts))
+	for i, o := range opts {
+		vals[i] = o.Value
+	}
+	return "[" + strings.Join(vals, ", ") + "]"
+}
+
+// parseDateValue accepts what HubSpot accepts for date and datetime
+// properties: epoch milliseconds, YYYY-MM-DD, or ISO 8601.
+func parseDateValue(v string) (time.Time, error) {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a date")
+}
+
+// validEmail is HubSpot's observable rule: one @, a non-empty local part,
+// a dotted domain, no spaces.
+func validEmail(v string) bool {
+	local, domain, ok := strings.Cut(v, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(v, " \t\n") &&
+		!strings.Contains(domain, "@") && !strings.HasSuffix(domain, ".") && !strings.HasPrefix(domain, ".")
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// listObjects serves GET /crm/v3/objects/{type}.
+func (s *Server) listObjects(rw *response, r *http.Request, typeName string) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(typeName)
+	if t == nil {
+		rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("Unable to infer object type from: %s", typeName)})
+		return
+	}
+	limit := 10
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("limit must be an integer between 1 and 100, got %q", v)})
+			return
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("Invalid input JSON on line 1: after %q is not a valid paging cursor", v)})
+			return
+		}
+		after = n
+	}
+	archived := q.Get("archived") == "true"
+	requested := listParam(q, "properties")
+	if len(requested) == 0 {
+		requested = t.defaults
+	}
+
+	start, _ := slices.BinarySearch(t.ids, after)
+	results := make([]map[string]any, 0, limit)
+	i := start
+	for ; i < len(t.ids) && len(results) < limit; i++ {
+		o := t.records[t.ids[i]]
+		if o.Archived != archived {
+			continue
+		}
+		results = append(results, t.render(o, requested))
+	}
+	// Skip to the next record this query would return, so that paging
+	// ends without an empty page, as HubSpot's does.
+	for i < len(t.ids) && t.records[t.ids[i]].Archived != archived {
+		i++
+	}
+	body := map[string]any{"results": results}
+	if i < len(t.ids) {
+		next := strconv.FormatInt(t.ids[i], 10)
+		link := *r.URL
+		lq := link.Query()
+		lq.Set("after", next)
+		link.RawQuery = lq.Encode()
+		body["paging"] = map[string]any{"next": map[string]string{"after": next, "link": "?" + link.RawQuery}}
+	}
+	rw.json(http.StatusOK, body)
+}
+
+// render shapes a record as SimplePublicObject: the requested properties
+// (null when unset) plus the ones HubSpot always returns.
+func (t *objectType) render(o *Object, requested []string) map[string]any {
+	props := make(map[string]any, len(requested)+3)
+	for _, name := range requested {
+		if _, ok := t.property(name); !ok {
+			continue // HubSpot ignores unknown requested properties on reads
+		}
+		if v, ok := o.Properties[name]; ok {
+			props[name] = v
+		} else {
+			props[name] = nil
+		}
+	}
+	for _, always := range []string{"hs_object_id", "createdate", t.lastModified} {
+		props[always] = o.Properties[always]
+	}
+	out := map[string]any{
+		"id":         o.ID,
+		"properties": props,
+		"createdAt":  formatTime(o.CreatedAt),
+		"updatedAt":  formatTime(o.UpdatedAt),
+		"archived":   o.Archived,
+	}
+	return out
+}
+
+// listParam reads a multi-valued query parameter in either form HubSpot
+// accepts: repeated keys or one comma-separated value.
+func listParam(q url.Values, key string) []string {
+	var out []string
+	for _, v := range q[key] {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// listProperties serves GET /crm/v3/properties/{type}.
+func (s *Server) listProperties(rw *response, r *http.Request, typeName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(typeName)
+	if t == nil {
+		rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("Unable to infer object type from: %s", typeName)})
+		return
+	}
+	archived := r.URL.Query().Get("archived") == "true"
+	results := []Property{}
+	for _, p := range t.props {
+		if p.Archived == archived {
+			results = append(results, p)
+		}
+	}
+	rw.json(http.StatusOK, map[string]any{"results": results})
+}

@@ -1,0 +1,71 @@
+package hubspot
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limiter keeps one token's calls under HubSpot's rolling burst window.
+//
+// HubSpot counts calls in any rolling window of 10 s, so a token bucket
+// whose burst plus refill over one window exceeds the limit draws 429s. The
+// limiter spaces calls evenly at (limit-1) per window with a burst of one:
+// no window can then hold more than limit calls, and throughput stays
+// within 1/limit of the ceiling. The limit configured for the tier is
+// corrected from the X-HubSpot-RateLimit-Max and -Interval-Milliseconds
+// headers of the first response that carries them.
+type Limiter struct {
+	mu     sync.Mutex
+	window time.Duration
+	limit  int
+	rl     *rate.Limiter
+}
+
+// NewLimiter returns a limiter for limit calls per window.
+func NewLimiter(limit int, window time.Duration) *Limiter {
+	l := &Limiter{rl: rate.NewLimiter(1, 1)}
+	l.set(limit, window)
+	return l
+}
+
+func (l *Limiter) set(limit int, window time.Duration) {
+	l.limit, l.window = limit, window
+	l.rl.SetLimit(rate.Limit(float64(max(limit-1, 1)) / window.Seconds()))
+}
+
+// Window is the current burst window.
+func (l *Limiter) Window() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.window
+}
+
+// Wait blocks until a call may be sent or ctx is done.
+func (l *Limiter) Wait(ctx context.Context) error {
+	return l.rl.Wait(ctx)
+}
+
+// Observe reads HubSpot's rate-limit headers from a response and adopts
+// the limit and window they state. Search responses carry no headers and
+// leave the limiter untouched.
+func (l *Limiter) Observe(h http.Header) {
+	limit, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Max"))
+	if err != nil || limit <= 0 {
+		return
+	}
+	ms, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+	if err != nil || ms <= 0 {
+		return
+	}
+	window := time.Duration(ms) * time.Millisecond
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if limit != l.limit || window != l.window {
+		l.set(limit, window)
+	}
+}

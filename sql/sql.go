@@ -1,0 +1,19 @@
+// Package sql holds the SQL that ships inside backflow: the internal state
+// schema of the DuckDB file and the macros installed into it. It is data,
+// not logic; the warehouse package executes it.
+package sql
+
+import _ "embed"
+
+// Schema creates backflow's schemas and internal state tables. Every
+// statement is idempotent, so it runs on each open.
+//
+//go:embed schema.sql
+var Schema string
+
+// Macros defines the SQL macros users call from their models. They are
+// created in the file's main schema so that views in models.* keep working
+// when an analyst opens the file with any DuckDB client.
+//
+//go:embed macros.sql
+var Macros string
