@@ -1,0 +1,195 @@
+// Package pendo is a typed client for Pendo's v1 API: the integration key,
+// per-endpoint rate limiting, retries, the Aggregation API with streaming
+// decoding, and metadata reads and bulk writes. It takes a base URL and an
+// *http.Client, so the same code runs against Pendo and the pendotest
+// emulator.
+package pendo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Region hosts. A key works only against its own region's hosts.
+var Regions = map[string]struct{ API, Data string }{
+	"us":  {"https://app.pendo.io", "https://data.pendo.io"},
+	"eu":  {"https://app.eu.pendo.io", "https://data.eu.pendo.io"},
+	"us1": {"https://us1.app.pendo.io", "https://us1.data.pendo.io"},
+	"jpn": {"https://app.jpn.pendo.io", "https://data.jpn.pendo.io"},
+	"au":  {"https://app.au.pendo.io", "https://data.au.pendo.io"},
+}
+
+// Config configures a Client.
+type Config struct {
+	// Region selects the hosts (us, eu, us1, jpn, au); default us.
+	Region string
+	// BaseURL overrides the region's API host.
+	BaseURL string
+	// HTTPClient defaults to a client with a 5-minute timeout (Pendo caps
+	// calls at 5 minutes).
+	HTTPClient *http.Client
+	// IntegrationKey authenticates /api/v1 calls.
+	IntegrationKey string
+	// RequestsPerSecond is the per-endpoint limit; default 100.
+	RequestsPerSecond int
+	// MaxRetries bounds retries on 429, 5xx and network errors; default 6.
+	MaxRetries int
+	// RetryBaseDelay is the first backoff step; default 1s.
+	RetryBaseDelay time.Duration
+}
+
+// Client calls one Pendo subscription. It is safe for concurrent use.
+type Client struct {
+	baseURL    string
+	http       *http.Client
+	key        string
+	rps        int
+	maxRetries int
+	retryBase  time.Duration
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter // per endpoint, as Pendo limits
+}
+
+// New returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.IntegrationKey == "" {
+		return nil, errors.New("pendo: no integration key configured")
+	}
+	if cfg.BaseURL == "" {
+		region := strings.ToLower(cfg.Region)
+		if region == "" {
+			region = "us"
+		}
+		hosts, ok := Regions[region]
+		if !ok {
+			return nil, fmt.Errorf("pendo: unknown region %q (want us, eu, us1, jpn or au)", cfg.Region)
+		}
+		cfg.BaseURL = hosts.API
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Minute}
+	}
+	if cfg.RequestsPerSecond == 0 {
+		cfg.RequestsPerSecond = 100
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 6
+	}
+	if cfg.RetryBaseDelay == 0 {
+		cfg.RetryBaseDelay = time.Second
+	}
+	return &Client{
+		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
+		http:       cfg.HTTPClient,
+		key:        cfg.IntegrationKey,
+		rps:        cfg.RequestsPerSecond,
+		maxRetries: cfg.MaxRetries,
+		retryBase:  cfg.RetryBaseDelay,
+		limiters:   map[string]*rate.Limiter{},
+	}, nil
+}
+
+func (c *Client) limiter(endpoint string) *rate.Limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.limiters[endpoint]
+	if l == nil {
+		// Pendo counts a sliding second; a burst of one at rps-1 per
+		// second never puts more than rps calls in any second.
+		l = rate.NewLimiter(rate.Limit(max(c.rps-1, 1)), 1)
+		c.limiters[endpoint] = l
+	}
+	return l
+}
+
+// send performs one call with retries and returns the open response for a
+// 2xx status; the caller closes its body. endpoint names the rate-limit
+// bucket. Only idempotent calls pass retryNetwork.
+func (c *Client) send(ctx context.Context, method, path, endpoint string, body any, retryNetwork bool) (*http.Response, error) {
+	op := method + " " + path
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("pendo: %s: encode request: %w", op, err)
+		}
+	}
+	lim := c.limiter(endpoint)
+	for attempt := 0; ; attempt++ {
+		if err := lim.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("pendo: %s: rate limiter: %w", op, err)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, bytes.NewReader(payload))
+		if err != nil {
+			return nil, fmt.Errorf("pendo: %s: %w", op, err)
+		}
+		req.Header.Set("X-Pendo-Integration-Key", c.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil || !retryNetwork || attempt >= c.maxRetries {
+				return nil, fmt.Errorf("pendo: %s: %w", op, err)
+			}
+			if err := sleepCtx(ctx, backoff(attempt, c.retryBase)); err != nil {
+				return nil, fmt.Errorf("pendo: %s: %w", op, err)
+			}
+			continue
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return resp, nil
+		}
+		apiErr := readError(resp, op, c.baseURL)
+		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+		if !retry || attempt >= c.maxRetries {
+			return nil, apiErr
+		}
+		if err := sleepCtx(ctx, backoff(attempt, c.retryBase)); err != nil {
+			return nil, fmt.Errorf("%w (while waiting to retry: %v)", apiErr, err)
+		}
+	}
+}
+
+// call is send plus JSON decoding of the whole body into out.
+func (c *Client) call(ctx context.Context, method, path, endpoint string, body, out any, retryNetwork bool) error {
+	resp, err := c.send(ctx, method, path, endpoint, body, retryNetwork)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("pendo: %s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func backoff(attempt int, base time.Duration) time.Duration {
+	d := min(base<<min(attempt, 5), 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,173 @@
+package pendo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Kind is a metadata kind.
+type Kind string
+
+const (
+	Visitor Kind = "visitor"
+	Account Kind = "account"
+)
+
+func (k Kind) idField() string {
+	if k == Account {
+		return "accountId"
+	}
+	return "visitorId"
+}
+
+// Field describes one metadata field.
+type Field struct {
+	Type        string `json:"Type"` // string, boolean, integer, float, time, list, ""
+	DisplayName string `json:"DisplayName"`
+	ElementType string `json:"ElementType"`
+	IsDeleted   bool   `json:"isDeleted"`
+}
+
+// Schema maps group → field name → descriptor.
+type Schema map[string]map[string]Field
+
+// Schema reads the metadata schema of a kind.
+func (c *Client) Schema(ctx context.Context, kind Kind) (Schema, error) {
+	var s Schema
+	path := "/api/v1/metadata/schema/" + url.PathEscape(string(kind))
+	if err := c.call(ctx, "GET", path, "metadata/schema", nil, &s, true); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Update is one row of a bulk metadata update: an id and the values to set
+// (field name → JSON value; JSON null clears the field).
+type Update struct {
+	ID     string
+	Values map[string]json.RawMessage
+}
+
+// Outcome is what happened to one Update.
+type Outcome struct {
+	Status OutcomeStatus
+	Error  string // for Failed
+}
+
+// OutcomeStatus classifies one row of a bulk update.
+type OutcomeStatus int
+
+const (
+	// Updated: Pendo applied the values.
+	Updated OutcomeStatus = iota
+	// Missing: no such visitor or account; nothing was created.
+	Missing
+	// Failed: Pendo rejected the row; Error says why.
+	Failed
+)
+
+// BulkResult is Pendo's answer to a bulk update.
+type BulkResult struct {
+	Total   int               `json:"total"`
+	Updated int               `json:"updated"`
+	Failed  int               `json:"failed"`
+	Missing []string          `json:"missing"`
+	Errors  []json.RawMessage `json:"errors"`
+}
+
+// UpdateMetadata sets metadata values of one group (custom or agent) for a
+// batch of visitors or accounts and reconciles Pendo's answer per row: the
+// returned slice has one Outcome per update, in order. ids listed in
+// `missing` are Missing. An error entry is matched to its row by the id it
+// names; when Pendo reports more failures than it names, every row it did
+// not name as missing is marked Failed, since which ones failed is
+// unknowable, and a retry of an idempotent update is harmless. create=true
+// makes Pendo create unknown ids; a sync must ask for it explicitly.
+func (c *Client) UpdateMetadata(ctx context.Context, kind Kind, group string, updates []Update, create bool) ([]Outcome, error) {
+	path := fmt.Sprintf("/api/v1/metadata/%s/%s/value", url.PathEscape(string(kind)), url.PathEscape(group))
+	if create {
+		path += "?create=true"
+	}
+	body := make([]map[string]any, len(updates))
+	for i, u := range updates {
+		body[i] = map[string]any{kind.idField(): u.ID, "values": u.Values}
+	}
+	var res BulkResult
+	endpoint := "metadata/" + string(kind) + "/" + group + "/value"
+	// Setting values is idempotent, so a lost response is safe to retry.
+	if err := c.call(ctx, "POST", path, endpoint, body, &res, true); err != nil {
+		return nil, err
+	}
+	return reconcile(updates, res), nil
+}
+
+func reconcile(updates []Update, res BulkResult) []Outcome {
+	out := make([]Outcome, len(updates))
+	index := make(map[string][]int, len(updates))
+	for i, u := range updates {
+		index[u.ID] = append(index[u.ID], i)
+	}
+	for _, id := range res.Missing {
+		for _, i := range index[id] {
+			out[i].Status = Missing
+		}
+	}
+	named := 0
+	for _, raw := range res.Errors {
+		id, msg := describeError(raw, index)
+		if id == "" {
+			continue
+		}
+		named++
+		for _, i := range index[id] {
+			out[i] = Outcome{Status: Failed, Error: msg}
+		}
+	}
+	failed := max(res.Failed-len(res.Missing), len(res.Errors))
+	if failed > named {
+		msg := fmt.Sprintf("Pendo reported %d failed rows without naming them all (updated %d of %d)", failed, res.Updated, res.Total)
+		for i := range out {
+			if out[i].Status == Updated {
+				out[i] = Outcome{Status: Failed, Error: msg}
+			}
+		}
+	}
+	return out
+}
+
+// describeError finds which row an error entry names and its message.
+// Pendo does not document the entry's shape: it may be a string or an
+// object; the row is recognised by any id of the batch it mentions.
+func describeError(raw json.RawMessage, index map[string][]int) (id, msg string) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		for cand := range index {
+			if strings.Contains(s, cand) {
+				return cand, s
+			}
+		}
+		return "", s
+	}
+	var obj map[string]any
+	if json.Unmarshal(raw, &obj) != nil {
+		return "", string(raw)
+	}
+	msg = string(raw)
+	for _, k := range []string{"error", "message", "reason"} {
+		if m, ok := obj[k].(string); ok {
+			msg = m
+			break
+		}
+	}
+	for _, k := range []string{"id", "visitorId", "accountId"} {
+		if v, ok := obj[k].(string); ok {
+			if _, known := index[v]; known {
+				return v, msg
+			}
+		}
+	}
+	return "", msg
+}

@@ -1,0 +1,347 @@
+package pendotest
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Field is a metadata field descriptor, as the schema endpoint returns it.
+type Field struct {
+	Type          string `json:"Type"` // string, boolean, integer, float, time, list, ""
+	DisplayName   string `json:"DisplayName"`
+	ElementType   string `json:"ElementType"`
+	ElementFormat string `json:"ElementFormat"`
+	Dirty         bool   `json:"Dirty"`
+	IsHidden      bool   `json:"isHidden"`
+	IsDeleted     bool   `json:"isDeleted"`
+	IsCalculated  bool   `json:"isCalculated"`
+	IsPerApp      bool   `json:"isPerApp"`
+	IsPromoted    bool   `json:"isPromoted"`
+	NeverIndex    bool   `json:"neverIndex"`
+	Sample        any    `json:"sample"`
+}
+
+func standardSchema() map[string]map[string]map[string]*Field {
+	f := func(typ, display string) *Field { return &Field{Type: typ, DisplayName: display} }
+	return map[string]map[string]map[string]*Field{
+		"visitor": {
+			"agent": {"email": f("string", "Email"), "full_name": f("string", "Full Name"), "language": f("string", "Language")},
+			"auto": {
+				"id": f("string", "Visitor ID"), "accountid": f("string", "Account ID"), "accountids": {Type: "list", ElementType: "string", DisplayName: "Account IDs"},
+				"firstvisit": f("time", "First Visit"), "lastvisit": f("time", "Last Visit"), "lastupdated": f("time", "Last Updated"),
+				"lastbrowsername": f("string", "Browser Name"),
+			},
+			"custom": {},
+			"pendo":  {"donotprocess": f("boolean", "Do Not Process")},
+		},
+		"account": {
+			"agent":  {"name": f("string", "Name")},
+			"auto":   {"id": f("string", "Account ID"), "firstvisit": f("time", "First Visit"), "lastvisit": f("time", "Last Visit"), "lastupdated": f("time", "Last Updated")},
+			"custom": {},
+		},
+	}
+}
+
+// AddField declares a metadata field, as an admin does in Data Mappings.
+// Names are lower-cased, as Pendo stores field keys.
+func (s *Server) AddField(kind, group, name, typ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	groups, ok := s.schema[kind]
+	if !ok {
+		return fmt.Errorf("pendotest: unknown kind %q", kind)
+	}
+	if !slices.Contains([]string{"string", "boolean", "integer", "float", "time", "list"}, typ) {
+		return fmt.Errorf("pendotest: unknown field type %q", typ)
+	}
+	if groups[group] == nil {
+		groups[group] = map[string]*Field{}
+	}
+	groups[group][strings.ToLower(name)] = &Field{Type: typ, DisplayName: name}
+	return nil
+}
+
+func (s *Server) entities(kind string) map[string]*Entity {
+	switch kind {
+	case "visitor":
+		return s.visitors
+	case "account":
+		return s.accounts
+	}
+	return nil
+}
+
+// PutVisitor stores a visitor with the given metadata (group → field →
+// value), replacing any earlier one, and stamps auto.lastupdated.
+func (s *Server) PutVisitor(id string, metadata map[string]map[string]any) { s.put("visitor", id, metadata) }
+
+// PutAccount stores an account like PutVisitor.
+func (s *Server) PutAccount(id string, metadata map[string]map[string]any) { s.put("account", id, metadata) }
+
+func (s *Server) put(kind, id string, metadata map[string]map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &Entity{ID: id, Metadata: map[string]map[string]any{}}
+	for g, fields := range metadata {
+		e.Metadata[g] = map[string]any{}
+		for k, v := range fields {
+			e.Metadata[g][k] = v
+		}
+	}
+	if e.Metadata["auto"] == nil {
+		e.Metadata["auto"] = map[string]any{}
+	}
+	e.Metadata["auto"]["id"] = id
+	s.touch(e)
+	s.entities(kind)[id] = e
+}
+
+func (s *Server) touch(e *Entity) {
+	ms := s.now().UnixMilli()
+	if _, ok := e.Metadata["auto"]["firstvisit"]; !ok {
+		e.Metadata["auto"]["firstvisit"] = ms
+	}
+	e.Metadata["auto"]["lastupdated"] = ms
+}
+
+// DeleteVisitor removes a visitor, as a GDPR deletion would.
+func (s *Server) DeleteVisitor(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.visitors, id)
+}
+
+// Visitor returns a copy of a visitor's metadata.
+func (s *Server) Visitor(id string) (map[string]map[string]any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.visitors[id]
+	if !ok {
+		return nil, false
+	}
+	out := map[string]map[string]any{}
+	for g, fields := range e.Metadata {
+		out[g] = map[string]any{}
+		for k, v := range fields {
+			out[g][k] = v
+		}
+	}
+	return out, true
+}
+
+// VisitorIDs lists every visitor id, sorted.
+func (s *Server) VisitorIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.visitors))
+	for id := range s.visitors {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *Server) getSchema(w http.ResponseWriter, kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	groups, ok := s.schema[kind]
+	if !ok {
+		http.Error(w, "unknown metadata kind "+kind, http.StatusNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, groups)
+}
+
+// bulkResult is the body of a bulk metadata update.
+type bulkResult struct {
+	Total   int         `json:"total"`
+	Updated int         `json:"updated"`
+	Failed  int         `json:"failed"`
+	Missing []string    `json:"missing"`
+	Errors  []bulkError `json:"errors"`
+}
+
+// bulkError is one row's failure. Pendo does not document the element
+// shape; the emulator names the row by id so a client can reconcile it, and
+// clients must not rely on more than that.
+type bulkError struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// bulkUpdate serves POST /api/v1/metadata/{kind}/{group}/value.
+func (s *Server) bulkUpdate(w http.ResponseWriter, r *http.Request, kind, group string) {
+	idField := map[string]string{"visitor": "visitorId", "account": "accountId"}[kind]
+	if idField == "" {
+		http.Error(w, "unknown metadata kind "+kind, http.StatusNotFound)
+		return
+	}
+	if group != "custom" && group != "agent" {
+		badRequest(w, fmt.Sprintf("metadata group %q is not writable", group))
+		return
+	}
+	var rows []map[string]json.RawMessage
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&rows); err != nil {
+		badRequest(w, "Bad Request: malformed JSON: "+err.Error())
+		return
+	}
+	create := r.URL.Query().Get("create") == "true"
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fields := s.schema[kind][group]
+	type parsed struct {
+		id     string
+		values map[string]any
+	}
+	batch := make([]parsed, 0, len(rows))
+	for i, row := range rows {
+		var p parsed
+		if err := json.Unmarshal(row[idField], &p.id); err != nil || p.id == "" {
+			badRequest(w, fmt.Sprintf("Bad Request: row %d: %s must be a non-empty string", i, idField))
+			return
+		}
+		vd := json.NewDecoder(strings.NewReader(string(row["values"])))
+		vd.UseNumber()
+		if err := vd.Decode(&p.values); err != nil {
+			badRequest(w, fmt.Sprintf("Bad Request: row %d: values must be an object", i))
+			return
+		}
+		// A field not declared in Data Mappings fails the whole request.
+		for name := range p.values {
+			if fields[name] == nil {
+				badRequest(w, fmt.Sprintf("Bad Request: missing field mappings for %s %s field %q", kind, group, name))
+				return
+			}
+		}
+		batch = append(batch, p)
+	}
+
+	res := bulkResult{Total: len(batch), Missing: []string{}, Errors: []bulkError{}}
+	entities := s.entities(kind)
+	for _, p := range batch {
+		e := entities[p.id]
+		if e == nil && !create {
+			res.Missing = append(res.Missing, p.id)
+			continue
+		}
+		coerced, err := coerceValues(fields, p.values)
+		if err != nil {
+			res.Errors = append(res.Errors, bulkError{ID: p.id, Error: err.Error()})
+			continue
+		}
+		if e == nil {
+			e = &Entity{ID: p.id, Metadata: map[string]map[string]any{"auto": {"id": p.id}}}
+			entities[p.id] = e
+		}
+		if e.Metadata[group] == nil {
+			e.Metadata[group] = map[string]any{}
+		}
+		for k, v := range coerced {
+			if v == nil {
+				delete(e.Metadata[group], k)
+			} else {
+				e.Metadata[group][k] = v
+			}
+		}
+		s.touch(e)
+		res.Updated++
+	}
+	res.Failed = len(res.Missing) + len(res.Errors)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// coerceValues checks each value against its field's declared type. Pendo
+// does not document what a mismatch does; the emulator fails the row, the
+// stricter reading, so a client cannot mistake a dropped value for success.
+func coerceValues(fields map[string]*Field, values map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(values))
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v := values[name]
+		if v == nil {
+			out[name] = nil
+			continue
+		}
+		c, ok := coerce(fields[name].Type, v)
+		if !ok {
+			return nil, fmt.Errorf("field %s: %s value %s is not a valid %s", name, jsonKind(v), short(v), fields[name].Type)
+		}
+		out[name] = c
+	}
+	return out, nil
+}
+
+func coerce(typ string, v any) (any, bool) {
+	switch typ {
+	case "string", "":
+		s, ok := v.(string)
+		return s, ok
+	case "boolean":
+		b, ok := v.(bool)
+		return b, ok
+	case "integer":
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, false
+		}
+		i, err := n.Int64()
+		return i, err == nil
+	case "float":
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, false
+		}
+		f, err := n.Float64()
+		return f, err == nil && !math.IsInf(f, 0)
+	case "time":
+		switch t := v.(type) {
+		case json.Number:
+			i, err := t.Int64()
+			return i, err == nil
+		case string:
+			parsed, err := time.Parse(time.RFC3339Nano, t)
+			return parsed.UnixMilli(), err == nil
+		}
+		return nil, false
+	case "list":
+		l, ok := v.([]any)
+		return l, ok
+	}
+	return nil, false
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case json.Number:
+		return "number"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "value"
+}
+
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
+}
