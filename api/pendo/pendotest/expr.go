@@ -24,9 +24,9 @@ type (
 	}
 )
 
-func (l literal) eval(map[string]any) any   { return l.v }
-func (f field) eval(r map[string]any) any   { return normalize(lookup(r, f.path)) }
-func (n not) eval(r map[string]any) any     { return !truthy(n.e.eval(r)) }
+func (l literal) eval(map[string]any) any { return l.v }
+func (f field) eval(r map[string]any) any { return normalize(lookup(r, f.path)) }
+func (n not) eval(r map[string]any) any   { return !truthy(n.e.eval(r)) }
 func (b binary) eval(r map[string]any) any {
 	switch b.op {
 	case "&&":

@@ -78,10 +78,14 @@ func (s *Server) entities(kind string) map[string]*Entity {
 
 // PutVisitor stores a visitor with the given metadata (group → field →
 // value), replacing any earlier one, and stamps auto.lastupdated.
-func (s *Server) PutVisitor(id string, metadata map[string]map[string]any) { s.put("visitor", id, metadata) }
+func (s *Server) PutVisitor(id string, metadata map[string]map[string]any) {
+	s.put("visitor", id, metadata)
+}
 
 // PutAccount stores an account like PutVisitor.
-func (s *Server) PutAccount(id string, metadata map[string]map[string]any) { s.put("account", id, metadata) }
+func (s *Server) PutAccount(id string, metadata map[string]map[string]any) {
+	s.put("account", id, metadata)
+}
 
 func (s *Server) put(kind, id string, metadata map[string]map[string]any) {
 	s.mu.Lock()
