@@ -1,0 +1,427 @@
+// Package project reads and validates a backflow project folder:
+// backflow.yml, models/*.sql (listed, not parsed) and syncs/*.yml. Errors name
+// the file, the line and the field. Secrets are never stored in these files;
+// they name environment variables, resolved by Resolve with a lookup
+// function the caller provides.
+package project
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Project is a loaded, validated project.
+type Project struct {
+	// FS is the project folder; Dir is its path for messages.
+	FS  fs.FS
+	Dir string
+
+	Config Config
+	Syncs  []Sync
+}
+
+// Config is backflow.yml.
+type Config struct {
+	Name string `yaml:"name"`
+	// Warehouse is the DuckDB file, relative to the project folder.
+	Warehouse string   `yaml:"warehouse"`
+	HubSpot   *HubSpot `yaml:"hubspot"`
+	Pendo     *Pendo   `yaml:"pendo"`
+}
+
+// HubSpot configures the HubSpot connection and what to extract.
+type HubSpot struct {
+	// TokenEnv names the environment variable holding the private-app
+	// token. Default HUBSPOT_TOKEN.
+	TokenEnv   string `yaml:"token_env"`
+	BaseURL    string `yaml:"base_url"`
+	BurstLimit int    `yaml:"burst_limit"`
+	Extract    struct {
+		Objects []string `yaml:"objects"`
+	} `yaml:"extract"`
+}
+
+// Pendo configures the Pendo connection and what to extract.
+type Pendo struct {
+	// IntegrationKeyEnv names the environment variable holding the
+	// integration key. Default PENDO_INTEGRATION_KEY.
+	IntegrationKeyEnv string `yaml:"integration_key_env"`
+	Region            string `yaml:"region"`
+	BaseURL           string `yaml:"base_url"`
+	RequestsPerSecond int    `yaml:"requests_per_second"`
+	Extract           struct {
+		Streams          []string `yaml:"streams"`
+		IncludeAnonymous bool     `yaml:"include_anonymous"`
+	} `yaml:"extract"`
+}
+
+// Sync is one syncs/*.yml file: one model to one destination object.
+type Sync struct {
+	// Name is the file name without .yml.
+	Name string `yaml:"-"`
+	// File is the path within the project, for messages.
+	File string `yaml:"-"`
+
+	Model       string  `yaml:"model"`
+	Destination string  `yaml:"destination"`
+	Object      string  `yaml:"object"`
+	Key         string  `yaml:"key"`
+	Mode        string  `yaml:"mode"`
+	Group       string  `yaml:"group"`
+	OnRemove    string  `yaml:"on_remove"`
+	BatchSize   int     `yaml:"batch_size"`
+	Fields      []Field `yaml:"-"`
+}
+
+// Field maps a model column to a destination field.
+type Field struct {
+	Column string
+	Field  string
+	// Type overrides the destination type read from the API.
+	Type string
+}
+
+// Error is a problem in a project file.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrNoProject is returned when the folder has no backflow.yml.
+var ErrNoProject = errors.New("no backflow.yml here; run `backflow init` to create a project, or pass --project DIR")
+
+// ConfigFile is the project file's name.
+const ConfigFile = "backflow.yml"
+
+// Load reads and validates the project in fsys. dir is only used in
+// messages.
+func Load(fsys fs.FS, dir string) (*Project, error) {
+	raw, err := fs.ReadFile(fsys, ConfigFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoProject)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", ConfigFile, err)
+	}
+	p := &Project{FS: fsys, Dir: dir}
+	doc, err := decodeStrict(ConfigFile, raw, &p.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Config.validate(doc); err != nil {
+		return nil, err
+	}
+	files, err := fs.Glob(fsys, "syncs/*.yml")
+	if err != nil {
+		return nil, err
+	}
+	more, _ := fs.Glob(fsys, "syncs/*.yaml")
+	files = append(files, more...)
+	sort.Strings(files)
+	seen := map[string]string{}
+	for _, f := range files {
+		s, err := loadSync(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := seen[s.Name]; dup {
+			return nil, &Error{File: f, Err: fmt.Errorf("sync %q is also defined in %s", s.Name, other)}
+		}
+		seen[s.Name] = f
+		if err := s.checkSource(&p.Config); err != nil {
+			return nil, err
+		}
+		p.Syncs = append(p.Syncs, *s)
+	}
+	return p, nil
+}
+
+// decodeStrict decodes YAML into out, refusing unknown fields, and returns
+// the document node for line lookups.
+func decodeStrict(file string, raw []byte, out any) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, &Error{File: file, Err: cleanYAMLError(err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil, &Error{File: file, Err: errors.New("file is empty")}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil {
+		return nil, &Error{File: file, Err: cleanYAMLError(err)}
+	}
+	return doc.Content[0], nil
+}
+
+// cleanYAMLError turns "yaml: line 3: field x not found in type project.Config"
+// into "line 3: unknown field x".
+var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	msg = notFound.ReplaceAllString(msg, "unknown field $1")
+	return errors.New(msg)
+}
+
+// lineOf finds the line of the value at a key path in a mapping node; 0
+// when absent.
+func lineOf(n *yaml.Node, keys ...string) int {
+	line := 0
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return line
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				line = n.Content[i].Line
+				break
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+func (c *Config) validate(doc *yaml.Node) error {
+	bad := func(field string, keys []string, format string, args ...any) error {
+		return &Error{File: ConfigFile, Line: lineOf(doc, keys...), Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	if c.Warehouse == "" {
+		c.Warehouse = "backflow.duckdb"
+	}
+	if c.HubSpot != nil {
+		if c.HubSpot.TokenEnv == "" {
+			c.HubSpot.TokenEnv = "HUBSPOT_TOKEN"
+		}
+		if c.HubSpot.BurstLimit < 0 {
+			return bad("hubspot.burst_limit", []string{"hubspot", "burst_limit"}, "must be positive")
+		}
+		for i, o := range c.HubSpot.Extract.Objects {
+			if !slices.Contains(HubSpotObjects, o) {
+				return bad(fmt.Sprintf("hubspot.extract.objects[%d]", i), []string{"hubspot", "extract", "objects"},
+					"unknown object %q (supported: %s)", o, strings.Join(HubSpotObjects, ", "))
+			}
+		}
+	}
+	if c.Pendo != nil {
+		if c.Pendo.IntegrationKeyEnv == "" {
+			c.Pendo.IntegrationKeyEnv = "PENDO_INTEGRATION_KEY"
+		}
+		if r := strings.ToLower(c.Pendo.Region); r != "" && !slices.Contains([]string{"us", "eu", "us1", "jpn", "au"}, r) {
+			return bad("pendo.region", []string{"pendo", "region"}, "unknown region %q (want us, eu, us1, jpn or au)", c.Pendo.Region)
+		}
+		for i, s := range c.Pendo.Extract.Streams {
+			if !slices.Contains(PendoStreams, s) {
+				return bad(fmt.Sprintf("pendo.extract.streams[%d]", i), []string{"pendo", "extract", "streams"},
+					"unknown stream %q (supported: %s)", s, strings.Join(PendoStreams, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// HubSpotObjects and PendoStreams are what extraction supports.
+var (
+	HubSpotObjects = []string{"contacts", "companies", "deals", "tickets"}
+	PendoStreams   = []string{"visitors", "accounts"}
+)
+
+// syncFile mirrors a sync file for strict decoding; fields is decoded by
+// hand because it accepts two shapes.
+type syncFile struct {
+	Sync   `yaml:",inline"`
+	Fields yaml.Node `yaml:"fields"`
+}
+
+func loadSync(fsys fs.FS, file string) (*Sync, error) {
+	raw, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, err
+	}
+	var sf syncFile
+	doc, err := decodeStrict(file, raw, &sf)
+	if err != nil {
+		return nil, err
+	}
+	s := sf.Sync
+	s.File = file
+	s.Name = strings.TrimSuffix(strings.TrimSuffix(path.Base(file), ".yml"), ".yaml")
+	bad := func(field string, format string, args ...any) error {
+		return &Error{File: file, Line: lineOf(doc, field), Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	if !validName.MatchString(s.Name) {
+		return nil, &Error{File: file, Err: fmt.Errorf("sync name %q (from the file name) must be letters, digits and underscores", s.Name)}
+	}
+	for _, req := range []struct{ field, value string }{
+		{"model", s.Model}, {"destination", s.Destination}, {"object", s.Object}, {"key", s.Key},
+	} {
+		if req.value == "" {
+			return nil, &Error{File: file, Field: req.field, Err: errors.New("is required")}
+		}
+	}
+	if s.Mode == "" {
+		s.Mode = "update"
+	}
+	if s.OnRemove == "" {
+		s.OnRemove = "ignore"
+	}
+	switch s.Destination {
+	case "pendo":
+		if s.Object != "visitors" && s.Object != "accounts" {
+			return nil, bad("object", "pendo syncs support visitors and accounts, not %q", s.Object)
+		}
+		if s.Mode != "update" {
+			return nil, bad("mode", "pendo metadata syncs support mode update, not %q", s.Mode)
+		}
+		if s.Group == "" {
+			s.Group = "custom"
+		}
+		if s.Group != "custom" && s.Group != "agent" {
+			return nil, bad("group", "pendo metadata group must be custom or agent, not %q (integration groups are read-only)", s.Group)
+		}
+		if s.BatchSize == 0 {
+			s.BatchSize = 500
+		}
+	case "hubspot":
+		return nil, bad("destination", "hubspot destinations are not supported by this version of backflow yet")
+	default:
+		return nil, bad("destination", "must be hubspot or pendo, not %q", s.Destination)
+	}
+	if s.OnRemove != "ignore" {
+		return nil, bad("on_remove", "must be ignore (clear and archive are not supported by this version yet), not %q", s.OnRemove)
+	}
+	if s.BatchSize < 1 {
+		return nil, bad("batch_size", "must be positive")
+	}
+	fields, err := parseFields(file, &sf.Fields)
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return nil, &Error{File: file, Field: "fields", Err: errors.New("maps no columns; list at least one `column: destination_field`")}
+	}
+	s.Fields = fields
+	return &s, nil
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseFields reads `fields` as a mapping whose values are either a
+// destination field name or {field, type}.
+func parseFields(file string, n *yaml.Node) ([]Field, error) {
+	if n.Kind == 0 {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, &Error{File: file, Line: n.Line, Field: "fields", Err: errors.New("must map model columns to destination fields")}
+	}
+	var out []Field
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f := Field{Column: k.Value}
+		switch v.Kind {
+		case yaml.ScalarNode:
+			f.Field = v.Value
+		case yaml.MappingNode:
+			var spec struct {
+				Field string `yaml:"field"`
+				Type  string `yaml:"type"`
+			}
+			if err := v.Decode(&spec); err != nil {
+				return nil, &Error{File: file, Line: v.Line, Field: "fields." + k.Value, Err: err}
+			}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if key := v.Content[j].Value; key != "field" && key != "type" {
+					return nil, &Error{File: file, Line: v.Content[j].Line, Field: "fields." + k.Value, Err: fmt.Errorf("unknown key %q (want field, type)", key)}
+				}
+			}
+			f.Field, f.Type = spec.Field, spec.Type
+		default:
+			return nil, &Error{File: file, Line: v.Line, Field: "fields." + k.Value, Err: errors.New("must be a field name or {field, type}")}
+		}
+		if f.Field == "" {
+			f.Field = f.Column
+		}
+		if prev, dup := seen[f.Field]; dup {
+			return nil, &Error{File: file, Line: k.Line, Field: "fields." + k.Value, Err: fmt.Errorf("destination field %q is already mapped on line %d", f.Field, prev)}
+		}
+		seen[f.Field] = k.Line
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// checkSource verifies the sync's destination is configured.
+func (s *Sync) checkSource(c *Config) error {
+	if s.Destination == "pendo" && c.Pendo == nil {
+		return &Error{File: s.File, Field: "destination", Err: errors.New("pendo is not configured in backflow.yml (add a pendo: section)")}
+	}
+	return nil
+}
+
+// Secrets are the resolved credentials of a project.
+type Secrets struct {
+	HubSpotToken        string
+	PendoIntegrationKey string
+}
+
+// Resolve reads the credentials named in the config through lookup (the
+// CLI passes os.LookupEnv). A configured connection whose variable is unset
+// is an error naming the variable.
+func (c *Config) Resolve(lookup func(string) (string, bool)) (Secrets, error) {
+	var s Secrets
+	var missing []string
+	if c.HubSpot != nil {
+		v, ok := lookup(c.HubSpot.TokenEnv)
+		if !ok || v == "" {
+			missing = append(missing, c.HubSpot.TokenEnv+" (HubSpot private-app token)")
+		}
+		s.HubSpotToken = v
+	}
+	if c.Pendo != nil {
+		v, ok := lookup(c.Pendo.IntegrationKeyEnv)
+		if !ok || v == "" {
+			missing = append(missing, c.Pendo.IntegrationKeyEnv+" (Pendo integration key)")
+		}
+		s.PendoIntegrationKey = v
+	}
+	if len(missing) > 0 {
+		return s, fmt.Errorf("missing credentials: set %s", strings.Join(missing, " and "))
+	}
+	return s, nil
+}

@@ -1,0 +1,112 @@
+package project_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/backflow-dev/backflow/project"
+)
+
+const goodConfig = `name: t
+hubspot:
+  extract:
+    objects: [contacts]
+pendo:
+  extract:
+    streams: [visitors]
+`
+
+const goodSync = `model: traits
+destination: pendo
+object: visitors
+key: visitor_id
+fields:
+  lifecycle: lifecyclestage
+  score: {field: hubspot_score, type: float}
+`
+
+func TestLoad(t *testing.T) {
+	p, err := project.Load(fstest.MapFS{
+		"backflow.yml":     {Data: []byte(goodConfig)},
+		"syncs/traits.yml": {Data: []byte(goodSync)},
+	}, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Config.Warehouse != "backflow.duckdb" || p.Config.HubSpot.TokenEnv != "HUBSPOT_TOKEN" {
+		t.Errorf("defaults not applied: %+v", p.Config)
+	}
+	if len(p.Syncs) != 1 {
+		t.Fatalf("syncs = %d", len(p.Syncs))
+	}
+	s := p.Syncs[0]
+	if s.Name != "traits" || s.Mode != "update" || s.Group != "custom" || s.BatchSize != 500 || s.OnRemove != "ignore" {
+		t.Errorf("sync defaults: %+v", s)
+	}
+	want := []project.Field{{Column: "lifecycle", Field: "lifecyclestage"}, {Column: "score", Field: "hubspot_score", Type: "float"}}
+	if len(s.Fields) != 2 || s.Fields[0] != want[0] || s.Fields[1] != want[1] {
+		t.Errorf("fields = %+v", s.Fields)
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+		sync   string
+		want   string // substring of the error
+	}{
+		{"unknown_config_field", goodConfig + "colour: blue\n", "", "backflow.yml: line 8: unknown field colour"},
+		{"bad_yaml", "name: [unclosed\n", "", "backflow.yml: "},
+		{"unknown_object", "hubspot:\n  extract:\n    objects: [contacts, widgets]\n", "", `backflow.yml:3: hubspot.extract.objects[1]: unknown object "widgets"`},
+		{"bad_region", "pendo:\n  region: mars\n", "", `backflow.yml:2: pendo.region: unknown region "mars"`},
+		{"sync_missing_key", goodConfig, strings.Replace(goodSync, "key: visitor_id\n", "", 1), "syncs/traits.yml: key: is required"},
+		{"sync_bad_destination", goodConfig, strings.Replace(goodSync, "destination: pendo", "destination: salesforce", 1), `syncs/traits.yml:2: destination: must be hubspot or pendo, not "salesforce"`},
+		{"sync_unknown_field", goodConfig, goodSync + "colour: blue\n", "syncs/traits.yml: line 8: unknown field colour"},
+		{"sync_duplicate_target", goodConfig, goodSync + "  other: lifecyclestage\n", `syncs/traits.yml:8: fields.other: destination field "lifecyclestage" is already mapped on line 6`},
+		{"sync_bad_group", goodConfig, goodSync + "group: hubspot\n", `syncs/traits.yml:8: group: pendo metadata group must be custom or agent`},
+		{"sync_no_pendo", "name: t\n", goodSync, "syncs/traits.yml: destination: pendo is not configured"},
+		{"sync_field_spec_typo", goodConfig, goodSync + "  x: {feild: y}\n", "syncs/traits.yml:8: fields.x: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"backflow.yml": {Data: []byte(tt.config)}}
+			if tt.sync != "" {
+				fsys["syncs/traits.yml"] = &fstest.MapFile{Data: []byte(tt.sync)}
+			}
+			_, err := project.Load(fsys, "proj")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad_NoProject(t *testing.T) {
+	_, err := project.Load(fstest.MapFS{}, "somewhere")
+	if !errors.Is(err, project.ErrNoProject) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConfig_Resolve(t *testing.T) {
+	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)}}, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HUBSPOT_TOKEN": "pat-x"}
+	_, err = p.Config.Resolve(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil || !strings.Contains(err.Error(), "PENDO_INTEGRATION_KEY") || strings.Contains(err.Error(), "HUBSPOT_TOKEN") {
+		t.Fatalf("err = %v, want one naming only PENDO_INTEGRATION_KEY", err)
+	}
+	env["PENDO_INTEGRATION_KEY"] = "k"
+	s, err := p.Config.Resolve(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil || s.HubSpotToken != "pat-x" || s.PendoIntegrationKey != "k" {
+		t.Fatalf("secrets = %+v, err = %v", s, err)
+	}
+}
