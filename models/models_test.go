@@ -100,6 +100,7 @@ func TestMacros(t *testing.T) {
 	tests := []struct{ expr, want string }{
 		{"normalize_email('  Ada.Lovelace@Example.COM ')", "ada.lovelace@example.com"},
 		{"normalize_email('a+tag@x.com')", "a+tag@x.com"},
+		{"normalize_email(chr(9) || 'Tab@X.com' || chr(10))", "tab@x.com"},
 		{"coalesce(normalize_email('   '), 'NULL')", "NULL"},
 		{"email_domain(' Bob@Gmail.com')", "gmail.com"},
 	}

@@ -221,7 +221,13 @@ func (c *Config) validate(doc *yaml.Node) error {
 		return &Error{File: ConfigFile, Line: lineOf(doc, keys...), Field: field, Err: fmt.Errorf(format, args...)}
 	}
 	if c.Warehouse == "" {
-		c.Warehouse = "backflow.duckdb"
+		c.Warehouse = "warehouse.duckdb"
+	}
+	// DuckDB names the catalog after the file: backflow.duckdb would make
+	// backflow.runs ambiguous, for backflow and for every analyst.
+	stem := strings.ToLower(strings.TrimSuffix(path.Base(c.Warehouse), path.Ext(c.Warehouse)))
+	if slices.Contains([]string{"backflow", "models", "raw_hubspot", "raw_pendo", "main", "temp", "system"}, stem) {
+		return bad("warehouse", []string{"warehouse"}, "a file named %q clashes with the schema %s inside it; pick another name, e.g. warehouse.duckdb", path.Base(c.Warehouse), stem)
 	}
 	if c.HubSpot != nil {
 		if c.HubSpot.TokenEnv == "" {

@@ -35,7 +35,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Config.Warehouse != "backflow.duckdb" || p.Config.HubSpot.TokenEnv != "HUBSPOT_TOKEN" {
+	if p.Config.Warehouse != "warehouse.duckdb" || p.Config.HubSpot.TokenEnv != "HUBSPOT_TOKEN" {
 		t.Errorf("defaults not applied: %+v", p.Config)
 	}
 	if len(p.Syncs) != 1 {
@@ -59,6 +59,7 @@ func TestLoad_Errors(t *testing.T) {
 		want   string // substring of the error
 	}{
 		{"unknown_config_field", goodConfig + "colour: blue\n", "", "backflow.yml: line 8: unknown field colour"},
+		{"clashing_warehouse", "warehouse: data/backflow.duckdb\n", "", `backflow.yml:1: warehouse: a file named "backflow.duckdb" clashes with the schema backflow`},
 		{"bad_yaml", "name: [unclosed\n", "", "backflow.yml: "},
 		{"unknown_object", "hubspot:\n  extract:\n    objects: [contacts, widgets]\n", "", `backflow.yml:3: hubspot.extract.objects[1]: unknown object "widgets"`},
 		{"bad_region", "pendo:\n  region: mars\n", "", `backflow.yml:2: pendo.region: unknown region "mars"`},

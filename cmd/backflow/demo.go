@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/demo"
+)
+
+type demoOptions struct {
+	dir      string
+	json     bool
+	contacts int
+}
+
+func newCmdDemo(g *globals, stdio IO) *cobra.Command {
+	opts := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the example project end to end against built-in HubSpot and Pendo emulators",
+		Long: `demo starts in-process HubSpot and Pendo emulators seeded with realistic data,
+writes the example project to --dir, and runs it three times: a first load,
+a second pass that sends nothing (nothing changed), and a third pass after 25
+contacts change in HubSpot, which sends exactly those 25.`,
+		Example: `  backflow demo
+  backflow demo --json | jq .passes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(stdio.ErrOut)
+			if err != nil {
+				return err
+			}
+			sum, err := demo.Run(cmd.Context(), demo.Options{Dir: opts.dir, Contacts: opts.contacts, Logger: log})
+			if err != nil {
+				return err
+			}
+			if opts.json {
+				return printJSON(stdio.Out, sum)
+			}
+			labels := []string{"first load", "nothing changed", fmt.Sprintf("%d contacts changed in HubSpot", sum.ChangedContacts)}
+			for i, p := range sum.Passes {
+				fmt.Fprintf(stdio.Out, "pass %d (%s): staged %d rows, model %d rows, pushed %d, skipped %d, failed %d in %.1fs\n",
+					i+1, labels[i], p.Staged, p.ModelRows, p.Pushed, p.Skipped, p.Failed, p.Seconds)
+			}
+			fmt.Fprintf(stdio.Out, "\nproject:     %s\nDuckDB file: %s\n", sum.Project, sum.DuckDB)
+			fmt.Fprintf(stdio.Out, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.dir, "dir", filepath.Join(os.TempDir(), "backflow-demo"), "folder for the demo project and its DuckDB file")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print the summary as JSON on stdout")
+	cmd.Flags().IntVar(&opts.contacts, "contacts", 2000, "HubSpot contacts to seed")
+	return cmd
+}

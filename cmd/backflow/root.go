@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/project"
+)
+
+// IO is where commands read and write; tests pass buffers.
+type IO struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// Exit codes, documented in docs/operating.md.
+const (
+	exitOK         = 0
+	exitFailed     = 1 // the run failed
+	exitRowsFailed = 2 // the run finished, but some rows failed or were rejected
+	exitConfig     = 3 // the project or the command line is wrong
+)
+
+// errRowsFailed marks a run that completed with failed rows.
+var errRowsFailed = errors.New("some rows failed")
+
+// globals are flags every command shares.
+type globals struct {
+	logLevel  string
+	logFormat string
+}
+
+func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, &usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, &usageError{fmt.Errorf("--log-format must be text or json, not %q", g.logFormat)}
+}
+
+type usageError struct{ error }
+
+func (e *usageError) Unwrap() error { return e.error }
+
+// Main runs the CLI and returns the exit code.
+func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "backflow",
+		Short:         "Reverse ETL between HubSpot and Pendo through a DuckDB file you own",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.ErrOut)
+	root.AddCommand(
+		newCmdRun(g, stdio, lookupEnv),
+		newCmdDemo(g, stdio),
+	)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return exitCode(err, stdio.ErrOut)
+}
+
+// exitCode maps errors to exit codes in one place.
+func exitCode(err error, errOut io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errRowsFailed) {
+		return exitRowsFailed
+	}
+	fmt.Fprintln(errOut, "Error:", err)
+	var pe *project.Error
+	var ue *usageError
+	var ke *load.KeyError
+	switch {
+	case errors.As(err, &pe), errors.As(err, &ue), errors.Is(err, project.ErrNoProject):
+		return exitConfig
+	case errors.As(err, &ke):
+		fmt.Fprintln(errOut, "Try: fix the model so the key is unique and not null; `backflow query` shows the duplicates.")
+		return exitFailed
+	}
+	if isFlagError(err) {
+		return exitConfig
+	}
+	return exitFailed
+}
+
+func isFlagError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown command", "unknown shorthand", "invalid argument", "accepts "} {
+		if len(msg) >= len(p) && contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
+)
+
+type runOptions struct {
+	project string
+	json    bool
+}
+
+func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
+	opts := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Extract, build models, and run every sync",
+		Example: `  # from cron or Airflow, in the project folder
+  HUBSPOT_TOKEN=pat-... PENDO_INTEGRATION_KEY=... backflow run --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(stdio.ErrOut)
+			if err != nil {
+				return err
+			}
+			dir, err := filepath.Abs(opts.project)
+			if err != nil {
+				return err
+			}
+			p, err := project.Load(os.DirFS(dir), dir)
+			if err != nil {
+				return err
+			}
+			secrets, err := p.Config.Resolve(lookupEnv)
+			if err != nil {
+				return &usageError{err}
+			}
+			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
+				Project:       p,
+				Secrets:       secrets,
+				WarehousePath: filepath.Join(dir, p.Config.Warehouse),
+				Logger:        log,
+			})
+			if opts.json {
+				if jerr := printJSON(stdio.Out, runSummary(res, err)); jerr != nil && err == nil {
+					err = jerr
+				}
+			} else {
+				printRun(stdio, res)
+			}
+			if err != nil {
+				return err
+			}
+			if t := res.Totals(); t.Failed+t.Rejected > 0 {
+				return errRowsFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
+	return cmd
+}
+
+type syncSummary struct {
+	Sync      string `json:"sync"`
+	ModelRows int64  `json:"model_rows"`
+	Added     int64  `json:"added"`
+	Changed   int64  `json:"changed"`
+	Removed   int64  `json:"removed"`
+	Unchanged int64  `json:"unchanged"`
+	Pushed    int64  `json:"pushed"`
+	Skipped   int64  `json:"skipped"`
+	Failed    int64  `json:"failed"`
+	Rejected  int64  `json:"rejected"`
+}
+
+func runSummary(res *pipeline.Result, err error) map[string]any {
+	out := map[string]any{"run_id": res.RunID, "duckdb": res.Warehouse, "staged": res.Staged(), "seconds": res.Duration.Seconds()}
+	syncs := []syncSummary{}
+	for _, s := range res.Syncs {
+		syncs = append(syncs, syncSummary{s.Sync, s.ModelRows, s.Added, s.Changed, s.Removed, s.Unchanged, s.Applied, s.Skipped, s.Failed, s.Rejected})
+	}
+	out["syncs"] = syncs
+	if err != nil {
+		out["error"] = err.Error()
+	}
+	return out
+}
+
+func printRun(stdio IO, res *pipeline.Result) {
+	if res == nil {
+		return
+	}
+	for _, e := range res.Extract {
+		fmt.Fprintln(stdio.Out, "extract", e)
+	}
+	for _, m := range res.Models {
+		fmt.Fprintln(stdio.Out, "model  ", m)
+	}
+	for _, s := range res.Syncs {
+		fmt.Fprintln(stdio.Out, "sync   ", s)
+	}
+	fmt.Fprintf(stdio.Out, "run %s finished in %.1fs; DuckDB file: %s\n", res.RunID, res.Duration.Seconds(), res.Warehouse)
+}

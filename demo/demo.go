@@ -1,0 +1,159 @@
+// Package demo runs the example project end to end against the seeded
+// emulators, three times: a first load, a second pass that must send
+// nothing, and a third after 25 contacts change in HubSpot that must send
+// exactly those 25.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/sandbox"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// Options configure the demo.
+type Options struct {
+	// Dir receives the project and its DuckDB file; it is created, and a
+	// DuckDB file from an earlier demo is replaced.
+	Dir string
+	// Contacts seeded in HubSpot; default 2,000.
+	Contacts int
+	// Changed is how many matched contacts change before the third pass;
+	// default 25.
+	Changed int
+	Logger  *slog.Logger
+}
+
+// Pass is one run's counts.
+type Pass struct {
+	Staged    int64   `json:"staged"`
+	ModelRows int64   `json:"model_rows"`
+	Pushed    int64   `json:"pushed"`
+	Skipped   int64   `json:"skipped"`
+	Failed    int64   `json:"failed"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// Summary is what the demo did.
+type Summary struct {
+	DuckDB          string `json:"duckdb"`
+	Project         string `json:"project"`
+	ChangedContacts int    `json:"changed_contacts"`
+	Passes          []Pass `json:"passes"`
+}
+
+// Run runs the demo.
+func Run(ctx context.Context, opts Options) (*Summary, error) {
+	if opts.Changed == 0 {
+		opts.Changed = 25
+	}
+	sb, err := sandbox.Start(sandbox.Options{Contacts: opts.Contacts})
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeProject(dir); err != nil {
+		return nil, err
+	}
+	p, err := project.Load(os.DirFS(dir), dir)
+	if err != nil {
+		return nil, err
+	}
+	p.Config.HubSpot.BaseURL = sb.HubSpotURL
+	p.Config.Pendo.BaseURL = sb.PendoURL
+	dbPath := filepath.Join(dir, p.Config.Warehouse)
+	for _, f := range []string{dbPath, dbPath + ".wal"} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+	}
+	run := pipeline.Options{
+		Project:       p,
+		Secrets:       project.Secrets{HubSpotToken: sandbox.HubSpotToken, PendoIntegrationKey: sandbox.PendoIntegrationKey},
+		WarehousePath: dbPath,
+		Logger:        opts.Logger,
+	}
+	sum := &Summary{DuckDB: dbPath, Project: dir, ChangedContacts: opts.Changed}
+	pass := func() error {
+		res, err := pipeline.Run(ctx, run)
+		if err != nil {
+			return err
+		}
+		t := res.Totals()
+		sum.Passes = append(sum.Passes, Pass{Staged: res.Staged(), ModelRows: t.ModelRows, Pushed: t.Applied,
+			Skipped: t.Skipped, Failed: t.Failed + t.Rejected, Seconds: res.Duration.Seconds()})
+		return nil
+	}
+	if err := pass(); err != nil {
+		return sum, fmt.Errorf("demo pass 1: %w", err)
+	}
+	if err := pass(); err != nil {
+		return sum, fmt.Errorf("demo pass 2: %w", err)
+	}
+	if err := changeContacts(ctx, sb, dbPath, opts.Changed); err != nil {
+		return sum, err
+	}
+	if err := pass(); err != nil {
+		return sum, fmt.Errorf("demo pass 3: %w", err)
+	}
+	return sum, nil
+}
+
+func writeProject(dir string) error {
+	return fs.WalkDir(examples.Demo(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.FromSlash(path))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := fs.ReadFile(examples.Demo(), path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+}
+
+// changeContacts edits the HubSpot score of n matched contacts in the
+// emulator, as a HubSpot user (or workflow) would.
+func changeContacts(ctx context.Context, sb *sandbox.Sandbox, dbPath string, n int) error {
+	w, err := warehouse.Open(ctx, dbPath, warehouse.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	var rows []struct {
+		ID    string  `db:"contact_id"`
+		Score float64 `db:"hubspotscore"`
+	}
+	if err := w.DB().SelectContext(ctx, &rows, `SELECT contact_id, coalesce(hubspotscore, 0) AS hubspotscore
+		FROM models.contact_visitor ORDER BY contact_id LIMIT ?`, n); err != nil {
+		return fmt.Errorf("demo: pick contacts to change: %w", err)
+	}
+	if len(rows) < n {
+		return fmt.Errorf("demo: only %d matched contacts, need %d", len(rows), n)
+	}
+	for _, r := range rows {
+		next := strconv.Itoa((int(r.Score) + 7) % 100)
+		if err := sb.HubSpot.UpdateObject("contacts", r.ID, map[string]string{"hubspotscore": next}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+// Package load diffs a model against the snapshot of what was last pushed
+// and sends only the changes to a destination (pendo.go, …), recording a
+// result for every row and advancing the snapshot only for rows the
+// destination accepted.
+package load
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// Destination pushes rows to one object of one API.
+type Destination interface {
+	// Name describes the target in messages: "pendo visitor custom".
+	Name() string
+	// FieldTypes returns the destination's type for each field. A field the
+	// destination does not have is an error naming it.
+	FieldTypes(ctx context.Context, fields []string) (map[string]string, error)
+	// ValueSQL returns the SQL expression that turns a model column of
+	// DuckDB type colType into the JSON value the destination takes for a
+	// field of type fieldType, or an error if the types cannot meet.
+	ValueSQL(column, colType, fieldType string) (string, error)
+	// BatchSize is the most rows one Apply call takes.
+	BatchSize() int
+	// Apply sends one batch and returns one Outcome per row, in order. A
+	// non-nil error means the batch's fate is unknown; none of its rows may
+	// be recorded as applied.
+	Apply(ctx context.Context, rows []Row) ([]Outcome, error)
+}
+
+// Row is one record to send: its key, the operation, and the destination
+// fields to set (JSON values; null clears).
+type Row struct {
+	Key    string
+	Op     string // add | change
+	Values map[string]json.RawMessage
+}
+
+// Status is a row's outcome.
+type Status string
+
+const (
+	Applied         Status = "applied"
+	Failed          Status = "failed"            // retried next run
+	Rejected        Status = "rejected"          // the destination refused the value; retried when it changes
+	SkippedNotFound Status = "skipped_not_found" // no such record; retried when the row changes
+)
+
+// Outcome is what happened to one row.
+type Outcome struct {
+	Status Status
+	Error  string
+}
+
+// Result counts what one sync did.
+type Result struct {
+	Sync      string
+	ModelRows int64
+	Added     int64
+	Changed   int64
+	Removed   int64
+	Unchanged int64
+	Applied   int64
+	Failed    int64
+	Rejected  int64
+	Skipped   int64
+	Duration  time.Duration
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%s: %d model rows; %d added, %d changed, %d unchanged, %d removed; pushed %d, skipped %d, failed %d, rejected %d in %s",
+		r.Sync, r.ModelRows, r.Added, r.Changed, r.Unchanged, r.Removed, r.Applied, r.Skipped, r.Failed, r.Rejected, r.Duration.Round(time.Millisecond))
+}
+
+// KeyError stops a sync before anything is sent: null or duplicate keys.
+type KeyError struct {
+	Sync       string
+	Key        string
+	Nulls      int64
+	Duplicates int64 // keys that occur more than once
+	Samples    []string
+}
+
+func (e *KeyError) Error() string {
+	var parts []string
+	if e.Nulls > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows with a null %s", e.Nulls, e.Key))
+	}
+	if e.Duplicates > 0 {
+		parts = append(parts, fmt.Sprintf("%d duplicated %s values (e.g. %s)", e.Duplicates, e.Key, strings.Join(e.Samples, ", ")))
+	}
+	return fmt.Sprintf("sync %s: key %s must be unique and not null: %s; nothing was sent", e.Sync, e.Key, strings.Join(parts, "; "))
+}
+
+// SnapshotTable is the table holding a sync's last pushed values.
+func SnapshotTable(sync string) string { return warehouse.Table("backflow", "snapshot_"+sync) }
+
+// Sync plans and applies one sync: it checks keys, diffs the model
+// against the snapshot, sends adds and changes in batches, and records
+// every outcome.
+func Sync(ctx context.Context, w *warehouse.Warehouse, runID string, s project.Sync, dest Destination) (Result, error) {
+	start := time.Now()
+	res := Result{Sync: s.Name}
+	conn, err := w.DB().Conn(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `INSERT INTO backflow.sync_runs (run_id, sync, started_at, status) VALUES (?, ?, now(), 'running')`, runID, s.Name); err != nil {
+		return res, fmt.Errorf("sync %s: record start: %w", s.Name, err)
+	}
+	err = runSync(ctx, w, conn, runID, s, dest, &res)
+	res.Duration = time.Since(start)
+	status, msg := "succeeded", ""
+	switch {
+	case err != nil:
+		status, msg = "failed", err.Error()
+	case res.Failed+res.Rejected > 0:
+		status = "partial"
+	}
+	_, uerr := conn.ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.sync_runs SET finished_at = now(), status = ?, error = ?,
+		model_rows = ?, added = ?, changed = ?, removed = ?, unchanged = ?, applied = ?, failed = ?, rejected = ?, skipped = ?
+		WHERE run_id = ? AND sync = ?`, status, nullIfEmpty(msg), res.ModelRows, res.Added, res.Changed, res.Removed,
+		res.Unchanged, res.Applied, res.Failed, res.Rejected, res.Skipped, runID, s.Name)
+	return res, errors.Join(err, uerr)
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID string, s project.Sync, dest Destination, res *Result) error {
+	model := warehouse.Table("models", s.Model)
+	snapshot := SnapshotTable(s.Name)
+
+	// The model's columns and types, and the destination's field types.
+	colTypes, err := columnTypes(ctx, conn, model)
+	if err != nil {
+		return fmt.Errorf("sync %s: read model %s: %w", s.Name, s.Model, err)
+	}
+	if _, ok := colTypes[s.Key]; !ok {
+		return fmt.Errorf("%s: key: model %s has no column %q", s.File, s.Model, s.Key)
+	}
+	names := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		names[i] = f.Field
+	}
+	fieldTypes, err := dest.FieldTypes(ctx, names)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.File, err)
+	}
+	var members []string
+	for _, f := range s.Fields {
+		ct, ok := colTypes[f.Column]
+		if !ok {
+			return fmt.Errorf("%s: fields.%s: model %s has no column %q", s.File, f.Column, s.Model, f.Column)
+		}
+		ft := fieldTypes[f.Field]
+		if f.Type != "" {
+			ft = f.Type
+		}
+		expr, err := dest.ValueSQL(warehouse.Ident(f.Column), ct, ft)
+		if err != nil {
+			return fmt.Errorf("%s: fields.%s: %w", s.File, f.Column, err)
+		}
+		members = append(members, warehouse.Ident(f.Field)+" := "+expr)
+	}
+
+	// Keys: unique and not null, or nothing is sent.
+	keyExpr := "CAST(" + warehouse.Ident(s.Key) + " AS VARCHAR)"
+	var nulls, total, distinct int64
+	if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FILTER (WHERE k IS NULL), count(*), count(DISTINCT k)
+		FROM (SELECT %s AS k FROM %s)`, keyExpr, model)).Scan(&nulls, &total, &distinct); err != nil {
+		return fmt.Errorf("sync %s: check keys: %w", s.Name, err)
+	}
+	res.ModelRows = total
+	if dups := total - nulls - distinct; nulls > 0 || dups > 0 {
+		ke := &KeyError{Sync: s.Name, Key: s.Key, Nulls: nulls}
+		if dups > 0 {
+			rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT k FROM (SELECT %s AS k FROM %s) WHERE k IS NOT NULL
+				GROUP BY k HAVING count(*) > 1 ORDER BY count(*) DESC, k LIMIT 5`, keyExpr, model))
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k string
+				rows.Scan(&k)
+				ke.Samples = append(ke.Samples, k)
+			}
+			rows.Close()
+			conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT %s AS k FROM %s WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1)`, keyExpr, model)).Scan(&ke.Duplicates)
+		}
+		return ke
+	}
+
+	// The plan: a full outer join of model and snapshot on the key.
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+snapshot+` (
+		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR)`); err != nil {
+		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)
+	}
+	plan := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE __plan AS
+		WITH m AS (
+			SELECT %s AS key, to_json(struct_pack(%s))::VARCHAR AS payload FROM %s
+		), mh AS (SELECT key, payload, md5(payload) AS hash FROM m)
+		SELECT row_number() OVER (ORDER BY coalesce(mh.key, s.key)) AS rn,
+			coalesce(mh.key, s.key) AS key,
+			CASE WHEN mh.key IS NULL THEN 'remove' WHEN s.payload IS NULL THEN 'add' ELSE 'change' END AS op,
+			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload
+		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
+		WHERE (mh.key IS NULL AND s.key IS NOT NULL)
+		   OR (mh.key IS NOT NULL AND s.row_hash IS DISTINCT FROM mh.hash AND s.skipped_hash IS DISTINCT FROM mh.hash)`,
+		keyExpr, strings.Join(members, ", "), model, snapshot)
+	if _, err := conn.ExecContext(ctx, plan); err != nil {
+		return fmt.Errorf("sync %s: plan: %w", s.Name, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS __plan")
+	// A removed key that was never pushed (only skipped) is not a removal.
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE op = 'add'), count(*) FILTER (WHERE op = 'change'),
+		count(*) FILTER (WHERE op = 'remove' AND old_payload IS NOT NULL) FROM __plan`).Scan(&res.Added, &res.Changed, &res.Removed); err != nil {
+		return fmt.Errorf("sync %s: count plan: %w", s.Name, err)
+	}
+	res.Unchanged = total - res.Added - res.Changed
+
+	// on_remove: ignore — forget removed keys without touching the destination.
+	if _, err := conn.ExecContext(ctx, `DELETE FROM `+snapshot+` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove')`); err != nil {
+		return fmt.Errorf("sync %s: forget removed rows: %w", s.Name, err)
+	}
+
+	// Apply in batches, in key order.
+	size := int64(dest.BatchSize())
+	var after int64
+	for {
+		batch, last, err := readBatch(ctx, conn, after, size)
+		if err != nil {
+			return fmt.Errorf("sync %s: read plan: %w", s.Name, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		after = last
+		rows := make([]Row, len(batch))
+		for i, p := range batch {
+			rows[i] = p.row
+		}
+		outcomes, err := dest.Apply(ctx, rows)
+		if err != nil {
+			return fmt.Errorf("sync %s: %s: %w", s.Name, dest.Name(), err)
+		}
+		if len(outcomes) != len(rows) {
+			return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, dest.Name(), len(outcomes), len(rows))
+		}
+		if err := record(ctx, w, runID, s.Name, batch, outcomes); err != nil {
+			return fmt.Errorf("sync %s: record results: %w", s.Name, err)
+		}
+		for _, o := range outcomes {
+			switch o.Status {
+			case Applied:
+				res.Applied++
+			case Failed:
+				res.Failed++
+			case Rejected:
+				res.Rejected++
+			case SkippedNotFound:
+				res.Skipped++
+			}
+		}
+	}
+}
+
+func columnTypes(ctx context.Context, conn *sql.Conn, table string) (map[string]string, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "+table+")")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		out[name] = typ
+	}
+	return out, rows.Err()
+}
+
+type planned struct {
+	row  Row
+	hash string
+	full string // the whole new payload, stored in the snapshot on success
+}
+
+// readBatch reads the next batch of adds and changes after plan row
+// `after`, computing for a change only the fields whose value changed.
+func readBatch(ctx context.Context, conn *sql.Conn, after, size int64) ([]planned, int64, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload FROM __plan
+		WHERE op <> 'remove' AND rn > ? ORDER BY rn LIMIT ?`, after, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []planned
+	last := after
+	for rows.Next() {
+		var p planned
+		var old sql.NullString
+		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &p.full, &p.hash, &old); err != nil {
+			return nil, 0, err
+		}
+		var newVals, oldVals map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(p.full), &newVals); err != nil {
+			return nil, 0, fmt.Errorf("row %s: payload: %w", p.row.Key, err)
+		}
+		if old.Valid {
+			if err := json.Unmarshal([]byte(old.String), &oldVals); err != nil {
+				return nil, 0, fmt.Errorf("row %s: snapshot payload: %w", p.row.Key, err)
+			}
+			for k, v := range newVals {
+				if ov, ok := oldVals[k]; ok && string(ov) == string(v) {
+					delete(newVals, k)
+				}
+			}
+		}
+		p.row.Values = newVals
+		out = append(out, p)
+	}
+	return out, last, rows.Err()
+}
+
+var resultSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "key", Type: arrow.BinaryTypes.String},
+	{Name: "operation", Type: arrow.BinaryTypes.String},
+	{Name: "status", Type: arrow.BinaryTypes.String},
+	{Name: "error", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "fields", Type: arrow.ListOf(arrow.BinaryTypes.String)},
+	{Name: "payload", Type: arrow.BinaryTypes.String},
+	{Name: "hash", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// record writes a batch's outcomes in one transaction: a sync_rows line
+// per row, the snapshot advanced for applied rows, and the hash of rows the
+// destination did not have (or refused) kept so they are not resent until
+// they change.
+func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, batch []planned, outcomes []Outcome) error {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, resultSchema)
+	defer b.Release()
+	for i, p := range batch {
+		b.Field(0).(*array.StringBuilder).Append(p.row.Key)
+		b.Field(1).(*array.StringBuilder).Append(p.row.Op)
+		b.Field(2).(*array.StringBuilder).Append(string(outcomes[i].Status))
+		if outcomes[i].Error == "" {
+			b.Field(3).AppendNull()
+		} else {
+			b.Field(3).(*array.StringBuilder).Append(outcomes[i].Error)
+		}
+		lb := b.Field(4).(*array.ListBuilder)
+		lb.Append(true)
+		for _, f := range sortedFields(p.row.Values) {
+			lb.ValueBuilder().(*array.StringBuilder).Append(f)
+		}
+		b.Field(5).(*array.StringBuilder).Append(p.full)
+		b.Field(6).(*array.StringBuilder).Append(p.hash)
+	}
+	rec := b.NewRecordBatch()
+	rdr, err := array.NewRecordReader(resultSchema, []arrow.RecordBatch{rec})
+	rec.Release()
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	snapshot := SnapshotTable(sync)
+	// A connection of its own: the sync's connection is busy holding the
+	// plan, and the Arrow view lives on the connection that registers it.
+	return w.WithArrow(ctx, rdr, func(rc *sql.Conn, view string) error {
+		tx, err := rc.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		stmts := []string{
+			`CREATE OR REPLACE TEMP TABLE __results AS SELECT * FROM ` + view,
+			`INSERT INTO backflow.sync_rows (run_id, sync, key, operation, status, error, fields, recorded_at)
+				SELECT ` + warehouse.Literal(runID) + `, ` + warehouse.Literal(sync) + `, key, operation, status, error, fields, now() FROM __results`,
+			`INSERT INTO ` + snapshot + ` (key, row_hash, payload, pushed_at, run_id, skipped_hash)
+				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL FROM __results WHERE status = 'applied'
+				ON CONFLICT (key) DO UPDATE SET row_hash = excluded.row_hash, payload = excluded.payload,
+					pushed_at = excluded.pushed_at, run_id = excluded.run_id, skipped_hash = NULL`,
+			`INSERT INTO ` + snapshot + ` (key, run_id, skipped_hash)
+				SELECT key, ` + warehouse.Literal(runID) + `, hash FROM __results WHERE status IN ('skipped_not_found', 'rejected')
+				ON CONFLICT (key) DO UPDATE SET skipped_hash = excluded.skipped_hash`,
+			`DROP TABLE __results`,
+		}
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	})
+}
+
+func sortedFields(m map[string]json.RawMessage) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

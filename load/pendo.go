@@ -1,0 +1,148 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/backflow-dev/backflow/api/pendo"
+)
+
+// Pendo sets visitor or account metadata of one group through Pendo's bulk
+// endpoint. Rows whose id Pendo does not know are skipped, never created.
+type Pendo struct {
+	Client *pendo.Client
+	Kind   pendo.Kind
+	Group  string
+	Size   int
+}
+
+var _ Destination = (*Pendo)(nil)
+
+// Name implements Destination.
+func (p *Pendo) Name() string { return fmt.Sprintf("pendo %s %s metadata", p.Kind, p.Group) }
+
+// BatchSize implements Destination.
+func (p *Pendo) BatchSize() int { return p.Size }
+
+// FieldTypes implements Destination: types come from the metadata schema;
+// an undeclared field would make Pendo refuse every batch with a 400.
+func (p *Pendo) FieldTypes(ctx context.Context, fields []string) (map[string]string, error) {
+	schema, err := p.Client.Schema(ctx, p.Kind)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, f := range fields {
+		desc, ok := schema[p.Group][f]
+		if !ok || desc.IsDeleted {
+			return nil, fmt.Errorf("fields: pendo %s %s field %q is not declared; add it in Pendo under Settings > Data Mappings first", p.Kind, p.Group, f)
+		}
+		out[f] = desc.Type
+	}
+	return out, nil
+}
+
+// ValueSQL implements Destination with Pendo's metadata types: string,
+// boolean, integer, float, time (epoch milliseconds) and list.
+func (p *Pendo) ValueSQL(col, colType, fieldType string) (string, error) {
+	numeric := isNumeric(colType)
+	switch fieldType {
+	case "string", "":
+		if strings.HasSuffix(colType, "[]") || strings.HasPrefix(colType, "STRUCT") || strings.HasPrefix(colType, "MAP") {
+			return "", fmt.Errorf("a %s column cannot feed pendo %s field: cast it to VARCHAR in the model", colType, typeName(fieldType))
+		}
+		return "CAST(" + col + " AS VARCHAR)", nil
+	case "boolean":
+		if colType == "BOOLEAN" {
+			return col, nil
+		}
+	case "integer":
+		if isInteger(colType) {
+			return "CAST(" + col + " AS BIGINT)", nil
+		}
+	case "float":
+		if numeric {
+			return "CAST(" + col + " AS DOUBLE)", nil
+		}
+	case "time":
+		switch {
+		case colType == "DATE":
+			return "epoch_ms(CAST(" + col + " AS TIMESTAMP))", nil
+		case strings.HasPrefix(colType, "TIMESTAMP"):
+			return "epoch_ms(" + col + ")", nil
+		case isInteger(colType):
+			return "CAST(" + col + " AS BIGINT)", nil // already epoch ms
+		}
+	case "list":
+		if strings.HasSuffix(colType, "[]") {
+			return col, nil
+		}
+	default:
+		return "", fmt.Errorf("pendo field type %q is unknown", fieldType)
+	}
+	return "", fmt.Errorf("a %s column cannot feed pendo %s field without a cast in the model", colType, typeName(fieldType))
+}
+
+func typeName(t string) string {
+	if t == "" {
+		return "an untyped"
+	}
+	return "a " + t
+}
+
+func isInteger(t string) bool {
+	switch t {
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT":
+		return true
+	}
+	return false
+}
+
+func isNumeric(t string) bool {
+	return isInteger(t) || t == "FLOAT" || t == "DOUBLE" || strings.HasPrefix(t, "DECIMAL")
+}
+
+// Apply implements Destination. A 400 refuses the whole request for one bad
+// row; the batch is split in halves until the row is isolated and reported
+// as rejected, and the good rows still go through.
+func (p *Pendo) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
+	updates := make([]pendo.Update, len(rows))
+	for i, r := range rows {
+		updates[i] = pendo.Update{ID: r.Key, Values: r.Values}
+	}
+	res, err := p.Client.UpdateMetadata(ctx, p.Kind, p.Group, updates, false)
+	var apiErr *pendo.Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+		if len(rows) == 1 {
+			return []Outcome{{Status: Rejected, Error: apiErr.Message}}, nil
+		}
+		mid := len(rows) / 2
+		left, err := p.Apply(ctx, rows[:mid])
+		if err != nil {
+			return nil, err
+		}
+		right, err := p.Apply(ctx, rows[mid:])
+		if err != nil {
+			return nil, err
+		}
+		return append(left, right...), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Outcome, len(res))
+	for i, o := range res {
+		switch o.Status {
+		case pendo.Updated:
+			out[i] = Outcome{Status: Applied}
+		case pendo.Missing:
+			out[i] = Outcome{Status: SkippedNotFound, Error: fmt.Sprintf("no Pendo %s with id %q", p.Kind, rows[i].Key)}
+		default:
+			out[i] = Outcome{Status: Failed, Error: o.Error}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+// Package pipeline runs one backflow run against a project: extract every
+// configured source, build the models, then run every sync, recording the
+// run in backflow.runs.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/pendo"
+	"github.com/backflow-dev/backflow/extract"
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// Options configure a run.
+type Options struct {
+	Project *project.Project
+	Secrets project.Secrets
+	// WarehousePath is the DuckDB file; the CLI resolves it against the
+	// project folder.
+	WarehousePath string
+	// HTTPClient is used for every API call; nil uses each client's default.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// Result is what a run did.
+type Result struct {
+	RunID     string
+	Warehouse string
+	Extract   []extract.Result
+	Models    []models.Result
+	Syncs     []load.Result
+	Duration  time.Duration
+}
+
+// Staged is the number of rows extracted, over all streams.
+func (r *Result) Staged() int64 {
+	var n int64
+	for _, e := range r.Extract {
+		n += e.Rows
+	}
+	return n
+}
+
+// Totals adds up the syncs.
+func (r *Result) Totals() load.Result {
+	var t load.Result
+	for _, s := range r.Syncs {
+		t.ModelRows += s.ModelRows
+		t.Applied += s.Applied
+		t.Skipped += s.Skipped
+		t.Failed += s.Failed
+		t.Rejected += s.Rejected
+	}
+	return t
+}
+
+// Run performs one run.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := &Result{RunID: uuid.Must(uuid.NewV7()).String(), Warehouse: opts.WarehousePath}
+	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer w.Close()
+	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, 'run', now(), 'running')`, res.RunID); err != nil {
+		return res, fmt.Errorf("record run: %w", err)
+	}
+	err = run(ctx, w, opts, res, log)
+	res.Duration = time.Since(start)
+	status, msg := "succeeded", any(nil)
+	if t := res.Totals(); t.Failed+t.Rejected > 0 {
+		status = "partial"
+	}
+	if err != nil {
+		status, msg = "failed", err.Error()
+	}
+	_, uerr := w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, status, msg, res.RunID)
+	return res, errors.Join(err, uerr)
+}
+
+func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result, log *slog.Logger) error {
+	p := opts.Project
+	var hs *hubspot.Client
+	var pd *pendo.Client
+	var err error
+	if c := p.Config.HubSpot; c != nil {
+		hs, err = hubspot.New(hubspot.Config{BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, Token: opts.Secrets.HubSpotToken, BurstLimit: c.BurstLimit})
+		if err != nil {
+			return err
+		}
+	}
+	if c := p.Config.Pendo; c != nil {
+		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey, RequestsPerSecond: c.RequestsPerSecond})
+		if err != nil {
+			return err
+		}
+	}
+
+	// Sources, wired explicitly.
+	var sources []extract.Source
+	if hs != nil && len(p.Config.HubSpot.Extract.Objects) > 0 {
+		sources = append(sources, &extract.HubSpot{Client: hs, Objects: p.Config.HubSpot.Extract.Objects})
+	}
+	if pd != nil && len(p.Config.Pendo.Extract.Streams) > 0 {
+		sources = append(sources, &extract.Pendo{Client: pd, Objects: p.Config.Pendo.Extract.Streams, IncludeAnonymous: p.Config.Pendo.Extract.IncludeAnonymous})
+	}
+	res.Extract, err = extract.Run(ctx, w, res.RunID, sources)
+	for _, e := range res.Extract {
+		log.Info("extracted", "stream", e.Stream, "rows", e.Rows, "duration", e.Duration.Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+
+	ms, err := models.Discover(p.FS, "models")
+	if err != nil {
+		return err
+	}
+	if ms, err = models.Resolve(ctx, w.DB(), ms); err != nil {
+		return err
+	}
+	res.Models, err = models.Run(ctx, w, ms)
+	for _, m := range res.Models {
+		log.Info("model built", "model", m.Model, "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+
+	// Every sync runs even if one fails; the errors are returned together.
+	var errs []error
+	for _, s := range p.Syncs {
+		dest, err := destination(s, pd)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r, err := load.Sync(ctx, w, res.RunID, s, dest)
+		res.Syncs = append(res.Syncs, r)
+		log.Info("synced", "sync", s.Name, "added", r.Added, "changed", r.Changed, "applied", r.Applied,
+			"skipped", r.Skipped, "failed", r.Failed, "rejected", r.Rejected, "duration", r.Duration.Round(time.Millisecond))
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// destination builds the Destination a sync names.
+func destination(s project.Sync, pd *pendo.Client) (load.Destination, error) {
+	switch s.Destination {
+	case "pendo":
+		kind := pendo.Visitor
+		if s.Object == "accounts" {
+			kind = pendo.Account
+		}
+		return &load.Pendo{Client: pd, Kind: kind, Group: s.Group, Size: s.BatchSize}, nil
+	}
+	return nil, fmt.Errorf("%s: destination %s is not supported", s.File, s.Destination)
+}
