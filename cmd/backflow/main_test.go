@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(args, IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+	return code, out.String(), errOut.String()
+}
+
+func TestDemoJSON(t *testing.T) {
+	code, out, stderr := run(t, nil, "demo", "--json", "--contacts", "300", "--dir", t.TempDir(), "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sum struct {
+		DuckDB string `json:"duckdb"`
+		Passes []struct {
+			Pushed, Skipped, Failed int
+		} `json:"passes"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(sum.DuckDB); err != nil || len(sum.Passes) != 3 || sum.Passes[1].Pushed != 0 || sum.Passes[2].Pushed != 25 {
+		t.Fatalf("summary = %+v (stat err %v)", sum, err)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("hubspot:\n  extract:\n    objects: [contacts]\n"), 0o644)
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "backflow.yml"), []byte("hubspot:\n  tokn_env: X\n"), 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no_project", []string{"run", "--project", t.TempDir()}, exitConfig, "no backflow.yml here"},
+		{"bad_yaml_field", []string{"run", "--project", bad}, exitConfig, "backflow.yml: line 2: unknown field tokn_env"},
+		{"missing_credentials", []string{"run", "--project", dir}, exitConfig, "missing credentials: set HUBSPOT_TOKEN"},
+		{"unknown_flag", []string{"run", "--nope"}, exitConfig, "unknown flag"},
+		{"bad_log_level", []string{"run", "--log-level", "loud", "--project", dir}, exitConfig, "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, nil, tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}
