@@ -57,7 +57,19 @@ const (
 	Failed          Status = "failed"            // retried next run
 	Rejected        Status = "rejected"          // the destination refused the value; retried when it changes
 	SkippedNotFound Status = "skipped_not_found" // no such record; retried when the row changes
+
+	// unchanged is internal: the payload changed but no sent value did; the
+	// snapshot is refreshed and no sync_rows line is written.
+	unchanged Status = "unchanged"
 )
+
+func repeat(o Outcome, n int) []Outcome {
+	out := make([]Outcome, n)
+	for i := range out {
+		out[i] = o
+	}
+	return out
+}
 
 // Outcome is what happened to one row.
 type Outcome struct {
@@ -165,8 +177,12 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.File, err)
 	}
+	// Members sorted by destination field: reordering the YAML must not
+	// change the payload, its hash, and so every row's diff.
+	fields := slices.Clone(s.Fields)
+	slices.SortFunc(fields, func(a, b project.Field) int { return strings.Compare(a.Field, b.Field) })
 	var members []string
-	for _, f := range s.Fields {
+	for _, f := range fields {
 		ct, ok := colTypes[f.Column]
 		if !ok {
 			return fmt.Errorf("%s: fields.%s: model %s has no column %q", s.File, f.Column, s.Model, f.Column)
@@ -254,8 +270,30 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 			return nil
 		}
 		after = last
-		rows := make([]Row, len(batch))
-		for i, p := range batch {
+		// A change whose fields all equal the snapshot's (a field dropped
+		// from the mapping changes the payload, not any sent value) is not
+		// sent: the snapshot just takes the new payload.
+		var send []planned
+		var quiet []planned
+		for _, p := range batch {
+			if p.row.Op == "change" && len(p.row.Values) == 0 {
+				quiet = append(quiet, p)
+			} else {
+				send = append(send, p)
+			}
+		}
+		if len(quiet) > 0 {
+			res.Changed -= int64(len(quiet))
+			res.Unchanged += int64(len(quiet))
+			if err := record(ctx, w, runID, s.Name, quiet, repeat(Outcome{Status: unchanged}, len(quiet))); err != nil {
+				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
+			}
+		}
+		if len(send) == 0 {
+			continue
+		}
+		rows := make([]Row, len(send))
+		for i, p := range send {
 			rows[i] = p.row
 		}
 		outcomes, err := dest.Apply(ctx, rows)
@@ -265,7 +303,7 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 		if len(outcomes) != len(rows) {
 			return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, dest.Name(), len(outcomes), len(rows))
 		}
-		if err := record(ctx, w, runID, s.Name, batch, outcomes); err != nil {
+		if err := record(ctx, w, runID, s.Name, send, outcomes); err != nil {
 			return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 		}
 		for _, o := range outcomes {
@@ -396,11 +434,14 @@ func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, bat
 		stmts := []string{
 			`CREATE OR REPLACE TEMP TABLE __results AS SELECT * FROM ` + view,
 			`INSERT INTO backflow.sync_rows (run_id, sync, key, operation, status, error, fields, recorded_at)
-				SELECT ` + warehouse.Literal(runID) + `, ` + warehouse.Literal(sync) + `, key, operation, status, error, fields, now() FROM __results`,
+				SELECT ` + warehouse.Literal(runID) + `, ` + warehouse.Literal(sync) + `, key, operation, status, error, fields, now()
+				FROM __results WHERE status <> 'unchanged'`,
 			`INSERT INTO ` + snapshot + ` (key, row_hash, payload, pushed_at, run_id, skipped_hash)
 				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL FROM __results WHERE status = 'applied'
 				ON CONFLICT (key) DO UPDATE SET row_hash = excluded.row_hash, payload = excluded.payload,
 					pushed_at = excluded.pushed_at, run_id = excluded.run_id, skipped_hash = NULL`,
+			`UPDATE ` + snapshot + ` s SET row_hash = r.hash, payload = r.payload::JSON
+				FROM __results r WHERE r.status = 'unchanged' AND s.key = r.key`,
 			`INSERT INTO ` + snapshot + ` (key, run_id, skipped_hash)
 				SELECT key, ` + warehouse.Literal(runID) + `, hash FROM __results WHERE status IN ('skipped_not_found', 'rejected')
 				ON CONFLICT (key) DO UPDATE SET skipped_hash = excluded.skipped_hash`,

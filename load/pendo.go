@@ -140,6 +140,8 @@ func (p *Pendo) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 			out[i] = Outcome{Status: Applied}
 		case pendo.Missing:
 			out[i] = Outcome{Status: SkippedNotFound, Error: fmt.Sprintf("no Pendo %s with id %q", p.Kind, rows[i].Key)}
+		case pendo.Rejected:
+			out[i] = Outcome{Status: Rejected, Error: o.Error}
 		default:
 			out[i] = Outcome{Status: Failed, Error: o.Error}
 		}

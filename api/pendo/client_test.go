@@ -105,7 +105,7 @@ func TestClient_UpdateMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []pendo.OutcomeStatus{pendo.Updated, pendo.Missing, pendo.Failed}
+	want := []pendo.OutcomeStatus{pendo.Updated, pendo.Missing, pendo.Rejected}
 	for i, o := range outcomes {
 		if o.Status != want[i] {
 			t.Errorf("row %d: status %v (%s), want %v", i, o.Status, o.Error, want[i])

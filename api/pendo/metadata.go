@@ -65,7 +65,11 @@ const (
 	Updated OutcomeStatus = iota
 	// Missing: no such visitor or account; nothing was created.
 	Missing
-	// Failed: Pendo rejected the row; Error says why.
+	// Rejected: Pendo named the row in its errors; Error says why. The
+	// same values would be refused again.
+	Rejected
+	// Failed: Pendo counted failures it did not attribute to rows; which
+	// rows failed is unknown, so every unnamed row gets this status.
 	Failed
 )
 
@@ -82,7 +86,7 @@ type BulkResult struct {
 // batch of visitors or accounts and reconciles Pendo's answer per row: the
 // returned slice has one Outcome per update, in order. ids listed in
 // `missing` are Missing. An error entry is matched to its row by the id it
-// names; when Pendo reports more failures than it names, every row it did
+// names (Rejected); when Pendo reports more failures than it names, every row it did
 // not name as missing is marked Failed, since which ones failed is
 // unknowable, and a retry of an idempotent update is harmless. create=true
 // makes Pendo create unknown ids; a sync must ask for it explicitly.
@@ -123,7 +127,7 @@ func reconcile(updates []Update, res BulkResult) []Outcome {
 		}
 		named++
 		for _, i := range index[id] {
-			out[i] = Outcome{Status: Failed, Error: msg}
+			out[i] = Outcome{Status: Rejected, Error: msg}
 		}
 	}
 	failed := max(res.Failed-len(res.Missing), len(res.Errors))

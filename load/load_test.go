@@ -1,0 +1,249 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/backflow-dev/backflow/api/pendo"
+	"github.com/backflow-dev/backflow/api/pendo/pendotest"
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+const key = "k"
+
+type harness struct {
+	t     *testing.T
+	w     *warehouse.Warehouse
+	emu   *pendotest.Server
+	dest  *load.Pendo
+	posts atomic.Int32 // bulk update requests that reached the emulator
+	sync  project.Sync
+	runs  int
+}
+
+// newHarness serves a Pendo emulator with visitors v1..v4 and fields
+// plan (string), score (float), active (boolean), behind a handler that
+// refuses with 400 any bulk request naming visitor "poison".
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t}
+	h.emu = pendotest.New(pendotest.Options{IntegrationKey: key})
+	for _, f := range [][2]string{{"plan", "string"}, {"score", "float"}, {"active", "boolean"}} {
+		if err := h.emu.AddField("visitor", "custom", f[0], f[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"v1", "v2", "v3", "v4", "poison"} {
+		h.emu.PutVisitor(id, nil)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/value") {
+			h.posts.Add(1)
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"poison"`)) {
+				http.Error(w, "Bad Request: value rejected", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.dest = &load.Pendo{Client: c, Kind: pendo.Visitor, Group: "custom", Size: 2}
+	h.w, err = warehouse.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.w.Close() })
+	h.sync = project.Sync{Name: "traits", File: "syncs/traits.yml", Model: "traits", Destination: "pendo", Object: "visitors",
+		Key: "id", Mode: "update", Group: "custom", OnRemove: "ignore", BatchSize: 2,
+		Fields: []project.Field{{Column: "plan", Field: "plan"}, {Column: "score", Field: "score"}, {Column: "active", Field: "active"}}}
+	return h
+}
+
+func (h *harness) model(sql string) {
+	h.t.Helper()
+	if _, err := h.w.DB().Exec("CREATE OR REPLACE TABLE models.traits AS " + sql); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) run() (load.Result, error) {
+	h.runs++
+	return load.Sync(context.Background(), h.w, "run"+string(rune('0'+h.runs)), h.sync, h.dest)
+}
+
+func (h *harness) mustRun() load.Result {
+	h.t.Helper()
+	res, err := h.run()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+const base = `SELECT * FROM (VALUES ('v1', 'pro', 1.5, true), ('v2', 'free', 2.0, false), ('v3', 'pro', NULL, true)) t(id, plan, score, active)`
+
+func TestSync_AddChangeUnchanged(t *testing.T) {
+	h := newHarness(t)
+	h.model(base)
+	if r := h.mustRun(); r.Added != 3 || r.Applied != 3 || h.posts.Load() != 2 {
+		t.Fatalf("first: %v, %d posts (batch size 2)", r, h.posts.Load())
+	}
+	md, _ := h.emu.Visitor("v1")
+	if md["custom"]["plan"] != "pro" || md["custom"]["score"] != 1.5 || md["custom"]["active"] != true {
+		t.Fatalf("v1 custom = %v", md["custom"])
+	}
+	before := h.posts.Load()
+	if r := h.mustRun(); r.Unchanged != 3 || r.Applied != 0 || h.posts.Load() != before {
+		t.Fatalf("rerun sent something: %v", r)
+	}
+	// One field of one row changes: one row, one field is sent.
+	h.model(strings.Replace(base, "('v2', 'free', 2.0, false)", "('v2', 'team', 2.0, false)", 1))
+	if r := h.mustRun(); r.Changed != 1 || r.Applied != 1 || r.Unchanged != 2 {
+		t.Fatalf("change: %v", r)
+	}
+	var fields []any
+	if err := h.w.DB().QueryRow(`SELECT fields FROM backflow.sync_rows WHERE key = 'v2' AND operation = 'change'`).Scan(&fields); err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != 1 || fields[0] != "plan" {
+		t.Fatalf("fields sent = %v, want [plan]", fields)
+	}
+	// Clearing a value sends null, which clears it in Pendo.
+	h.model(strings.Replace(base, "('v1', 'pro', 1.5, true)", "('v1', NULL, 1.5, true)", 1))
+	h.mustRun()
+	if md, _ := h.emu.Visitor("v1"); md["custom"]["plan"] != nil {
+		t.Fatalf("v1 plan = %v, want cleared", md["custom"]["plan"])
+	}
+}
+
+func TestSync_ReorderedFieldsSendNothing(t *testing.T) {
+	h := newHarness(t)
+	h.model(base)
+	h.mustRun()
+	before := h.posts.Load()
+	slices.Reverse(h.sync.Fields)
+	if r := h.mustRun(); r.Applied != 0 || h.posts.Load() != before {
+		t.Fatalf("reordered mapping sent rows: %v", r)
+	}
+	// Dropping a field from the mapping sends nothing either.
+	h.sync.Fields = h.sync.Fields[1:]
+	if r := h.mustRun(); r.Applied != 0 || r.Unchanged != 3 || h.posts.Load() != before {
+		t.Fatalf("dropped field sent rows: %v", r)
+	}
+}
+
+func TestSync_KeysCheckedBeforeSending(t *testing.T) {
+	tests := []struct {
+		name  string
+		model string
+		want  string
+	}{
+		{"duplicate", base + ` UNION ALL SELECT 'v1', 'x', 0, false UNION ALL SELECT 'v2', 'y', 0, false`, "2 duplicated id values (e.g. v1, v2)"},
+		{"null", base + ` UNION ALL SELECT NULL, 'x', 0, false`, "1 rows with a null id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.model(tt.model)
+			_, err := h.run()
+			var ke *load.KeyError
+			if !errors.As(err, &ke) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "nothing was sent") {
+				t.Fatalf("err = %v, want a KeyError containing %q", err, tt.want)
+			}
+			if h.posts.Load() != 0 {
+				t.Fatalf("%d requests sent", h.posts.Load())
+			}
+		})
+	}
+}
+
+func TestSync_PlanErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		model  string
+		fields []project.Field
+		want   string
+	}{
+		{"undeclared_field", base, []project.Field{{Column: "plan", Field: "tier"}}, `syncs/traits.yml: fields: pendo visitor custom field "tier" is not declared`},
+		{"missing_column", base, []project.Field{{Column: "nope", Field: "plan"}}, `syncs/traits.yml: fields.nope: model traits has no column "nope"`},
+		{"incompatible_type", `SELECT 'v1' AS id, 'yes' AS active`, []project.Field{{Column: "active", Field: "active"}}, "fields.active: a VARCHAR column cannot feed pendo a boolean field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.model(tt.model)
+			h.sync.Fields = tt.fields
+			_, err := h.run()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if h.posts.Load() != 0 {
+				t.Fatalf("%d requests sent", h.posts.Load())
+			}
+		})
+	}
+}
+
+func TestSync_PartialFailures(t *testing.T) {
+	h := newHarness(t)
+	h.dest.Size = 10
+	h.sync.BatchSize = 10
+	// ghost is not in Pendo; poison makes Pendo refuse the whole request;
+	// v4's score arrives as a string because the sync overrides the type.
+	h.model(base + ` UNION ALL SELECT 'ghost', 'pro', 1, true UNION ALL SELECT 'poison', 'pro', 1, true`)
+	r := h.mustRun()
+	if r.Applied != 3 || r.Skipped != 1 || r.Rejected != 1 {
+		t.Fatalf("result: %v", r)
+	}
+	status := func(k string) string {
+		var s string
+		h.w.DB().QueryRow(`SELECT status FROM backflow.sync_rows WHERE key = ? ORDER BY recorded_at DESC LIMIT 1`, k).Scan(&s)
+		return s
+	}
+	if status("ghost") != "skipped_not_found" || status("poison") != "rejected" || status("v1") != "applied" {
+		t.Fatalf("statuses: ghost %s, poison %s, v1 %s", status("ghost"), status("poison"), status("v1"))
+	}
+	// Neither is retried until its row changes.
+	before := h.posts.Load()
+	if r := h.mustRun(); r.Applied+r.Skipped+r.Rejected != 0 || h.posts.Load() != before {
+		t.Fatalf("rerun retried unchanged skipped or rejected rows: %v", r)
+	}
+	// ghost appears in Pendo and its row changes: it is sent again, as an add.
+	h.emu.PutVisitor("ghost", nil)
+	h.model(base + ` UNION ALL SELECT 'ghost', 'team', 1, true UNION ALL SELECT 'poison', 'pro', 1, true`)
+	if r := h.mustRun(); r.Added != 1 || r.Applied != 1 {
+		t.Fatalf("changed ghost: %v", r)
+	}
+}
+
+func TestSync_RowRejectedByPendo(t *testing.T) {
+	h := newHarness(t)
+	h.model(`SELECT 'v1' AS id, 'pro' AS plan, 'high' AS score`)
+	h.sync.Fields = []project.Field{{Column: "plan", Field: "plan"}, {Column: "score", Field: "score", Type: "string"}}
+	r := h.mustRun()
+	if r.Rejected != 1 || r.Applied != 0 {
+		t.Fatalf("result: %v", r)
+	}
+	var msg string
+	h.w.DB().QueryRow(`SELECT error FROM backflow.sync_rows WHERE key = 'v1'`).Scan(&msg)
+	if !strings.Contains(msg, "score") {
+		t.Fatalf("error %q does not name the field", msg)
+	}
+}
