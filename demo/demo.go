@@ -49,6 +49,9 @@ type Summary struct {
 	Project         string `json:"project"`
 	ChangedContacts int    `json:"changed_contacts"`
 	Passes          []Pass `json:"passes"`
+	// Verified is how many visitors' Pendo metadata was checked against the
+	// snapshot after the last pass.
+	Verified int `json:"verified"`
 }
 
 // Run runs the demo.
@@ -109,6 +112,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	if err := pass(); err != nil {
 		return sum, fmt.Errorf("demo pass 3: %w", err)
+	}
+	if sum.Verified, err = Verify(ctx, dbPath, p.Syncs[0].Name, sb.Pendo); err != nil {
+		return sum, err
 	}
 	return sum, nil
 }

@@ -26,6 +26,9 @@ func TestRun(t *testing.T) {
 	if p := sum.Passes[2]; p.Pushed != 25 {
 		t.Errorf("pass 3 pushed %d, want 25", p.Pushed)
 	}
+	if sum.Verified != int(sum.Passes[0].Pushed) {
+		t.Errorf("verified %d visitors, want %d", sum.Verified, sum.Passes[0].Pushed)
+	}
 }
 
 // BenchmarkDemo reports the demo's end-to-end time at its default size

@@ -45,6 +45,7 @@ contacts change in HubSpot, which sends exactly those 25.`,
 				fmt.Fprintf(stdio.Out, "pass %d (%s): staged %d rows, model %d rows, pushed %d, skipped %d, failed %d in %.1fs\n",
 					i+1, labels[i], p.Staged, p.ModelRows, p.Pushed, p.Skipped, p.Failed, p.Seconds)
 			}
+			fmt.Fprintf(stdio.Out, "checked: the snapshot and sync_rows agree with the Pendo emulator for all %d pushed visitors\n", sum.Verified)
 			fmt.Fprintf(stdio.Out, "\nproject:     %s\nDuckDB file: %s\n", sum.Project, sum.DuckDB)
 			fmt.Fprintf(stdio.Out, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
 			return nil
