@@ -11,11 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/backflow-dev/backflow/api/backoff"
 )
 
 // DefaultBaseURL is HubSpot's API host.
@@ -90,17 +91,6 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // do sends one API call under the rate limiter, retrying what HubSpot says
 // is transient, and decodes a 2xx JSON body into out (if non-nil). Only
 // idempotent calls may pass retryNetwork=true: a POST whose response was
@@ -136,7 +126,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			if ctx.Err() != nil || !retryNetwork || attempt >= c.maxRetries {
 				return fmt.Errorf("hubspot: %s: %w", op, err)
 			}
-			if err := sleepCtx(ctx, backoff(attempt, c.retryBase)); err != nil {
+			if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
 				return fmt.Errorf("hubspot: %s: %w", op, err)
 			}
 			continue
@@ -154,7 +144,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if !retry || attempt >= c.maxRetries {
 			return apiErr
 		}
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%w (while waiting to retry: %v)", apiErr, err)
 		}
 	}
@@ -169,23 +159,23 @@ func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int) (time.Du
 		case "DAILY":
 			return 0, false
 		case "SECONDLY":
-			return backoff(attempt, c.retryBase), true
+			return backoff.Delay(attempt, c.retryBase), true
 		}
 		// The rolling window frees up one window after the oldest call;
 		// waiting a whole window is the only wait that is always enough.
 		if d := retryAfterHeader(resp); d > 0 {
 			return d, true
 		}
-		return c.limiter.Window() + jitter(time.Second), true
+		return c.limiter.Window() + backoff.Jitter(time.Second), true
 	case resp.StatusCode == 423: // locked for ~2 s
-		return 2*time.Second + jitter(time.Second), true
+		return 2*time.Second + backoff.Jitter(time.Second), true
 	case resp.StatusCode == 477: // migration in progress; Retry-After in seconds
 		if d := retryAfterHeader(resp); d > 0 {
 			return d, true
 		}
-		return backoff(attempt, 5*time.Second), true
+		return backoff.Delay(attempt, 5*time.Second), true
 	case resp.StatusCode >= 500:
-		return backoff(attempt, c.retryBase), true
+		return backoff.Delay(attempt, c.retryBase), true
 	}
 	return 0, false
 }
@@ -202,21 +192,6 @@ func retryAfterHeader(resp *http.Response) time.Duration {
 		return time.Until(t)
 	}
 	return 0
-}
-
-// backoff is exponential from base, capped at 30 s, with full jitter on
-// the top half so that parallel workers do not retry in lockstep.
-func backoff(attempt int, base time.Duration) time.Duration {
-	d := base << min(attempt, 5)
-	d = min(d, 30*time.Second)
-	return d/2 + jitter(d/2)
-}
-
-func jitter(max time.Duration) time.Duration {
-	if max <= 0 {
-		return 0
-	}
-	return rand.N(max)
 }
 
 func decodeBody(resp *http.Response, out any) error {

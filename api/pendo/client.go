@@ -12,13 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/backflow-dev/backflow/api/backoff"
 )
 
 // Region hosts. A key works only against its own region's hosts.
@@ -142,7 +143,7 @@ func (c *Client) send(ctx context.Context, method, path, endpoint string, body a
 			if ctx.Err() != nil || !retryNetwork || attempt >= c.maxRetries {
 				return nil, fmt.Errorf("pendo: %s: %w", op, err)
 			}
-			if err := sleepCtx(ctx, backoff(attempt, c.retryBase)); err != nil {
+			if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
 				return nil, fmt.Errorf("pendo: %s: %w", op, err)
 			}
 			continue
@@ -155,7 +156,7 @@ func (c *Client) send(ctx context.Context, method, path, endpoint string, body a
 		if !retry || attempt >= c.maxRetries {
 			return nil, apiErr
 		}
-		if err := sleepCtx(ctx, backoff(attempt, c.retryBase)); err != nil {
+		if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
 			return nil, fmt.Errorf("%w (while waiting to retry: %v)", apiErr, err)
 		}
 	}
@@ -176,20 +177,4 @@ func (c *Client) call(ctx context.Context, method, path, endpoint string, body, 
 		return fmt.Errorf("pendo: %s %s: decode response: %w", method, path, err)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func backoff(attempt int, base time.Duration) time.Duration {
-	d := min(base<<min(attempt, 5), 30*time.Second)
-	return d/2 + rand.N(d/2+1)
 }
