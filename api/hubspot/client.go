@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/backflow-dev/backflow/api/backoff"
 )
 
@@ -28,10 +30,12 @@ const DefaultBaseURL = "https://api.hubapi.com"
 type Client struct {
 	baseURL    string
 	http       *http.Client
-	token      string
+	tokens     TokenSource
 	limiter    *Limiter
+	search     *rate.Limiter
 	maxRetries int
 	retryBase  time.Duration
+	version    string
 }
 
 // Config configures a Client.
@@ -53,12 +57,50 @@ type Config struct {
 	// RetryBaseDelay is the first backoff step for 5xx and network errors;
 	// it doubles per attempt up to 30 s. Default 1s.
 	RetryBaseDelay time.Duration
+	// APIVersion selects the CRM object and property paths: "" or "v3" for
+	// /crm/v3/…, or a date version such as "2026-03" for
+	// /crm/objects/2026-03/….
+	APIVersion string
+	// TokenSource supplies OAuth access tokens (see OAuthTokenSource); it
+	// replaces Token.
+	TokenSource TokenSource
+	// SearchPerSecond is the account's search limit. Default 5.
+	SearchPerSecond float64
+}
+
+// TokenSource supplies bearer tokens. Refresh is called when HubSpot
+// answers EXPIRED_AUTHENTICATION, and must return a new token.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+	Refresh(ctx context.Context) (string, error)
+}
+
+type staticToken string
+
+func (t staticToken) Token(context.Context) (string, error) { return string(t), nil }
+func (t staticToken) Refresh(context.Context) (string, error) {
+	return "", errors.New("hubspot: the access token was refused as expired, and a private-app token cannot be refreshed")
 }
 
 // New returns a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("hubspot: no access token configured")
+	tokens := cfg.TokenSource
+	if tokens == nil {
+		if cfg.Token == "" {
+			return nil, errors.New("hubspot: no access token configured")
+		}
+		tokens = staticToken(cfg.Token)
+	}
+	switch v := cfg.APIVersion; {
+	case v == "" || v == "v3":
+		cfg.APIVersion = ""
+	default:
+		if _, err := time.Parse("2006-01", v); err != nil {
+			return nil, fmt.Errorf("hubspot: API version %q: want v3 or a date version such as 2026-03", v)
+		}
+	}
+	if cfg.SearchPerSecond == 0 {
+		cfg.SearchPerSecond = 5
 	}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
@@ -82,20 +124,38 @@ func New(cfg Config) (*Client, error) {
 		cfg.RetryBaseDelay = time.Second
 	}
 	return &Client{
-		baseURL:    cfg.BaseURL,
-		http:       cfg.HTTPClient,
-		token:      cfg.Token,
-		limiter:    NewLimiter(cfg.BurstLimit, cfg.Window),
+		baseURL: cfg.BaseURL,
+		http:    cfg.HTTPClient,
+		tokens:  tokens,
+		limiter: NewLimiter(cfg.BurstLimit, cfg.Window),
+		// Search counts a sliding second; spacing calls at 90% of the limit
+		// keeps network jitter from bunching five into one second.
+		search:     rate.NewLimiter(rate.Limit(cfg.SearchPerSecond*0.9), 1),
+		version:    cfg.APIVersion,
 		maxRetries: cfg.MaxRetries,
 		retryBase:  cfg.RetryBaseDelay,
 	}, nil
 }
 
+// call describes one API call for do.
+type call struct {
+	method, path string
+	query        url.Values
+	body, out    any
+	// idempotent calls are retried after any transient failure. Others
+	// (creates) only after answers that prove nothing was applied (429,
+	// 423, 477): a lost response or a gateway timeout may hide a write.
+	idempotent bool
+	search     bool // counts against the search limiter, not the burst window
+	// status receives the HTTP status of the final answer when non-nil.
+	status *int
+}
+
 // do sends one API call under the rate limiter, retrying what HubSpot says
-// is transient, and decodes a 2xx JSON body into out (if non-nil). Only
-// idempotent calls may pass retryNetwork=true: a POST whose response was
-// lost may have been applied.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any, retryNetwork bool) error {
+// is transient, and decodes a 2xx JSON body into out (if non-nil).
+func (c *Client) do(ctx context.Context, k call) error {
+	method, path, query, body, out := k.method, k.path, k.query, k.body, k.out
+	retryNetwork := k.idempotent
 	op := method + " " + path
 	var payload []byte
 	if body != nil {
@@ -108,15 +168,24 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
+	refreshed := false
 	for attempt := 0; ; attempt++ {
-		if err := c.limiter.Wait(ctx); err != nil {
+		lim := c.limiter.Wait
+		if k.search {
+			lim = c.search.Wait
+		}
+		if err := lim(ctx); err != nil {
 			return fmt.Errorf("hubspot: %s: rate limiter: %w", op, err)
+		}
+		tok, err := c.tokens.Token(ctx)
+		if err != nil {
+			return fmt.Errorf("hubspot: %s: %w", op, err)
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(payload))
 		if err != nil {
 			return fmt.Errorf("hubspot: %s: %w", op, err)
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept", "application/json")
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
@@ -132,6 +201,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			continue
 		}
 		c.limiter.Observe(resp.Header)
+		if k.status != nil {
+			*k.status = resp.StatusCode
+		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			err := decodeBody(resp, out)
 			if err != nil {
@@ -140,7 +212,19 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return nil
 		}
 		apiErr := readError(resp, op)
+		if apiErr.Status == http.StatusUnauthorized && apiErr.Category == "EXPIRED_AUTHENTICATION" && !refreshed {
+			// The token expired early or our clock is off: refresh once.
+			refreshed = true
+			if _, err := c.tokens.Refresh(ctx); err != nil {
+				return fmt.Errorf("%w; refreshing the token failed: %w", apiErr, err)
+			}
+			attempt--
+			continue
+		}
 		wait, retry := c.retryAfter(resp, apiErr, attempt)
+		if retry && !k.idempotent && resp.StatusCode >= 500 {
+			retry = false // the write may have happened behind the error
+		}
 		if !retry || attempt >= c.maxRetries {
 			return apiErr
 		}
@@ -166,9 +250,10 @@ func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int) (time.Du
 		if d := retryAfterHeader(resp); d > 0 {
 			return d, true
 		}
-		return c.limiter.Window() + backoff.Jitter(time.Second), true
-	case resp.StatusCode == 423: // locked for ~2 s
-		return 2*time.Second + backoff.Jitter(time.Second), true
+		w := c.limiter.Window()
+		return w + backoff.Jitter(w/10), true
+	case resp.StatusCode == 423: // locked for ~2 s (with the default 1 s base)
+		return 2*c.retryBase + backoff.Jitter(c.retryBase), true
 	case resp.StatusCode == 477: // migration in progress; Retry-After in seconds
 		if d := retryAfterHeader(resp); d > 0 {
 			return d, true
@@ -227,4 +312,20 @@ func readError(resp *http.Response, op string) *Error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
+}
+
+// objectsPath is the path of an object type's endpoints for the client's
+// API version.
+func (c *Client) objectsPath(objectType string) string {
+	if c.version != "" {
+		return "/crm/objects/" + c.version + "/" + url.PathEscape(objectType)
+	}
+	return "/crm/v3/objects/" + url.PathEscape(objectType)
+}
+
+func (c *Client) propertiesPath(objectType string) string {
+	if c.version != "" {
+		return "/crm/properties/" + c.version + "/" + url.PathEscape(objectType)
+	}
+	return "/crm/v3/properties/" + url.PathEscape(objectType)
 }

@@ -19,6 +19,10 @@ const token = "pat-na1-test"
 
 func newPair(t *testing.T, opts hubspottest.Options, cfg hubspot.Config) (*hubspottest.Server, *hubspot.Client) {
 	t.Helper()
+	if opts.BurstLimit == 0 && cfg.BurstLimit == 0 {
+		// Not a rate-limit test: let calls through without pacing.
+		opts.BurstLimit, cfg.BurstLimit = 100_000, 100_000
+	}
 	opts.Tokens = append(opts.Tokens, token)
 	emu := hubspottest.New(opts)
 	srv := httptest.NewServer(emu)
@@ -33,6 +37,13 @@ func newPair(t *testing.T, opts hubspottest.Options, cfg hubspot.Config) (*hubsp
 		t.Fatal(err)
 	}
 	return emu, c
+}
+
+func startServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func TestClient_List(t *testing.T) {

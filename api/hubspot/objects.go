@@ -2,7 +2,9 @@ package hubspot
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,16 +20,18 @@ type Object struct {
 	CreatedAt  time.Time          `json:"createdAt"`
 	UpdatedAt  time.Time          `json:"updatedAt"`
 	Archived   bool               `json:"archived"`
+	// New is set on upsert results: true when the record was created.
+	New bool `json:"new"`
+	// ObjectWriteTraceID echoes the trace id of the input that wrote it.
+	ObjectWriteTraceID string `json:"objectWriteTraceId"`
 }
 
-// Page is one page of a list call.
-type Page struct {
-	Results []Object `json:"results"`
-	Paging  *struct {
-		Next *struct {
-			After string `json:"after"`
-		} `json:"next"`
-	} `json:"paging"`
+// Property returns a property's value, "" when unset.
+func (o *Object) Property(name string) string {
+	if v := o.Properties[name]; v != nil {
+		return *v
+	}
+	return ""
 }
 
 // ListOptions select what a list call returns.
@@ -40,11 +44,21 @@ type ListOptions struct {
 	PageSize int
 }
 
-// maxListPageSize is HubSpot's cap on list pages.
-const maxListPageSize = 100
+const (
+	// maxListPageSize is HubSpot's cap on list pages.
+	maxListPageSize = 100
+	// MaxBatch is HubSpot's limit on inputs per batch call.
+	MaxBatch = 100
+	// maxPropertyQuery bounds the properties query parameter: HubSpot
+	// answers 414 past roughly 16 k characters of URL.
+	maxPropertyQuery = 12_000
+)
 
 // ListPage fetches one page of records of objectType after the given paging
-// cursor ("" for the first page). The returned cursor is "" on the last page.
+// cursor ("" for the first page). The returned cursor is "" on the last
+// page. When the property list would make the URL too long, the page is
+// listed with the properties that fit and the rest are read in one batch
+// read for the page's ids.
 func (c *Client) ListPage(ctx context.Context, objectType string, opts ListOptions, after string) ([]Object, string, error) {
 	size := opts.PageSize
 	if size == 0 {
@@ -53,9 +67,10 @@ func (c *Client) ListPage(ctx context.Context, objectType string, opts ListOptio
 	if size < 1 || size > maxListPageSize {
 		return nil, "", fmt.Errorf("hubspot: list %s: page size %d outside 1–%d", objectType, size, maxListPageSize)
 	}
+	inURL, rest := splitProperties(opts.Properties, maxPropertyQuery)
 	q := url.Values{"limit": {strconv.Itoa(size)}}
-	if len(opts.Properties) > 0 {
-		q.Set("properties", strings.Join(opts.Properties, ","))
+	if len(inURL) > 0 {
+		q.Set("properties", strings.Join(inURL, ","))
 	}
 	if opts.Archived {
 		q.Set("archived", "true")
@@ -63,19 +78,76 @@ func (c *Client) ListPage(ctx context.Context, objectType string, opts ListOptio
 	if after != "" {
 		q.Set("after", after)
 	}
-	var page Page
-	path := "/crm/v3/objects/" + url.PathEscape(objectType)
-	if err := c.do(ctx, "GET", path, q, nil, &page, true); err != nil {
+	var page struct {
+		Results []Object `json:"results"`
+		Paging  *paging  `json:"paging"`
+	}
+	if err := c.do(ctx, call{method: "GET", path: c.objectsPath(objectType), query: q, out: &page, idempotent: true}); err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if page.Paging != nil && page.Paging.Next != nil {
-		next = page.Paging.Next.After
-		if next == after {
-			return nil, "", fmt.Errorf("hubspot: list %s: paging cursor %q did not advance", objectType, after)
+	next := page.Paging.nextAfter()
+	if next != "" && next == after {
+		return nil, "", fmt.Errorf("hubspot: list %s: paging cursor %q did not advance", objectType, after)
+	}
+	if len(rest) > 0 && len(page.Results) > 0 {
+		if err := c.fillProperties(ctx, objectType, page.Results, rest, opts.Archived); err != nil {
+			return nil, "", err
 		}
 	}
 	return page.Results, next, nil
+}
+
+type paging struct {
+	Next *struct {
+		After string `json:"after"`
+	} `json:"next"`
+}
+
+func (p *paging) nextAfter() string {
+	if p == nil || p.Next == nil {
+		return ""
+	}
+	return p.Next.After
+}
+
+// splitProperties keeps the properties whose comma-joined length fits in
+// limit and returns the others.
+func splitProperties(props []string, limit int) (fit, rest []string) {
+	n := 0
+	for i, p := range props {
+		if n+len(p)+1 > limit {
+			return props[:i], props[i:]
+		}
+		n += len(p) + 1
+	}
+	return props, nil
+}
+
+// fillProperties reads more properties for listed records with batch read
+// (a POST body has no length limit) and merges them in.
+func (c *Client) fillProperties(ctx context.Context, objectType string, objs []Object, props []string, archived bool) error {
+	ids := make([]string, len(objs))
+	for i, o := range objs {
+		ids[i] = o.ID
+	}
+	more, _, err := c.BatchRead(ctx, objectType, ids, ReadOptions{Properties: props, Archived: archived})
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]Object, len(more))
+	for _, o := range more {
+		byID[o.ID] = o
+	}
+	for i := range objs {
+		m, ok := byID[objs[i].ID]
+		if !ok {
+			continue // archived between the two calls; the listed part stands
+		}
+		for _, p := range props {
+			objs[i].Properties[p] = m.Properties[p]
+		}
+	}
+	return nil
 }
 
 // List pages through every record of objectType, calling fn once per page
@@ -97,38 +169,349 @@ func (c *Client) List(ctx context.Context, objectType string, opts ListOptions, 
 	}
 }
 
-// Property is a property definition.
-type Property struct {
-	Name                 string   `json:"name"`
-	Label                string   `json:"label"`
-	Type                 string   `json:"type"`
-	FieldType            string   `json:"fieldType"`
-	GroupName            string   `json:"groupName"`
-	Description          string   `json:"description"`
-	Options              []Option `json:"options"`
-	HasUniqueValue       bool     `json:"hasUniqueValue"`
-	Calculated           bool     `json:"calculated"`
-	HubspotDefined       bool     `json:"hubspotDefined"`
-	Archived             bool     `json:"archived"`
-	ModificationMetadata struct {
-		ReadOnlyValue bool `json:"readOnlyValue"`
-	} `json:"modificationMetadata"`
-}
-
-// Option is one enumeration option; Value is what the API reads and writes.
-type Option struct {
-	Label  string `json:"label"`
-	Value  string `json:"value"`
-	Hidden bool   `json:"hidden"`
-}
-
-// Properties lists the property definitions of objectType.
-func (c *Client) Properties(ctx context.Context, objectType string) ([]Property, error) {
-	var body struct {
-		Results []Property `json:"results"`
+// Get reads one record by id, or by a unique property when idProperty is
+// set. A missing record is an *Error with Status 404.
+func (c *Client) Get(ctx context.Context, objectType, id, idProperty string, properties []string) (*Object, error) {
+	q := url.Values{}
+	if len(properties) > 0 {
+		q.Set("properties", strings.Join(properties, ","))
 	}
-	if err := c.do(ctx, "GET", "/crm/v3/properties/"+url.PathEscape(objectType), nil, nil, &body, true); err != nil {
+	if idProperty != "" {
+		q.Set("idProperty", idProperty)
+	}
+	var o Object
+	if err := c.do(ctx, call{method: "GET", path: c.objectsPath(objectType) + "/" + url.PathEscape(id), query: q, out: &o, idempotent: true}); err != nil {
 		return nil, err
 	}
-	return body.Results, nil
+	return &o, nil
+}
+
+// Create creates one record, optionally associated to others.
+func (c *Client) Create(ctx context.Context, objectType string, props map[string]string, assoc []Association) (*Object, error) {
+	var o Object
+	body := map[string]any{"properties": props, "associations": assocSpecs(assoc)}
+	if err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType), body: body, out: &o}); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// Update changes one record's properties; "" clears a value.
+func (c *Client) Update(ctx context.Context, objectType, id, idProperty string, props map[string]string) (*Object, error) {
+	q := url.Values{}
+	if idProperty != "" {
+		q.Set("idProperty", idProperty)
+	}
+	var o Object
+	if err := c.do(ctx, call{method: "PATCH", path: c.objectsPath(objectType) + "/" + url.PathEscape(id), query: q,
+		body: map[string]any{"properties": props}, out: &o, idempotent: true}); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// Archive archives one record. A missing id is not an error (HubSpot
+// answers 204 either way).
+func (c *Client) Archive(ctx context.Context, objectType, id string) error {
+	return c.do(ctx, call{method: "DELETE", path: c.objectsPath(objectType) + "/" + url.PathEscape(id), idempotent: true})
+}
+
+// Association links a new record to an existing one at creation.
+type Association struct {
+	ToID   string
+	TypeID int // HubSpot's association type id, e.g. 204 task→contact
+	// Category defaults to HUBSPOT_DEFINED.
+	Category string
+}
+
+func assocSpecs(assoc []Association) []map[string]any {
+	out := []map[string]any{}
+	for _, a := range assoc {
+		cat := a.Category
+		if cat == "" {
+			cat = "HUBSPOT_DEFINED"
+		}
+		out = append(out, map[string]any{
+			"to":    map[string]string{"id": a.ToID},
+			"types": []map[string]any{{"associationCategory": cat, "associationTypeId": a.TypeID}},
+		})
+	}
+	return out
+}
+
+// ReadOptions select what a batch read returns.
+type ReadOptions struct {
+	Properties []string
+	// IDProperty reads by a unique property (email, or a hasUniqueValue
+	// property) instead of the record id.
+	IDProperty string
+	Archived   bool
+}
+
+// BatchRead reads up to 100 records by id (or IDProperty value). It
+// returns the records found and the ids HubSpot reported missing.
+func (c *Client) BatchRead(ctx context.Context, objectType string, ids []string, opts ReadOptions) ([]Object, []string, error) {
+	if len(ids) > MaxBatch {
+		return nil, nil, fmt.Errorf("hubspot: batch read %s: %d ids, at most %d per call", objectType, len(ids), MaxBatch)
+	}
+	inputs := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		inputs[i] = map[string]string{"id": id}
+	}
+	body := map[string]any{"inputs": inputs, "properties": orEmpty(opts.Properties), "propertiesWithHistory": []string{}}
+	if opts.IDProperty != "" {
+		body["idProperty"] = opts.IDProperty
+	}
+	q := url.Values{}
+	if opts.Archived {
+		q.Set("archived", "true")
+	}
+	var resp batchResponse
+	if err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/batch/read", query: q, body: body, out: &resp, idempotent: true}); err != nil {
+		return nil, nil, err
+	}
+	var missing []string
+	for _, e := range resp.Errors {
+		if e.Category != "OBJECT_NOT_FOUND" {
+			return resp.Results, missing, fmt.Errorf("hubspot: batch read %s: %s: %s", objectType, e.Category, e.Message)
+		}
+		missing = append(missing, e.Context["ids"]...)
+	}
+	return resp.Results, missing, nil
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// batchResponse is HubSpot's batch envelope.
+type batchResponse struct {
+	Status    string          `json:"status"`
+	Results   []Object        `json:"results"`
+	NumErrors int             `json:"numErrors"`
+	Errors    []StandardError `json:"errors"`
+}
+
+// StandardError is one entry of a batch response's errors.
+type StandardError struct {
+	Status      string              `json:"status"`
+	Category    string              `json:"category"`
+	SubCategory string              `json:"subCategory"`
+	Message     string              `json:"message"`
+	Context     map[string][]string `json:"context"`
+	Errors      []ErrorDetail       `json:"errors"`
+}
+
+// Input is one record of a batch write.
+type Input struct {
+	// ID identifies the record for update and upsert: a record id, or a
+	// value of IDProperty.
+	ID string
+	// IDProperty names the unique property ID holds (required for upsert).
+	IDProperty string
+	Properties map[string]string
+	// Associations link a created record to existing ones (create only).
+	Associations []Association
+}
+
+// Result is the outcome of one input of a batch write: Object on success,
+// Err otherwise.
+type Result struct {
+	Object *Object
+	Err    *RowError
+}
+
+// RowError is why one input of a batch failed.
+type RowError struct {
+	Index    int    // the input's position in the call
+	ID       string // the input's id, if it had one
+	Status   int    // the HTTP status that carried it (207 inside a batch)
+	Category string // VALIDATION_ERROR, OBJECT_NOT_FOUND, CONFLICT, …
+	Message  string
+}
+
+func (e *RowError) Error() string {
+	id := ""
+	if e.ID != "" {
+		id = fmt.Sprintf(" (id %s)", e.ID)
+	}
+	return fmt.Sprintf("row %d%s: %s: %s", e.Index, id, e.Category, e.Message)
+}
+
+// NotFound reports whether the record did not exist.
+func (e *RowError) NotFound() bool { return e.Category == "OBJECT_NOT_FOUND" }
+
+// BatchCreate creates up to 100 records. See batchWrite for how results
+// map to inputs.
+func (c *Client) BatchCreate(ctx context.Context, objectType string, inputs []Input) ([]Result, error) {
+	return c.batchWrite(ctx, objectType, "create", inputs)
+}
+
+// BatchUpdate updates up to 100 records by id or IDProperty; a missing
+// record is a RowError with category OBJECT_NOT_FOUND.
+func (c *Client) BatchUpdate(ctx context.Context, objectType string, inputs []Input) ([]Result, error) {
+	return c.batchWrite(ctx, objectType, "update", inputs)
+}
+
+// BatchUpsert creates or updates up to 100 records keyed on a unique
+// property (Input.IDProperty: email, or a hasUniqueValue property; never
+// hs_object_id). Result.Object.New tells creations from updates.
+func (c *Client) BatchUpsert(ctx context.Context, objectType string, inputs []Input) ([]Result, error) {
+	for i, in := range inputs {
+		if in.IDProperty == "" || in.IDProperty == "hs_object_id" {
+			return nil, fmt.Errorf("hubspot: batch upsert %s: input %d: idProperty must name a unique value property, not %q", objectType, i, in.IDProperty)
+		}
+	}
+	return c.batchWrite(ctx, objectType, "upsert", inputs)
+}
+
+// BatchArchive archives up to 100 records; missing ids are not errors.
+func (c *Client) BatchArchive(ctx context.Context, objectType string, ids []string) error {
+	if len(ids) > MaxBatch {
+		return fmt.Errorf("hubspot: batch archive %s: %d ids, at most %d per call", objectType, len(ids), MaxBatch)
+	}
+	inputs := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		inputs[i] = map[string]string{"id": id}
+	}
+	return c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/batch/archive", body: map[string]any{"inputs": inputs}, idempotent: true})
+}
+
+// batchWrite sends one batch write and reconciles HubSpot's answer per
+// input. Every input carries its position as objectWriteTraceId, so
+// results and errors map back through the echo and through context
+// (objectWriteTraceId, ids), never by position: HubSpot does not keep
+// input order. When HubSpot refuses the whole batch (400 or 409, because
+// one input is bad), the batch is split in halves until the bad inputs are
+// isolated and reported; the good ones still go through. The returned
+// slice has one Result per input, in input order. An error means the
+// batch's fate is unknown.
+func (c *Client) batchWrite(ctx context.Context, objectType, op string, inputs []Input) ([]Result, error) {
+	if len(inputs) > MaxBatch {
+		return nil, fmt.Errorf("hubspot: batch %s %s: %d inputs, at most %d per call", op, objectType, len(inputs), MaxBatch)
+	}
+	out := make([]Result, len(inputs))
+	if len(inputs) == 0 {
+		return out, nil
+	}
+	err := c.batchWriteInto(ctx, objectType, op, inputs, 0, out)
+	return out, err
+}
+
+func (c *Client) batchWriteInto(ctx context.Context, objectType, op string, inputs []Input, offset int, out []Result) error {
+	body := make([]map[string]any, len(inputs))
+	for i, in := range inputs {
+		m := map[string]any{"properties": orEmptyMap(in.Properties), "objectWriteTraceId": strconv.Itoa(offset + i)}
+		switch op {
+		case "create":
+			m["associations"] = assocSpecs(in.Associations)
+		default:
+			m["id"] = in.ID
+			if in.IDProperty != "" {
+				m["idProperty"] = in.IDProperty
+			}
+		}
+		body[i] = m
+	}
+	var resp batchResponse
+	var status int
+	err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/batch/" + op,
+		body: map[string]any{"inputs": body}, out: &resp, idempotent: op != "create", status: &status})
+	var apiErr *Error
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
+		if len(inputs) == 1 {
+			out[offset] = Result{Err: &RowError{Index: offset, ID: inputs[0].ID, Status: apiErr.Status, Category: apiErr.Category, Message: apiErr.Message}}
+			return nil
+		}
+		mid := len(inputs) / 2
+		if err := c.batchWriteInto(ctx, objectType, op, inputs[:mid], offset, out); err != nil {
+			return err
+		}
+		return c.batchWriteInto(ctx, objectType, op, inputs[mid:], offset+mid, out)
+	}
+	if err != nil {
+		return err
+	}
+	done := make([]bool, len(inputs))
+	byID := map[string][]int{}
+	for i, in := range inputs {
+		byID[in.ID] = append(byID[in.ID], i)
+		if in.IDProperty == "email" {
+			byID[strings.ToLower(in.ID)] = append(byID[strings.ToLower(in.ID)], i)
+		}
+	}
+	for k := range resp.Results {
+		o := &resp.Results[k]
+		i, ok := traceIndex(o.ObjectWriteTraceID, offset, len(inputs))
+		if !ok {
+			// No echo: match by id, or by the upsert key's value.
+			i = -1
+			for _, j := range append(byID[o.ID], byID[strings.ToLower(inputKeyValue(o, inputs))]...) {
+				if !done[j] {
+					i = j
+					break
+				}
+			}
+			if i < 0 {
+				continue
+			}
+		}
+		out[offset+i] = Result{Object: o}
+		done[i] = true
+	}
+	for _, e := range resp.Errors {
+		var idxs []int
+		for _, t := range e.Context["objectWriteTraceId"] {
+			if i, ok := traceIndex(t, offset, len(inputs)); ok {
+				idxs = append(idxs, i)
+			}
+		}
+		if len(idxs) == 0 {
+			for _, id := range e.Context["ids"] {
+				idxs = append(idxs, byID[id]...)
+			}
+		}
+		for _, i := range idxs {
+			out[offset+i] = Result{Err: &RowError{Index: offset + i, ID: inputs[i].ID, Status: status, Category: e.Category, Message: e.Message}}
+			done[i] = true
+		}
+	}
+	for i := range inputs {
+		if !done[i] {
+			out[offset+i] = Result{Err: &RowError{Index: offset + i, ID: inputs[i].ID, Status: status, Category: "UNRECONCILED",
+				Message: fmt.Sprintf("HubSpot's %d answer named neither a result nor an error for this input", status)}}
+		}
+	}
+	return nil
+}
+
+// inputKeyValue finds, for an upsert result without a trace id, the value
+// of any input's idProperty on the returned record.
+func inputKeyValue(o *Object, inputs []Input) string {
+	for _, in := range inputs {
+		if in.IDProperty != "" {
+			if v := o.Property(in.IDProperty); v != "" {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+func traceIndex(trace string, offset, n int) (int, bool) {
+	t, err := strconv.Atoi(trace)
+	if err != nil || t < offset || t >= offset+n {
+		return 0, false
+	}
+	return t - offset, true
+}
+
+func orEmptyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }

@@ -2,7 +2,6 @@ package hubspottest
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -56,14 +55,19 @@ type Object struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	Archived   bool
+	ArchivedAt time.Time
 }
 
 type objectType struct {
 	name         string
 	typeID       string
+	fqn          string   // fullyQualifiedName of a custom object: p<portal>_<name>
 	lastModified string   // lastmodifieddate or hs_lastmodifieddate
 	defaults     []string // properties returned when none are requested
+	required     []string // properties required on create
+	labels       [2]string
 	props        []Property
+	groups       []PropertyGroup
 	records      map[int64]*Object
 	ids          []int64 // ascending, for paging
 }
@@ -82,7 +86,7 @@ func (s *Server) objectType(name string) *objectType {
 		return t
 	}
 	for _, t := range s.types {
-		if t.typeID == name {
+		if t.typeID == name || t.fqn != "" && t.fqn == name {
 			return t
 		}
 	}
@@ -122,22 +126,13 @@ func (s *Server) CreateObject(objectType string, props map[string]string) (strin
 	if t == nil {
 		return "", fmt.Errorf("hubspottest: unknown object type %q", objectType)
 	}
-	if err := t.validate(props); err != nil {
+	if err := s.validate(t, props); err != nil {
 		return "", err
 	}
-	s.nextID++
-	id := s.nextID
-	now := s.now()
-	o := &Object{ID: strconv.FormatInt(id, 10), Properties: map[string]string{}, CreatedAt: now, UpdatedAt: now}
-	for k, v := range props {
-		if v != "" {
-			o.Properties[k] = v
-		}
+	if miss := t.missingRequired(props); len(miss) > 0 {
+		return "", fmt.Errorf("hubspottest: missing required properties for %s: %s", t.singular(), strings.Join(miss, ", "))
 	}
-	t.stamp(o)
-	t.records[id] = o
-	t.ids = append(t.ids, id)
-	return o.ID, nil
+	return s.newObject(t, props).ID, nil
 }
 
 // UpdateObject changes properties of a record; "" clears a value.
@@ -152,18 +147,10 @@ func (s *Server) UpdateObject(objectType, id string, props map[string]string) er
 	if o == nil {
 		return fmt.Errorf("hubspottest: %s %s not found", objectType, id)
 	}
-	if err := t.validate(props); err != nil {
+	if err := s.validate(t, props); err != nil {
 		return err
 	}
-	for k, v := range props {
-		if v == "" {
-			delete(o.Properties, k)
-		} else {
-			o.Properties[k] = v
-		}
-	}
-	o.UpdatedAt = s.now()
-	t.stamp(o)
+	s.applyProps(t, o, props)
 	return nil
 }
 
@@ -240,7 +227,7 @@ func (e *ValidationError) Error() string {
 }
 
 // validate applies HubSpot's write rules to property values.
-func (t *objectType) validate(props map[string]string) error {
+func (s *Server) validate(t *objectType, props map[string]string) error {
 	var errs []PropertyError
 	names := make([]string, 0, len(props))
 	for k := range props {
@@ -248,7 +235,7 @@ func (t *objectType) validate(props map[string]string) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if code, msg := t.checkValue(name, props[name]); code != "" {
+		if code, msg := s.checkValue(t, name, props[name]); code != "" {
 			errs = append(errs, PropertyError{Name: name, Code: code, Message: msg})
 		}
 	}
@@ -260,7 +247,7 @@ func (t *objectType) validate(props map[string]string) error {
 
 const maxStringLen = 65536
 
-func (t *objectType) checkValue(name, v string) (code, msg string) {
+func (s *Server) checkValue(t *objectType, name, v string) (code, msg string) {
 	p, ok := t.property(name)
 	if !ok {
 		return "PROPERTY_DOESNT_EXIST", fmt.Sprintf("Property %q does not exist", name)
@@ -281,6 +268,12 @@ func (t *objectType) checkValue(name, v string) (code, msg string) {
 			return "INVALID_BOOLEAN", fmt.Sprintf("%s was not a valid boolean (true or false).", v)
 		}
 	case "enumeration":
+		if p.ExternalOptions && p.Name == "hubspot_owner_id" {
+			if !s.ownerExists(v) {
+				return "INVALID_OWNER_ID", fmt.Sprintf("%s is not a valid owner id", v)
+			}
+			break
+		}
 		values := []string{v}
 		if p.FieldType == "checkbox" {
 			values = strings.Split(strings.TrimPrefix(v, ";"), ";")
@@ -344,67 +337,6 @@ func validEmail(v string) bool {
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// listObjects serves GET /crm/v3/objects/{type}.
-func (s *Server) listObjects(rw *response, r *http.Request, typeName string) {
-	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.objectType(typeName)
-	if t == nil {
-		rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("Unable to infer object type from: %s", typeName)})
-		return
-	}
-	limit := 10
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("limit must be an integer between 1 and 100, got %q", v)})
-			return
-		}
-		limit = n
-	}
-	var after int64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("Invalid input JSON on line 1: after %q is not a valid paging cursor", v)})
-			return
-		}
-		after = n
-	}
-	archived := q.Get("archived") == "true"
-	requested := listParam(q, "properties")
-	if len(requested) == 0 {
-		requested = t.defaults
-	}
-
-	start, _ := slices.BinarySearch(t.ids, after)
-	results := make([]map[string]any, 0, limit)
-	i := start
-	for ; i < len(t.ids) && len(results) < limit; i++ {
-		o := t.records[t.ids[i]]
-		if o.Archived != archived {
-			continue
-		}
-		results = append(results, t.render(o, requested))
-	}
-	// Skip to the next record this query would return, so that paging
-	// ends without an empty page, as HubSpot's does.
-	for i < len(t.ids) && t.records[t.ids[i]].Archived != archived {
-		i++
-	}
-	body := map[string]any{"results": results}
-	if i < len(t.ids) {
-		next := strconv.FormatInt(t.ids[i], 10)
-		link := *r.URL
-		lq := link.Query()
-		lq.Set("after", next)
-		link.RawQuery = lq.Encode()
-		body["paging"] = map[string]any{"next": map[string]string{"after": next, "link": "?" + link.RawQuery}}
-	}
-	rw.json(http.StatusOK, body)
-}
-
 // render shapes a record as SimplePublicObject: the requested properties
 // (null when unset) plus the ones HubSpot always returns.
 func (t *objectType) render(o *Object, requested []string) map[string]any {
@@ -429,6 +361,9 @@ func (t *objectType) render(o *Object, requested []string) map[string]any {
 		"updatedAt":  formatTime(o.UpdatedAt),
 		"archived":   o.Archived,
 	}
+	if o.Archived {
+		out["archivedAt"] = formatTime(o.ArchivedAt)
+	}
 	return out
 }
 
@@ -444,23 +379,4 @@ func listParam(q url.Values, key string) []string {
 		}
 	}
 	return out
-}
-
-// listProperties serves GET /crm/v3/properties/{type}.
-func (s *Server) listProperties(rw *response, r *http.Request, typeName string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.objectType(typeName)
-	if t == nil {
-		rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: fmt.Sprintf("Unable to infer object type from: %s", typeName)})
-		return
-	}
-	archived := r.URL.Query().Get("archived") == "true"
-	results := []Property{}
-	for _, p := range t.props {
-		if p.Archived == archived {
-			results = append(results, p)
-		}
-	}
-	rw.json(http.StatusOK, map[string]any{"results": results})
 }

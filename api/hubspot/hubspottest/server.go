@@ -4,15 +4,19 @@
 // It is deliberately as strict as the real API (see
 // shared/reference/hubspot.md): property values are strings, unknown and
 // read-only properties are rejected, responses carry HubSpot's envelopes,
-// error bodies, correlation ids and rate-limit headers, and the rolling
-// 10-second window answers 429 with HubSpot's body once spent. An emulator
-// kinder than HubSpot would hide the bugs users hit in production.
+// error bodies, correlation ids and rate-limit headers, batches answer 207
+// with per-input errors or fail whole, search stops at 10,000 results and
+// lags behind writes, and the rolling 10-second window answers 429 once
+// spent. An emulator kinder than HubSpot would hide the bugs users hit in
+// production. docs/emulators.md lists what it reproduces and the choices
+// made where HubSpot does not document its behaviour.
 package hubspottest
 
 import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,8 +26,8 @@ import (
 // Options configure a Server. Zero values take HubSpot's defaults for a
 // Starter-tier private app.
 type Options struct {
-	// Tokens are the accepted private-app tokens. Requests with any other
-	// bearer token get 401 INVALID_AUTHENTICATION.
+	// Tokens are accepted private-app tokens, with every scope. Use
+	// AddToken for a token with limited scopes.
 	Tokens []string
 	// BurstLimit is the number of requests allowed per rolling Window per
 	// token (HubSpot: 100, 190 or 250 by tier). Default 100.
@@ -32,8 +36,20 @@ type Options struct {
 	Window time.Duration
 	// DailyLimit is the per-account daily budget. Default 250,000.
 	DailyLimit int
+	// SearchPerSecond is the search endpoints' own limit. Default 5.
+	SearchPerSecond int
+	// SearchLag hides records from search for this long after they are
+	// written, as HubSpot's index lags its writes. Default 0.
+	SearchLag time.Duration
 	// PortalID is the HubSpot account id. Default 4242.
 	PortalID int
+	// AssociationsPageSize is how many associations of one record a batch
+	// read returns before paging. Default 500.
+	AssociationsPageSize int
+	// OAuth configures the OAuth app the emulator accepts.
+	OAuth OAuthApp
+	// Faults injects failures; see Faults.
+	Faults Faults
 }
 
 func (o *Options) setDefaults() {
@@ -46,104 +62,151 @@ func (o *Options) setDefaults() {
 	if o.DailyLimit == 0 {
 		o.DailyLimit = 250_000
 	}
+	if o.SearchPerSecond == 0 {
+		o.SearchPerSecond = 5
+	}
 	if o.PortalID == 0 {
 		o.PortalID = 4242
+	}
+	if o.AssociationsPageSize == 0 {
+		o.AssociationsPageSize = 500
+	}
+	if o.OAuth.AccessTokenTTL == 0 {
+		o.OAuth.AccessTokenTTL = 30 * time.Minute
 	}
 }
 
 // Server is the emulator. It implements http.Handler; serve it with
 // httptest.NewServer or any http.Server. Its Go methods (CreateObject,
-// UpdateObject, …) let tests and the demo change data behind the API's back,
-// as a HubSpot user would in the UI.
+// UpdateObject, …) let tests and the demo change data behind the API's
+// back, as a HubSpot user would in the UI.
 type Server struct {
-	opts Options
+	opts       Options
+	mux        *http.ServeMux
+	routesMeta map[string]route
 
-	mu      sync.Mutex
-	types   map[string]*objectType // by name: "contacts", …
-	limits  map[string]*window     // by token
-	daily   int
-	nextID  int64
-	counts  map[string]int // requests served, by "METHOD route"
-	limited int            // 429s answered
-	now     func() time.Time
+	mu       sync.Mutex
+	types    map[string]*objectType // by name: "contacts", …
+	tokens   map[string]*token      // accepted bearer tokens
+	limits   map[string]*window     // by bucket: token, "search", …
+	daily    int
+	nextID   int64
+	counts   map[string]int // requests served, by route pattern
+	limited  int            // 429s answered
+	owners   []Owner
+	assoc    map[assocKey]map[int64]map[int64]bool // from type, to type → from id → to id
+	eventDef map[string]*EventDefinition           // by fullyQualifiedName
+	events   []Event
+	uuids    map[string]time.Time // event uuid → first accepted
+	oauth    oauthState
+	faults   *faultState
+	now      func() time.Time
 }
 
-// New returns an empty emulator with the standard object types and their
-// HubSpot-defined properties.
+// New returns an emulator with the standard object types and their
+// HubSpot-defined properties, and no records.
 func New(opts Options) *Server {
 	opts.setDefaults()
 	s := &Server{
-		opts:   opts,
-		types:  map[string]*objectType{},
-		limits: map[string]*window{},
-		nextID: 1000,
-		counts: map[string]int{},
-		now:    time.Now,
+		opts:     opts,
+		types:    map[string]*objectType{},
+		tokens:   map[string]*token{},
+		limits:   map[string]*window{},
+		nextID:   1000,
+		counts:   map[string]int{},
+		assoc:    map[assocKey]map[int64]map[int64]bool{},
+		eventDef: map[string]*EventDefinition{},
+		uuids:    map[string]time.Time{},
+		faults:   newFaultState(opts.Faults),
+		now:      time.Now,
+		mux:      http.NewServeMux(),
+
+		routesMeta: map[string]route{},
 	}
 	for _, t := range standardTypes() {
 		s.types[t.name] = t
 	}
+	for _, t := range opts.Tokens {
+		s.tokens[t] = &token{private: true}
+	}
+	s.oauth.init()
+	s.routes()
 	return s
 }
 
-// ServeHTTP routes a request to the emulated endpoint.
+// AddToken accepts a private-app token that holds only the given scopes.
+func (s *Server) AddToken(tok string, scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[tok] = &token{private: true, scopes: scopes, limited: true}
+}
+
+// SetClock replaces the emulator's clock (for expiry and lag tests).
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// route is one endpoint: the scope it needs and the rate-limit bucket it
+// counts against.
+type route struct {
+	scope  func(r *http.Request) string // "" when any valid token will do
+	bucket bucket
+	handle func(rw *response, r *http.Request)
+}
+
+// ServeHTTP authenticates, injects faults, applies rate limits, and routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &response{w: w, correlationID: newUUID()}
-	rw.w.Header().Set("X-HubSpot-Correlation-Id", rw.correlationID)
+	w.Header().Set("X-HubSpot-Correlation-Id", rw.correlationID)
+	ctxW := withResponse(w, rw)
 
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !s.validToken(token) {
-		rw.error(http.StatusUnauthorized, apiError{
-			Category: "INVALID_AUTHENTICATION",
-			Message:  "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-		})
+	if len(r.URL.RequestURI()) > maxURILength {
+		// HubSpot's front end refuses long URLs before the API sees them.
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusRequestURITooLong)
+		w.Write([]byte("<html><body><h1>414 Request-URI Too Large</h1></body></html>"))
 		return
 	}
-
-	route, handler := s.route(r)
-	if handler == nil {
+	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+		s.serveOAuth(rw, r)
+		return
+	}
+	_, pattern := s.mux.Handler(r)
+	rt, ok := s.routesMeta[pattern]
+	if !ok {
 		rw.error(http.StatusNotFound, apiError{Category: "OBJECT_NOT_FOUND", Message: "Unable to route " + r.Method + " " + r.URL.Path})
 		return
 	}
-	if !s.admit(rw, token, route) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		rw.error(http.StatusUnauthorized, apiError{Category: "INVALID_AUTHENTICATION", Message: authMissing})
 		return
 	}
-	handler(rw, r)
-}
-
-func (s *Server) validToken(token string) bool {
-	for _, t := range s.opts.Tokens {
-		if token == t {
-			return true
-		}
+	t, ok := s.authenticate(rw, tok)
+	if !ok {
+		return
 	}
-	return false
-}
-
-// route maps a request to a handler. Both /crm/v3/… and the date-versioned
-// /crm/objects/2026-03/… style paths reach the same handlers.
-func (s *Server) route(r *http.Request) (string, func(*response, *http.Request)) {
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	switch {
-	case len(parts) == 4 && parts[0] == "crm" && parts[1] == "v3" && parts[2] == "objects" && r.Method == http.MethodGet,
-		len(parts) == 4 && parts[0] == "crm" && parts[1] == "objects" && isDateVersion(parts[2]) && r.Method == http.MethodGet:
-		name := parts[3]
-		return "GET objects", func(rw *response, r *http.Request) { s.listObjects(rw, r, name) }
-	case len(parts) == 4 && parts[0] == "crm" && parts[1] == "v3" && parts[2] == "properties" && r.Method == http.MethodGet,
-		len(parts) == 4 && parts[0] == "crm" && parts[1] == "properties" && isDateVersion(parts[2]) && r.Method == http.MethodGet:
-		name := parts[3]
-		return "GET properties", func(rw *response, r *http.Request) { s.listProperties(rw, r, name) }
+	rw.token = t
+	if s.faults.inject(w, r, rw) {
+		return
 	}
-	return "", nil
+	if !s.admit(rw, tok, pattern, rt.bucket) {
+		return
+	}
+	s.mux.ServeHTTP(ctxW, r)
 }
 
-func isDateVersion(s string) bool {
-	_, err := time.Parse("2006-01", s)
-	return err == nil
-}
+// maxURILength is where HubSpot starts answering 414 (integrators report
+// trouble at about 16 k characters of properties).
+const maxURILength = 16 * 1024
+
+const authMissing = "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 
 // Requests returns how many requests the emulator served per route
-// ("GET objects", "GET properties", …) and how many it answered with 429.
+// pattern (e.g. "POST /crm/v3/objects/{objectType}/batch/update") and how
+// many it answered with 429.
 func (s *Server) Requests() (byRoute map[string]int, rateLimited int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,6 +221,24 @@ func (s *Server) Requests() (byRoute map[string]int, rateLimited int) {
 type response struct {
 	w             http.ResponseWriter
 	correlationID string
+	token         *token // the authenticated caller
+}
+
+// responseWriter carries the response helper through the mux.
+type responseWriter struct {
+	http.ResponseWriter
+	rw *response
+}
+
+func withResponse(w http.ResponseWriter, rw *response) http.ResponseWriter {
+	return &responseWriter{ResponseWriter: w, rw: rw}
+}
+
+func responseFrom(w http.ResponseWriter) *response {
+	if x, ok := w.(*responseWriter); ok {
+		return x.rw
+	}
+	return &response{w: w, correlationID: newUUID()}
 }
 
 // apiError is HubSpot's error body (spec `Error`).
@@ -183,16 +264,56 @@ type errorDetail struct {
 	Context map[string][]string `json:"context,omitempty"`
 }
 
+// standardError is one entry of a batch response's errors (spec
+// `StandardError`: category, context, errors, links, message, status are
+// required).
+type standardError struct {
+	Status      string              `json:"status"`
+	Category    string              `json:"category"`
+	SubCategory string              `json:"subCategory,omitempty"`
+	Message     string              `json:"message"`
+	Context     map[string][]string `json:"context"`
+	Errors      []errorDetail       `json:"errors"`
+	Links       map[string]string   `json:"links"`
+}
+
+func newStandardError(category, msg string, context map[string][]string) standardError {
+	if context == nil {
+		context = map[string][]string{}
+	}
+	return standardError{Status: "error", Category: category, Message: msg, Context: context, Errors: []errorDetail{}, Links: map[string]string{}}
+}
+
 func (rw *response) json(status int, body any) {
 	rw.w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	rw.w.WriteHeader(status)
 	json.NewEncoder(rw.w).Encode(body)
 }
 
+func (rw *response) noContent() { rw.w.WriteHeader(http.StatusNoContent) }
+
 func (rw *response) error(status int, e apiError) {
 	e.Status = "error"
 	e.CorrelationID = rw.correlationID
 	rw.json(status, e)
+}
+
+func (rw *response) validation(msg string) {
+	rw.error(http.StatusBadRequest, apiError{Category: "VALIDATION_ERROR", Message: msg})
+}
+
+// decode reads a JSON body, answering HubSpot's 400 for malformed input.
+func decode(rw *response, r *http.Request, into any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	if err != nil {
+		rw.validation("Invalid input JSON: " + err.Error())
+		return false
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		rw.validation(fmt.Sprintf("Invalid input JSON on line 1, column 1: %v", err))
+		return false
+	}
+	return true
 }
 
 func newUUID() string {

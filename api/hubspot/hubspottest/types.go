@@ -1,5 +1,10 @@
 package hubspottest
 
+import (
+	"slices"
+	"strings"
+)
+
 // standardTypes returns the built-in object types with a realistic subset of
 // HubSpot's own property definitions: enough types (string, number, bool,
 // enumeration, date, datetime, phone_number) and read-only system
@@ -24,6 +29,11 @@ func standardTypes() []*objectType {
 		}
 		return out
 	}
+	owner := func(group string) Property {
+		p := def("hubspot_owner_id", "Owner", "enumeration", "select", group)
+		p.ExternalOptions = true
+		return p
+	}
 	lifecycle := opt("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "evangelist", "other")
 
 	contacts := &objectType{
@@ -44,7 +54,7 @@ func standardTypes() []*objectType {
 				opt("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED", "BAD_TIMING")...),
 			def("hubspotscore", "HubSpot Score", "number", "number", "contactinformation"),
 			def("annualrevenue", "Annual Revenue", "string", "text", "contactinformation"),
-			def("hubspot_owner_id", "Contact owner", "enumeration", "select", "sales_properties"),
+			owner("sales_properties"),
 		},
 	}
 	companies := &objectType{
@@ -60,11 +70,13 @@ func standardTypes() []*objectType {
 			def("numberofemployees", "Number of Employees", "number", "number", "companyinformation"),
 			def("annualrevenue", "Annual Revenue", "number", "number", "companyinformation"),
 			def("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "companyinformation", lifecycle...),
+			owner("companyinformation"),
 		},
 	}
 	deals := &objectType{
 		name: "deals", typeID: "0-3", lastModified: "hs_lastmodifieddate",
 		defaults: []string{"dealname", "amount", "closedate", "pipeline", "dealstage"},
+		required: []string{"dealname", "pipeline", "dealstage"},
 		props: []Property{
 			sys("hs_object_id", "Record ID", "number", "number"),
 			sys("createdate", "Create Date", "datetime", "date"),
@@ -75,11 +87,31 @@ func standardTypes() []*objectType {
 			def("pipeline", "Pipeline", "enumeration", "select", "dealinformation", opt("default")...),
 			def("dealstage", "Deal Stage", "enumeration", "radio", "dealinformation",
 				opt("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")...),
+			def("description", "Deal Description", "string", "textarea", "dealinformation"),
+			owner("dealinformation"),
+		},
+	}
+	tasks := &objectType{
+		name: "tasks", typeID: "0-27", lastModified: "hs_lastmodifieddate",
+		defaults: []string{"hs_task_subject", "hs_task_status", "hs_timestamp"},
+		required: []string{"hs_timestamp"},
+		props: []Property{
+			sys("hs_object_id", "Record ID", "number", "number"),
+			sys("createdate", "Create Date", "datetime", "date"),
+			sys("hs_lastmodifieddate", "Last Modified Date", "datetime", "date"),
+			def("hs_timestamp", "Due date", "datetime", "date", "task"),
+			def("hs_task_subject", "Task Title", "string", "text", "task"),
+			def("hs_task_body", "Notes", "string", "html", "task"),
+			def("hs_task_status", "Task Status", "enumeration", "select", "task", opt("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")...),
+			def("hs_task_priority", "Priority", "enumeration", "select", "task", opt("NONE", "LOW", "MEDIUM", "HIGH")...),
+			def("hs_task_type", "Task Type", "enumeration", "select", "task", opt("TODO", "CALL", "EMAIL", "LINKED_IN")...),
+			owner("task"),
 		},
 	}
 	tickets := &objectType{
 		name: "tickets", typeID: "0-5", lastModified: "hs_lastmodifieddate",
 		defaults: []string{"content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority", "subject"},
+		required: []string{"subject", "hs_pipeline", "hs_pipeline_stage"},
 		props: []Property{
 			sys("hs_object_id", "Record ID", "number", "number"),
 			sys("createdate", "Create Date", "datetime", "date"),
@@ -92,14 +124,23 @@ func standardTypes() []*objectType {
 			def("hs_ticket_priority", "Priority", "enumeration", "select", "ticketinformation", opt("LOW", "MEDIUM", "HIGH")...),
 		},
 	}
-	out := []*objectType{contacts, companies, deals, tickets}
+	out := []*objectType{contacts, companies, deals, tickets, tasks}
 	for _, t := range out {
 		t.records = map[int64]*Object{}
-		for i := range t.props {
-			t.props[i].DisplayOrder = i
-		}
+		t.labels = [2]string{labelOf(strings.ToLower(t.singular())), labelOf(t.name)}
+		t.finish()
 	}
 	return out
+}
+
+// finish numbers the properties and derives the property groups.
+func (t *objectType) finish() {
+	for i := range t.props {
+		t.props[i].DisplayOrder = i
+		if !slices.ContainsFunc(t.groups, func(g PropertyGroup) bool { return g.Name == t.props[i].GroupName }) {
+			t.groups = append(t.groups, PropertyGroup{Name: t.props[i].GroupName, Label: labelOf(strings.ReplaceAll(t.props[i].GroupName, "_", " ")), DisplayOrder: len(t.groups)})
+		}
+	}
 }
 
 func labelOf(value string) string {

@@ -1,0 +1,78 @@
+package hubspottest
+
+import (
+	"net/http"
+	"time"
+)
+
+// routes registers every endpoint the emulator serves, with its scope and
+// rate-limit bucket. CRM object and property paths are served under both
+// /crm/v3/… and the date-versioned /crm/objects/{version}/… form.
+func (s *Server) routes() {
+	objects := func(suffix string) []string {
+		return []string{"/crm/v3/objects/{objectType}" + suffix, "/crm/objects/{version}/{objectType}" + suffix}
+	}
+	properties := func(suffix string) []string {
+		return []string{"/crm/v3/properties/{objectType}" + suffix, "/crm/properties/{version}/{objectType}" + suffix}
+	}
+	read, write := objectScope("read"), objectScope("write")
+
+	s.handle("GET", objects(""), route{scope: read, handle: s.listObjects})
+	s.handle("POST", objects(""), route{scope: write, handle: s.createObject})
+	s.handle("GET", objects("/{objectId}"), route{scope: read, handle: s.getObject})
+	s.handle("PATCH", objects("/{objectId}"), route{scope: write, handle: s.updateObject})
+	s.handle("DELETE", objects("/{objectId}"), route{scope: write, handle: s.archiveObject})
+	s.handle("POST", objects("/batch/read"), route{scope: read, handle: s.batchRead})
+	s.handle("POST", objects("/batch/create"), route{scope: write, handle: s.batchCreate})
+	s.handle("POST", objects("/batch/update"), route{scope: write, handle: s.batchUpdate})
+	s.handle("POST", objects("/batch/upsert"), route{scope: write, handle: s.batchUpsert})
+	s.handle("POST", objects("/batch/archive"), route{scope: write, handle: s.batchArchive})
+	s.handle("POST", objects("/search"), route{scope: read, bucket: searchBucket, handle: s.search})
+
+	s.handle("GET", properties(""), route{scope: schemaScope("read"), handle: s.listProperties})
+	s.handle("POST", properties(""), route{scope: schemaScope("write"), handle: s.createProperty})
+	s.handle("GET", properties("/{propertyName}"), route{scope: schemaScope("read"), handle: s.getProperty})
+	s.handle("GET", properties("/groups"), route{scope: schemaScope("read"), handle: s.listGroups})
+	s.handle("POST", properties("/groups"), route{scope: schemaScope("write"), handle: s.createGroup})
+
+	s.handle("GET", []string{"/crm-object-schemas/v3/schemas"}, route{scope: fixedScope("crm.schemas.custom.read"), handle: s.listSchemas})
+	s.handle("GET", []string{"/crm-object-schemas/v3/schemas/{objectType}"}, route{scope: fixedScope("crm.schemas.custom.read"), handle: s.getSchema})
+
+	s.handle("POST", []string{"/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"}, route{handle: s.batchReadAssociations})
+	s.handle("POST", []string{"/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/associate/default"}, route{handle: s.batchAssociateDefault})
+	s.handle("PUT", []string{"/crm/v4/objects/{objectType}/{objectId}/associations/default/{toObjectType}/{toObjectId}"}, route{scope: write, handle: s.associateDefault})
+
+	s.handle("GET", []string{"/crm/v3/owners", "/crm/v3/owners/"}, route{scope: fixedScope("crm.objects.owners.read"), handle: s.listOwners})
+
+	events := fixedScope("behavioral_events.event_definitions.read_write")
+	s.handle("POST", []string{"/events/v3/event-definitions"}, route{scope: events, handle: s.createEventDefinition})
+	s.handle("GET", []string{"/events/v3/event-definitions"}, route{scope: events, handle: s.listEventDefinitions})
+	send := fixedScope("analytics.behavioral_events.send")
+	s.handle("POST", []string{"/events/v3/send"}, route{scope: send, bucket: eventsBucket, handle: s.sendEvent})
+	s.handle("POST", []string{"/events/v3/send/batch"}, route{scope: send, bucket: eventsBucket, handle: s.sendEventBatch})
+}
+
+// handle registers a route under each path.
+func (s *Server) handle(method string, paths []string, rt route) {
+	for _, p := range paths {
+		pattern := method + " " + p
+		s.routesMeta[pattern] = rt
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			rw := responseFrom(w)
+			if v := r.PathValue("version"); v != "" && !isDateVersion(v) {
+				rw.error(http.StatusNotFound, apiError{Category: "OBJECT_NOT_FOUND", Message: "Unknown API version " + v})
+				return
+			}
+			if rw.token != nil && !s.authorizeScope(rw, rw.token, r, rt) {
+				return
+			}
+			rt.handle(rw, r)
+		})
+	}
+}
+
+// isDateVersion reports a date version segment such as 2026-03.
+func isDateVersion(s string) bool {
+	_, err := time.Parse("2006-01", s)
+	return err == nil
+}
