@@ -86,7 +86,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	run := pipeline.Options{
 		Project:       p,
-		Secrets:       project.Secrets{HubSpotToken: sandbox.HubSpotToken, PendoIntegrationKey: sandbox.PendoIntegrationKey},
+		Secrets:       project.Secrets{HubSpotToken: sb.HubSpotToken, PendoIntegrationKey: sb.PendoKey},
 		WarehousePath: dbPath,
 		Logger:        opts.Logger,
 	}

@@ -101,8 +101,7 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 	var pd *pendo.Client
 	var err error
 	if c := p.Config.HubSpot; c != nil {
-		hs, err = hubspot.New(hubspot.Config{BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, Token: opts.Secrets.HubSpotToken, BurstLimit: c.BurstLimit})
-		if err != nil {
+		if hs, err = HubSpotClient(p, opts.Secrets, opts.HTTPClient); err != nil {
 			return err
 		}
 	}
@@ -174,4 +173,31 @@ func destination(s project.Sync, pd *pendo.Client) (load.Destination, error) {
 		return &load.Pendo{Client: pd, Kind: kind, Group: s.Group, Size: s.BatchSize}, nil
 	}
 	return nil, fmt.Errorf("%s: destination %s is not supported", s.File, s.Destination)
+}
+
+// HubSpotClient builds the project's HubSpot client: with the private-app
+// token, or with OAuth from the token file `backflow auth hubspot` wrote.
+func HubSpotClient(p *project.Project, secrets project.Secrets, httpClient *http.Client) (*hubspot.Client, error) {
+	c := p.Config.HubSpot
+	cfg := hubspot.Config{BaseURL: c.BaseURL, HTTPClient: httpClient, Token: secrets.HubSpotToken, BurstLimit: c.BurstLimit, APIVersion: c.APIVersion}
+	if o := c.OAuth; o != nil {
+		src, err := hubspot.NewOAuthTokenSource(OAuthConfig(p, secrets, httpClient), hubspot.FileStore{Path: p.Path(o.TokenFile)})
+		if err != nil {
+			return nil, err
+		}
+		cfg.TokenSource = src
+	}
+	return hubspot.New(cfg)
+}
+
+// OAuthConfig is the project's HubSpot OAuth app. Its token endpoint
+// follows the configured base URL, so the emulator's serves in tests.
+func OAuthConfig(p *project.Project, secrets project.Secrets, httpClient *http.Client) hubspot.OAuthConfig {
+	o := p.Config.HubSpot.OAuth
+	cfg := hubspot.OAuthConfig{ClientID: o.ClientID, ClientSecret: secrets.HubSpotClientSecret, Scopes: o.Scopes, RedirectURL: o.RedirectURL, HTTPClient: httpClient}
+	if base := p.Config.HubSpot.BaseURL; base != "" {
+		cfg.TokenURL = base + "/oauth/v1/token"
+		cfg.AuthURL = base + "/oauth/authorize"
+	}
+	return cfg
 }

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -29,6 +31,14 @@ type Project struct {
 	Syncs  []Sync
 }
 
+// Path resolves a path from the project's files against its folder.
+func (p *Project) Path(rel string) string {
+	if path.IsAbs(rel) || filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(p.Dir, rel)
+}
+
 // Config is backflow.yml.
 type Config struct {
 	Name string `yaml:"name"`
@@ -41,13 +51,27 @@ type Config struct {
 // HubSpot configures the HubSpot connection and what to extract.
 type HubSpot struct {
 	// TokenEnv names the environment variable holding the private-app
-	// token. Default HUBSPOT_TOKEN.
-	TokenEnv   string `yaml:"token_env"`
-	BaseURL    string `yaml:"base_url"`
-	BurstLimit int    `yaml:"burst_limit"`
+	// token. Default HUBSPOT_TOKEN. Unused when OAuth is set.
+	TokenEnv string `yaml:"token_env"`
+	// OAuth authenticates as a public app instead of a private-app token.
+	OAuth      *HubSpotOAuth `yaml:"oauth"`
+	BaseURL    string        `yaml:"base_url"`
+	BurstLimit int           `yaml:"burst_limit"`
+	// APIVersion is v3 (default) or a date version such as 2026-03.
+	APIVersion string `yaml:"api_version"`
 	Extract    struct {
 		Objects []string `yaml:"objects"`
 	} `yaml:"extract"`
+}
+
+// HubSpotOAuth configures OAuth for a HubSpot public app. `backflow auth
+// hubspot` stores the refresh token in TokenFile.
+type HubSpotOAuth struct {
+	ClientID        string   `yaml:"client_id"`
+	ClientSecretEnv string   `yaml:"client_secret_env"` // default HUBSPOT_CLIENT_SECRET
+	Scopes          []string `yaml:"scopes"`
+	RedirectURL     string   `yaml:"redirect_url"` // default http://localhost:8976/oauth-callback
+	TokenFile       string   `yaml:"token_file"`   // relative to the project; default .backflow/hubspot-token.json
 }
 
 // Pendo configures the Pendo connection and what to extract.
@@ -233,6 +257,27 @@ func (c *Config) validate(doc *yaml.Node) error {
 		if c.HubSpot.TokenEnv == "" {
 			c.HubSpot.TokenEnv = "HUBSPOT_TOKEN"
 		}
+		if o := c.HubSpot.OAuth; o != nil {
+			if o.ClientID == "" {
+				return bad("hubspot.oauth.client_id", []string{"hubspot", "oauth"}, "is required for OAuth")
+			}
+			if o.ClientSecretEnv == "" {
+				o.ClientSecretEnv = "HUBSPOT_CLIENT_SECRET"
+			}
+			if o.TokenFile == "" {
+				o.TokenFile = ".backflow/hubspot-token.json"
+			}
+			if len(o.Scopes) == 0 {
+				o.Scopes = []string{"oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.companies.read",
+					"crm.objects.companies.write", "crm.objects.deals.read", "crm.objects.deals.write", "crm.schemas.contacts.read",
+					"crm.schemas.companies.read", "crm.schemas.deals.read"}
+			}
+		}
+		if v := c.HubSpot.APIVersion; v != "" && v != "v3" {
+			if _, err := time.Parse("2006-01", v); err != nil {
+				return bad("hubspot.api_version", []string{"hubspot", "api_version"}, "must be v3 or a date version such as 2026-03, not %q", v)
+			}
+		}
 		if c.HubSpot.BurstLimit < 0 {
 			return bad("hubspot.burst_limit", []string{"hubspot", "burst_limit"}, "must be positive")
 		}
@@ -402,7 +447,8 @@ func (s *Sync) checkSource(c *Config) error {
 
 // Secrets are the resolved credentials of a project.
 type Secrets struct {
-	HubSpotToken        string
+	HubSpotToken        string // private-app token, when OAuth is not configured
+	HubSpotClientSecret string // OAuth app secret, when it is
 	PendoIntegrationKey string
 }
 
@@ -412,7 +458,14 @@ type Secrets struct {
 func (c *Config) Resolve(lookup func(string) (string, bool)) (Secrets, error) {
 	var s Secrets
 	var missing []string
-	if c.HubSpot != nil {
+	switch {
+	case c.HubSpot != nil && c.HubSpot.OAuth != nil:
+		v, ok := lookup(c.HubSpot.OAuth.ClientSecretEnv)
+		if !ok || v == "" {
+			missing = append(missing, c.HubSpot.OAuth.ClientSecretEnv+" (HubSpot app client secret)")
+		}
+		s.HubSpotClientSecret = v
+	case c.HubSpot != nil:
 		v, ok := lookup(c.HubSpot.TokenEnv)
 		if !ok || v == "" {
 			missing = append(missing, c.HubSpot.TokenEnv+" (HubSpot private-app token)")

@@ -8,7 +8,8 @@ package sandbox
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -16,10 +17,13 @@ import (
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 )
 
-// Credentials the sandbox accepts.
+// Credentials the sandbox accepts by default.
 const (
 	HubSpotToken        = "pat-na1-sandbox-token"
 	PendoIntegrationKey = "sandbox-pendo-integration-key"
+	// The sandbox's OAuth app, for trying `backflow auth hubspot`.
+	OAuthClientID     = "sandbox-client-id"
+	OAuthClientSecret = "sandbox-client-secret"
 )
 
 // Options size the seeded data.
@@ -33,6 +37,14 @@ type Options struct {
 	ExtraVisitors int
 	// Anonymous visitors (_PENDO_T_…); default 50.
 	Anonymous int
+	// Token, when set, is accepted as the HubSpot private-app token and as
+	// the Pendo integration key instead of the defaults.
+	Token string
+	// HubSpotAddr and PendoAddr are listen addresses; default
+	// 127.0.0.1:0 (a free port).
+	HubSpotAddr, PendoAddr string
+	// HubSpot tunes the HubSpot emulator (rate limits, faults).
+	HubSpot hubspottest.Options
 }
 
 func (o *Options) setDefaults() {
@@ -59,8 +71,10 @@ type Sandbox struct {
 	Pendo      *pendotest.Server
 	HubSpotURL string
 	PendoURL   string
+	// HubSpotToken and PendoKey are the credentials they accept.
+	HubSpotToken, PendoKey string
 
-	servers []*httptest.Server
+	servers []*http.Server
 }
 
 // PendoCustomFields are the visitor custom fields the sandbox declares, as
@@ -73,20 +87,54 @@ var PendoCustomFields = map[string]string{
 	"is_customer":        "boolean",
 }
 
-// Start seeds both emulators and serves them on loopback ports.
+// PendoAccountFields are the account custom fields the sandbox declares.
+var PendoAccountFields = map[string]string{
+	"industry":      "string",
+	"employees":     "integer",
+	"annualrevenue": "float",
+}
+
+// Start seeds both emulators and serves them.
 func Start(opts Options) (*Sandbox, error) {
 	opts.setDefaults()
-	hs := hubspottest.New(hubspottest.Options{Tokens: []string{HubSpotToken}})
-	pd := pendotest.New(pendotest.Options{IntegrationKey: PendoIntegrationKey})
-	if err := Seed(hs, pd, opts); err != nil {
+	s := &Sandbox{HubSpotToken: HubSpotToken, PendoKey: PendoIntegrationKey}
+	if opts.Token != "" {
+		s.HubSpotToken, s.PendoKey = opts.Token, opts.Token
+	}
+	hsOpts := opts.HubSpot
+	hsOpts.Tokens = append(hsOpts.Tokens, s.HubSpotToken)
+	if hsOpts.OAuth.ClientID == "" {
+		hsOpts.OAuth = hubspottest.OAuthApp{ClientID: OAuthClientID, ClientSecret: OAuthClientSecret,
+			RedirectURIs: []string{"http://localhost:8976/oauth-callback", "http://127.0.0.1:8976/oauth-callback"}}
+	}
+	s.HubSpot = hubspottest.New(hsOpts)
+	s.Pendo = pendotest.New(pendotest.Options{IntegrationKey: s.PendoKey})
+	if err := Seed(s.HubSpot, s.Pendo, opts); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{HubSpot: hs, Pendo: pd}
-	hsrv := httptest.NewServer(hs)
-	psrv := httptest.NewServer(pd)
-	s.servers = []*httptest.Server{hsrv, psrv}
-	s.HubSpotURL, s.PendoURL = hsrv.URL, psrv.URL
+	var err error
+	if s.HubSpotURL, err = s.serve(opts.HubSpotAddr, s.HubSpot); err != nil {
+		return nil, err
+	}
+	if s.PendoURL, err = s.serve(opts.PendoAddr, s.Pendo); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *Sandbox) serve(addr string, h http.Handler) (string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), nil
 }
 
 // Close stops the servers.
@@ -96,79 +144,58 @@ func (s *Sandbox) Close() {
 	}
 }
 
-var (
-	firstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Radia", "Linus", "Frances", "John", "Katherine", "Dennis", "Hedy", "Tim", "Sophie", "Guido", "Anita", "Bjarne"}
-	lastNames  = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Perlman", "Torvalds", "Allen", "Backus", "Johnson", "Ritchie", "Lamarr", "Berners-Lee", "Wilson", "van Rossum", "Borg", "Stroustrup"}
-	companies  = []string{"acme.io", "globex.com", "initech.com", "umbrella.co", "hooli.com", "stark.industries", "wayne.enterprises", "wonka.com", "cyberdyne.ai", "soylent.net"}
-	freeMail   = []string{"gmail.com", "yahoo.com", "outlook.com", "hotmail.com"}
-	stages     = []string{"subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"}
-	statuses   = []string{"NEW", "OPEN", "IN_PROGRESS", "CONNECTED", "UNQUALIFIED"}
-)
-
-// Seed fills the emulators.
+// Seed fills the emulators: a CRM from hubspottest.Generate, and Pendo
+// visitors for most of its people (their emails as the Pendo snippet sends
+// them, with stray whitespace and capitals), accounts keyed by company
+// domain, visitors HubSpot lacks, and anonymous visitors.
 func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 	opts.setDefaults()
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	gen, err := hubspottest.Generate(hs, hubspottest.GenerateOptions{Seed: opts.Seed, Contacts: opts.Contacts})
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x5eed))
 	for name, typ := range PendoCustomFields {
 		if err := pd.AddField("visitor", "custom", name, typ); err != nil {
 			return err
 		}
 	}
-	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < opts.Contacts; i++ {
-		first, last := firstNames[rng.IntN(len(firstNames))], lastNames[rng.IntN(len(lastNames))]
-		local := strings.ToLower(strings.ReplaceAll(first+"."+last, " ", "")) + fmt.Sprint(i)
-		domain := companies[rng.IntN(len(companies))]
-		if rng.Float64() < 0.2 {
-			domain = freeMail[rng.IntN(len(freeMail))]
-		}
-		if rng.Float64() < 0.05 {
-			local += "+trial"
-		}
-		email := local + "@" + domain
-		// What a CRM accumulates: imports with capitals. (HubSpot rejects
-		// spaces in emails; the Pendo snippet does not, see below.)
-		crmEmail := email
-		switch r := rng.Float64(); {
-		case r < 0.15:
-			crmEmail = strings.ToUpper(email[:1]) + email[1:]
-		case r < 0.20:
-			crmEmail = strings.ToUpper(email)
-		}
-		props := map[string]string{
-			"email":          crmEmail,
-			"firstname":      first,
-			"lastname":       last,
-			"company":        strings.Split(domain, ".")[0],
-			"lifecyclestage": stages[rng.IntN(len(stages))],
-			"hs_lead_status": statuses[rng.IntN(len(statuses))],
-			"hubspotscore":   fmt.Sprint(rng.IntN(100)),
-		}
-		if rng.Float64() < 0.1 {
-			delete(props, "hs_lead_status")
-		}
-		if _, err := hs.CreateObject("contacts", props); err != nil {
-			return fmt.Errorf("sandbox: seed contact %d: %w", i, err)
-		}
-		if rng.Float64() < opts.MatchRate {
-			visitorID := fmt.Sprintf("user-%05d", i)
-			agentEmail := email
-			switch r := rng.Float64(); {
-			case r < 0.10:
-				agentEmail = " " + email + "\t"
-			case r < 0.15:
-				agentEmail = strings.ToUpper(email[:1]) + email[1:] + " "
-			}
-			seen := base.Add(time.Duration(rng.IntN(300*24)) * time.Hour).UnixMilli()
-			pd.PutVisitor(visitorID, map[string]map[string]any{
-				"agent": {"email": agentEmail, "full_name": first + " " + last},
-				"auto":  {"firstvisit": seen, "lastvisit": seen + int64(rng.IntN(30*24))*3_600_000, "accountid": domain},
-			})
+	for name, typ := range PendoAccountFields {
+		if err := pd.AddField("account", "custom", name, typ); err != nil {
+			return err
 		}
 	}
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, co := range gen.Companies {
+		pd.PutAccount(co.Domain, map[string]map[string]any{"agent": {"name": co.Name}})
+	}
+	for i, p := range gen.People {
+		if rng.Float64() >= opts.MatchRate {
+			continue
+		}
+		agentEmail := p.Email
+		switch r := rng.Float64(); {
+		case r < 0.10:
+			agentEmail = " " + p.Email + "\t"
+		case r < 0.15:
+			agentEmail = strings.ToUpper(p.Email[:1]) + p.Email[1:] + " "
+		}
+		seen := base.Add(time.Duration(rng.IntN(300*24)) * time.Hour).UnixMilli()
+		auto := map[string]any{"firstvisit": seen, "lastvisit": seen + int64(rng.IntN(30*24))*3_600_000}
+		if p.CompanyID != "" {
+			auto["accountid"] = p.Domain
+			auto["accountids"] = []any{p.Domain}
+		}
+		pd.PutVisitor(fmt.Sprintf("user-%05d", i), map[string]map[string]any{
+			"agent": {"email": agentEmail, "full_name": p.First + " " + p.Last},
+			"auto":  auto,
+		})
+	}
 	for i := 0; i < opts.ExtraVisitors; i++ {
+		co := gen.Companies[rng.IntN(len(gen.Companies))]
 		pd.PutVisitor(fmt.Sprintf("user-x%04d", i), map[string]map[string]any{
-			"agent": {"email": fmt.Sprintf("guest%d@%s", i, companies[rng.IntN(len(companies))])},
+			"agent": {"email": fmt.Sprintf("guest%d@%s", i, co.Domain)},
+			"auto":  {"accountid": co.Domain},
 		})
 	}
 	for i := 0; i < opts.Anonymous; i++ {

@@ -80,6 +80,8 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	root.AddCommand(
 		newCmdRun(g, stdio, lookupEnv),
 		newCmdDemo(g, stdio),
+		newCmdSandbox(stdio),
+		newCmdAuth(stdio, lookupEnv),
 	)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

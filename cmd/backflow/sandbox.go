@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/sandbox"
+)
+
+type sandboxOptions struct {
+	hubspotAddr, pendoAddr string
+	token                  string
+	seed                   uint64
+	contacts               int
+}
+
+func newCmdSandbox(stdio IO) *cobra.Command {
+	opts := &sandboxOptions{}
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Serve HubSpot and Pendo emulators seeded with realistic data",
+		Long: `sandbox serves in-memory emulators of the HubSpot and Pendo APIs on loopback
+addresses, seeded with a deterministic CRM (owners, companies, contacts,
+deals, a custom object, associations) and matching Pendo visitors and
+accounts, so models and syncs can be developed without touching production.
+Point a project's base_url settings at the printed URLs. It serves until
+interrupted.`,
+		Example: `  backflow sandbox --hubspot-addr 127.0.0.1:8081 --pendo-addr 127.0.0.1:8082 --token dev-token`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sb, err := sandbox.Start(sandbox.Options{Seed: opts.seed, Contacts: opts.contacts, Token: opts.token,
+				HubSpotAddr: opts.hubspotAddr, PendoAddr: opts.pendoAddr})
+			if err != nil {
+				return err
+			}
+			defer sb.Close()
+			fmt.Fprintf(stdio.Out, "hubspot: %s\npendo: %s\n", sb.HubSpotURL, sb.PendoURL)
+			fmt.Fprintf(stdio.ErrOut, "HubSpot token %q, Pendo integration key %q; OAuth app client id %q, secret %q. Ctrl-C to stop.\n",
+				sb.HubSpotToken, sb.PendoKey, sandbox.OAuthClientID, sandbox.OAuthClientSecret)
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.hubspotAddr, "hubspot-addr", "127.0.0.1:0", "HubSpot emulator listen address")
+	cmd.Flags().StringVar(&opts.pendoAddr, "pendo-addr", "127.0.0.1:0", "Pendo emulator listen address")
+	cmd.Flags().StringVar(&opts.token, "token", "", "accept this HubSpot token and Pendo integration key (default: fixed sandbox credentials)")
+	cmd.Flags().Uint64Var(&opts.seed, "seed", 1, "seed of the generated data")
+	cmd.Flags().IntVar(&opts.contacts, "contacts", 2000, "HubSpot contacts to generate")
+	return cmd
+}
