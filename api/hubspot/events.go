@@ -8,15 +8,18 @@ import (
 
 // EventDefinition is a custom behavioural event definition.
 type EventDefinition struct {
-	ID                 string            `json:"id,omitempty"`
-	Name               string            `json:"name"`
-	Label              string            `json:"label,omitempty"`
-	Labels             map[string]string `json:"labels,omitempty"`
-	Description        string            `json:"description,omitempty"`
-	PrimaryObject      string            `json:"primaryObject,omitempty"` // CONTACT (default), COMPANY, DEAL, TICKET
-	FullyQualifiedName string            `json:"fullyQualifiedName,omitempty"`
+	ID            string            `json:"id,omitempty"`
+	Name          string            `json:"name"`
+	Label         string            `json:"label,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	Description   string            `json:"description,omitempty"`
+	PrimaryObject string            `json:"primaryObject,omitempty"` // CONTACT (default), COMPANY, DEAL, TICKET
+	// IncludeDefaultProperties adds HubSpot's standard event properties
+	// (page URL, browser, …); backflow's events carry their own.
+	IncludeDefaultProperties bool   `json:"includeDefaultProperties"`
+	FullyQualifiedName       string `json:"fullyQualifiedName,omitempty"`
 	// PropertyDefinitions on create; Properties on read.
-	PropertyDefinitions []EventProperty `json:"propertyDefinitions,omitempty"`
+	PropertyDefinitions []EventProperty `json:"propertyDefinitions"`
 	Properties          []EventProperty `json:"properties,omitempty"`
 }
 
@@ -30,6 +33,9 @@ type EventProperty struct {
 // CreateEventDefinition defines a custom event; the returned definition's
 // FullyQualifiedName (pe<portal>_<name>) is the name events are sent with.
 func (c *Client) CreateEventDefinition(ctx context.Context, def EventDefinition) (*EventDefinition, error) {
+	if def.PropertyDefinitions == nil {
+		def.PropertyDefinitions = []EventProperty{}
+	}
 	var out EventDefinition
 	if err := c.do(ctx, call{method: "POST", path: "/events/v3/event-definitions", body: def, out: &out, idempotent: true}); err != nil {
 		return nil, err

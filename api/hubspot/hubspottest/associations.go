@@ -311,5 +311,5 @@ func (s *Server) batchAssociateDefault(rw *response, r *http.Request) {
 		res.results = append(res.results, map[string]any{"id": from.ID, "from": map[string]string{"id": from.ID}, "to": map[string]string{"id": to.ID},
 			"associationSpec": map[string]any{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": a.id}})
 	}
-	res.write(rw, http.StatusOK, s.now())
+	res.writeWith(rw, http.StatusOK, http.StatusOK, s.now())
 }

@@ -298,6 +298,12 @@ type batchResult struct {
 }
 
 func (b *batchResult) write(rw *response, okStatus int, now time.Time) {
+	b.writeWith(rw, okStatus, http.StatusMultiStatus, now)
+}
+
+// writeWith lets an endpoint report partial failure with its own status
+// (batch associate answers 200 with errors; its spec has no 207).
+func (b *batchResult) writeWith(rw *response, okStatus, partialStatus int, now time.Time) {
 	// HubSpot does not keep input order; neither does the emulator, so that
 	// no client can get away with reconciling by position.
 	slices.SortFunc(b.results, func(x, y map[string]any) int {
@@ -316,7 +322,7 @@ func (b *batchResult) write(rw *response, okStatus int, now time.Time) {
 	if len(b.errors) > 0 {
 		body["numErrors"] = len(b.errors)
 		body["errors"] = b.errors
-		status = http.StatusMultiStatus
+		status = partialStatus
 	}
 	rw.json(status, body)
 }

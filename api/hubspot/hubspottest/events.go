@@ -20,17 +20,22 @@ type EventDefinition struct {
 	PrimaryObject      string            `json:"primaryObject"`
 	ObjectTypeID       string            `json:"objectTypeId"`
 	Properties         []EventProperty   `json:"properties"`
+	Associations       []any             `json:"associations"`
 	Archived           bool              `json:"archived"`
 	CreatedAt          string            `json:"createdAt"`
 	TrackingType       string            `json:"trackingType"`
 }
 
-// EventProperty is one property of an event definition.
+// EventProperty is one property of an event definition; definitions
+// return it in the CRM Property shape.
 type EventProperty struct {
-	Name    string   `json:"name"`
-	Label   string   `json:"label"`
-	Type    string   `json:"type"` // string, number, enumeration, datetime
-	Options []Option `json:"options,omitempty"`
+	Name        string   `json:"name"`
+	Label       string   `json:"label"`
+	Type        string   `json:"type"` // string, number, enumeration, datetime
+	FieldType   string   `json:"fieldType"`
+	GroupName   string   `json:"groupName"`
+	Description string   `json:"description"`
+	Options     []Option `json:"options"`
 }
 
 // Event is one accepted event occurrence.
@@ -102,6 +107,14 @@ func (s *Server) createEventDefinition(rw *response, r *http.Request) {
 		}
 		seen[low] = true
 	}
+	for i := range in.PropertyDefinitions {
+		p := &in.PropertyDefinitions[i]
+		p.GroupName = "event"
+		p.FieldType = map[string]string{"string": "text", "number": "number", "enumeration": "select", "datetime": "date"}[p.Type]
+		if p.Options == nil {
+			p.Options = []Option{}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fqn := fmt.Sprintf("pe%d_%s", s.opts.PortalID, in.Name)
@@ -116,7 +129,7 @@ func (s *Server) createEventDefinition(rw *response, r *http.Request) {
 	def := &EventDefinition{
 		ID: strconv.Itoa(100000 + len(s.eventDef)), Name: in.Name, Labels: map[string]string{"singular": in.Label}, Description: in.Description, FullyQualifiedName: fqn,
 		PrimaryObject: in.PrimaryObject, ObjectTypeID: s.types[primary].typeID, Properties: in.PropertyDefinitions,
-		CreatedAt: formatTime(s.now()), TrackingType: "MANUAL",
+		CreatedAt: formatTime(s.now()), TrackingType: "MANUAL", Associations: []any{},
 	}
 	if def.Properties == nil {
 		def.Properties = []EventProperty{}

@@ -127,7 +127,7 @@ func Generate(s *Server, opts GenerateOptions) (*Generated, error) {
 		renewal := today.AddDate(0, rng.IntN(12)+1, 0)
 		sub, err := s.CreateObject("subscription", map[string]string{
 			"subscription_name": name + " " + plan, "plan": plan, "seats": fmt.Sprint(seats),
-			"mrr": fmt.Sprint(seats * map[string]int{"starter": 10, "professional": 40, "enterprise": 90}[plan]),
+			"mrr":          fmt.Sprint(seats * map[string]int{"starter": 10, "professional": 40, "enterprise": 90}[plan]),
 			"renewal_date": renewal.Format("2006-01-02"), "external_id": fmt.Sprintf("sub_%05d", i),
 		})
 		if err != nil {
