@@ -1,0 +1,225 @@
+package hubspottest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+)
+
+const tok = "pat-na1-t"
+
+type call struct {
+	method, path, body string
+}
+
+func do(t *testing.T, srv *httptest.Server, c call) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, resp.Header, body
+}
+
+func newServer(t *testing.T, opts hubspottest.Options) (*hubspottest.Server, *httptest.Server) {
+	t.Helper()
+	opts.Tokens = []string{tok}
+	if opts.BurstLimit == 0 {
+		opts.BurstLimit = 10_000
+	}
+	emu := hubspottest.New(opts)
+	emu.AddProperty("contacts", hubspottest.Property{Name: "trial_end", Label: "Trial end", Type: "date", FieldType: "date", GroupName: "contactinformation"})
+	emu.AddProperty("contacts", hubspottest.Property{Name: "interests", Label: "Interests", Type: "enumeration", FieldType: "checkbox", GroupName: "contactinformation",
+		Options: []hubspottest.Option{{Label: "A", Value: "a"}, {Label: "B", Value: "b"}, {Label: "C", Value: "c"}}})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return emu, srv
+}
+
+func TestWriteValidation(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	id, _ := emu.CreateObject("contacts", map[string]string{"email": "v@example.com", "interests": "a"})
+	tests := []struct {
+		name  string
+		props map[string]string
+		code  string // "" for success
+	}{
+		{"unknown_property", map[string]string{"favourite_colour": "blue"}, "PROPERTY_DOESNT_EXIST"},
+		{"read_only", map[string]string{"createdate": "2026-01-01"}, "READ_ONLY_VALUE"},
+		{"enumeration_label_not_value", map[string]string{"lifecyclestage": "Customer"}, "INVALID_OPTION"},
+		{"number", map[string]string{"hubspotscore": "12abc"}, "INVALID_INTEGER"},
+		{"date_not_midnight", map[string]string{"trial_end": "1767225600001"}, "INVALID_DATE"},
+		{"date_midnight_ms", map[string]string{"trial_end": "1767225600000"}, ""},
+		{"date_iso_day", map[string]string{"trial_end": "2026-01-01"}, ""},
+		{"string_too_long", map[string]string{"jobtitle": strings.Repeat("x", 65537)}, "INVALID_LENGTH"},
+		{"string_at_limit", map[string]string{"jobtitle": strings.Repeat("x", 65536)}, ""},
+		{"bad_email", map[string]string{"email": "not an email"}, "INVALID_EMAIL"},
+		{"clear_with_empty", map[string]string{"jobtitle": ""}, ""},
+		{"checkbox_unknown_option", map[string]string{"interests": "a;z"}, "INVALID_OPTION"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"properties": tt.props})
+			status, _, resp := do(t, srv, call{"PATCH", "/crm/v3/objects/contacts/" + id, string(body)})
+			if tt.code == "" {
+				if status != 200 {
+					t.Fatalf("status %d: %v", status, resp)
+				}
+				return
+			}
+			if status != 400 || resp["category"] != "VALIDATION_ERROR" || !strings.Contains(fmt.Sprint(resp["message"]), tt.code) {
+				t.Fatalf("status %d body %v, want 400 naming %s", status, resp, tt.code)
+			}
+		})
+	}
+}
+
+func TestCheckboxAppend(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	id, _ := emu.CreateObject("contacts", map[string]string{"interests": "a"})
+	for _, step := range []struct{ value, want string }{
+		{";b", "a;b"},     // a leading ; appends
+		{";b;c", "a;b;c"}, // without duplicates
+		{"c", "c"},        // no leading ; replaces
+	} {
+		do(t, srv, call{"PATCH", "/crm/v3/objects/contacts/" + id, `{"properties":{"interests":"` + step.value + `"}}`})
+		if o, _ := emu.Object("contacts", id); o.Properties["interests"] != step.want {
+			t.Fatalf("after %q: %q, want %q", step.value, o.Properties["interests"], step.want)
+		}
+	}
+}
+
+func TestBatchLimits(t *testing.T) {
+	_, srv := newServer(t, hubspottest.Options{})
+	var inputs []string
+	for i := 0; i < 101; i++ {
+		inputs = append(inputs, `{"properties":{"firstname":"x"}}`)
+	}
+	status, _, body := do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/create", `{"inputs":[` + strings.Join(inputs, ",") + `]}`})
+	if status != 400 || body["category"] != "VALIDATION_ERROR" {
+		t.Fatalf("101 inputs: %d %v", status, body)
+	}
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/update", `{"inputs":[{"id":"1","properties":{}},{"id":"1","properties":{}}]}`})
+	if status != 400 || !strings.Contains(fmt.Sprint(body["message"]), "Duplicate IDs") {
+		t.Fatalf("duplicate ids: %d %v", status, body)
+	}
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/upsert", `{"inputs":[{"id":"5","idProperty":"hs_object_id","properties":{}}]}`})
+	if status != 400 {
+		t.Fatalf("hs_object_id upsert: %d %v", status, body)
+	}
+	// A whole-batch 400 when a failing input carries no objectWriteTraceId.
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/create", `{"inputs":[{"properties":{"firstname":"ok"}},{"properties":{"hubspotscore":"x"}}]}`})
+	if status != 400 {
+		t.Fatalf("bad input without trace id: %d %v", status, body)
+	}
+	// With trace ids: 207 naming the failed input.
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/create", `{"inputs":[{"properties":{"firstname":"ok"},"objectWriteTraceId":"t1"},{"properties":{"hubspotscore":"x"},"objectWriteTraceId":"t2"}]}`})
+	errs, _ := body["errors"].([]any)
+	if status != 207 || body["numErrors"] != 1.0 || len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "t2") {
+		t.Fatalf("bad input with trace id: %d %v", status, body)
+	}
+}
+
+func TestSearch_LagLimitAndHeaders(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{SearchLag: time.Hour, SearchPerSecond: 2})
+	emu.CreateObject("contacts", map[string]string{"email": "fresh@example.com"})
+	status, h, body := do(t, srv, call{"POST", "/crm/v3/objects/contacts/search", `{"filterGroups":[]}`})
+	if status != 200 || body["total"] != 0.0 {
+		t.Fatalf("a record written moments ago was found: %d %v", status, body)
+	}
+	for k := range h {
+		if strings.HasPrefix(strings.ToLower(k), "x-hubspot-ratelimit") {
+			t.Errorf("search response carries %s; HubSpot sends none on search", k)
+		}
+	}
+	do(t, srv, call{"POST", "/crm/v3/objects/contacts/search", `{}`})
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/search", `{}`})
+	if status != 429 || body["policyName"] != "SECONDLY" {
+		t.Fatalf("third search in a second: %d %v", status, body)
+	}
+}
+
+func TestSearch_FilterGroupLimits(t *testing.T) {
+	_, srv := newServer(t, hubspottest.Options{SearchPerSecond: 1000})
+	groups := func(n, per int) string {
+		var gs []string
+		for i := 0; i < n; i++ {
+			var fs []string
+			for j := 0; j < per; j++ {
+				fs = append(fs, `{"propertyName":"email","operator":"HAS_PROPERTY"}`)
+			}
+			gs = append(gs, `{"filters":[`+strings.Join(fs, ",")+`]}`)
+		}
+		return `{"filterGroups":[` + strings.Join(gs, ",") + `]}`
+	}
+	for _, tt := range []struct {
+		name       string
+		body       string
+		wantStatus int
+	}{
+		{"5x3_ok", groups(5, 3), 200},
+		{"6_groups", groups(6, 1), 400},
+		{"7_in_a_group", groups(1, 7), 400},
+		{"19_in_all", groups(4, 5), 400},
+		{"after_past_cap", `{"after":"10000"}`, 400},
+		{"limit_201", `{"limit":201}`, 400},
+		{"unknown_operator", `{"filterGroups":[{"filters":[{"propertyName":"email","operator":"LIKE","value":"x"}]}]}`, 400},
+		{"unknown_property", `{"filterGroups":[{"filters":[{"propertyName":"nope","operator":"EQ","value":"x"}]}]}`, 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, _, body := do(t, srv, call{"POST", "/crm/v3/objects/contacts/search", tt.body}); status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %v", status, tt.wantStatus, body)
+			}
+		})
+	}
+}
+
+func TestRoutingAndVersions(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	typeID, _ := emu.DefineObject("pet", "Pet", "Pets", "pet_name", []hubspottest.Property{{Name: "pet_name", Label: "Name", Type: "string", FieldType: "text"}})
+	for _, path := range []string{"/crm/v3/objects/contacts", "/crm/v3/objects/0-1", "/crm/objects/2026-03/contacts", "/crm/v3/objects/" + typeID,
+		"/crm/v3/objects/p4242_pet", "/crm/v3/objects/pet"} {
+		if status, _, body := do(t, srv, call{"GET", path, ""}); status != 200 {
+			t.Errorf("GET %s: %d %v", path, status, body)
+		}
+	}
+	if status, _, _ := do(t, srv, call{"GET", "/crm/objects/v9/contacts", ""}); status != 404 {
+		t.Errorf("unknown version answered %d", status)
+	}
+	if status, _, _ := do(t, srv, call{"GET", "/crm/v3/objects/contacts?properties=" + strings.Repeat("x", 17000), ""}); status != 414 {
+		t.Errorf("long URL answered %d, want 414", status)
+	}
+	if status, _, body := do(t, srv, call{"POST", "/crm/v3/objects/pet", `{"properties":{}}`}); status != 400 || !strings.Contains(fmt.Sprint(body["message"]), "pet_name") {
+		t.Errorf("custom object without its required property: %d %v", status, body)
+	}
+}
+
+func TestRateLimitHeaders(t *testing.T) {
+	_, srv := newServer(t, hubspottest.Options{BurstLimit: 3, DailyLimit: 1000})
+	for i := 1; i <= 4; i++ {
+		status, h, body := do(t, srv, call{"GET", "/crm/v3/objects/contacts", ""})
+		if i <= 3 {
+			if status != 200 || h.Get("X-HubSpot-RateLimit-Remaining") != fmt.Sprint(3-i) || h.Get("X-HubSpot-RateLimit-Max") != "3" ||
+				h.Get("X-HubSpot-RateLimit-Interval-Milliseconds") != "10000" || h.Get("X-HubSpot-RateLimit-Daily-Remaining") != fmt.Sprint(1000-i) {
+				t.Fatalf("call %d: %d %v", i, status, h)
+			}
+			continue
+		}
+		if status != 429 || body["policyName"] != "TEN_SECONDLY_ROLLING" || body["errorType"] != "RATE_LIMIT" || body["correlationId"] == "" {
+			t.Fatalf("call 4: %d %v", status, body)
+		}
+	}
+}
+
