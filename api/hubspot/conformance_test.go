@@ -27,7 +27,7 @@ import (
 
 // specFiles are HubSpot's OpenAPI files this test validates against.
 var specFiles = []string{"objects.json", "contacts.json", "companies.json", "deals.json", "properties.json",
-	"associations.json", "schemas.json", "sendEventCompletions.json", "manageEventDefinitions.json", "oauth.json"}
+	"associations.json", "schemas.json", "sendEventCompletions.json", "manageEventDefinitions.json", "oauth.json", "timeline.json"}
 
 // knownDeviations are places where HubSpot's OpenAPI files disagree with
 // the live API (shared/reference/hubspot.md, pitfall 13). The client and
@@ -98,7 +98,7 @@ func TestConformance(t *testing.T) {
 	if specDir == "" {
 		t.Skip("HubSpot's OpenAPI files are not beside the repository (shared/specs/hubspot); skipping the conformance test")
 	}
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{token}, BurstLimit: 100_000, SearchPerSecond: 1000,
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{token}, BurstLimit: 100_000, SearchPerSecond: 1000, AppID: 77, DeveloperAPIKey: "dev",
 		OAuth: hubspottest.OAuthApp{ClientID: "cid", ClientSecret: "sec", RedirectURIs: []string{"http://localhost:0/cb"}}})
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
@@ -307,6 +307,13 @@ func scenario(t *testing.T, c *hubspot.Client, emu *hubspottest.Server) {
 	_, err = c.EventDefinitions(ctx)
 	must(err)
 	must(c.SendEvents(ctx, []hubspot.Event{{EventName: def.FullyQualifiedName, ObjectID: a, UUID: "u1", OccurredAt: time.Now(), Properties: map[string]string{"feature": "x"}}}))
+
+	tpl, err := c.CreateTimelineTemplate(ctx, 77, "dev", hubspot.TimelineTemplate{Name: "NPS", ObjectType: "contacts", HeaderTemplate: "NPS {{score}}",
+		Tokens: []hubspot.TimelineToken{{Name: "score", Label: "Score", Type: "number"}}})
+	must(err)
+	_, err = c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{{ID: "e1", EventTemplateID: tpl.ID, ObjectID: a, Tokens: map[string]string{"score": "9"}, Timestamp: time.Now()},
+		{ID: "e2", EventTemplateID: tpl.ID, ObjectID: "999", Tokens: map[string]string{"score": "1"}}})
+	must(err)
 }
 
 // oauthScenario exchanges a code and refreshes, through the token endpoint.

@@ -398,3 +398,44 @@ func TestClient_MissingScope(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 }
+
+func TestClient_TimelineEvents(t *testing.T) {
+	for _, lastWins := range []bool{false, true} {
+		t.Run(fmt.Sprintf("last_wins_%v", lastWins), func(t *testing.T) {
+			emu, c := newPair(t, hubspottest.Options{AppID: 77, DeveloperAPIKey: "dev-key", TimelineLastWins: lastWins}, hubspot.Config{})
+			ids := seedContacts(t, emu, 2)
+			ctx := context.Background()
+			if _, err := c.CreateTimelineTemplate(ctx, 77, "wrong", hubspot.TimelineTemplate{Name: "x", ObjectType: "contacts"}); err == nil {
+				t.Fatal("a wrong developer key was accepted")
+			}
+			tpl, err := c.CreateTimelineTemplate(ctx, 77, "dev-key", hubspot.TimelineTemplate{Name: "NPS response", ObjectType: "contacts",
+				Tokens: []hubspot.TimelineToken{{Name: "score", Label: "Score", Type: "number", ObjectPropertyName: "hubspotscore"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{
+				{ID: "nps-1", EventTemplateID: tpl.ID, ObjectID: ids[0], Tokens: map[string]string{"score": "9"}},
+				{ID: "nps-2", EventTemplateID: tpl.ID, ObjectID: ids[1], Tokens: map[string]string{"nope": "1"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0].Object == nil || res[1].Err == nil {
+				t.Fatalf("results: %+v %+v", res[0], res[1])
+			}
+			if o, _ := emu.Object("contacts", ids[0]); o.Properties["hubspotscore"] != "9" {
+				t.Errorf("objectPropertyName token did not write the property: %v", o.Properties)
+			}
+			// Resending the same id for the same record is refused (409), for
+			// another record 400 or moved, by configuration.
+			res, _ = c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{{ID: "nps-1", EventTemplateID: tpl.ID, ObjectID: ids[0], Tokens: map[string]string{"score": "9"}}})
+			if res[0].Err == nil || res[0].Err.Category != "CONFLICT" {
+				t.Errorf("same record replay: %+v", res[0])
+			}
+			res, _ = c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{{ID: "nps-1", EventTemplateID: tpl.ID, ObjectID: ids[1], Tokens: map[string]string{"score": "3"}}})
+			if lastWins != (res[0].Err == nil) {
+				t.Errorf("id reused for another record: %+v %+v", res[0].Object, res[0].Err)
+			}
+		})
+	}
+}

@@ -44,6 +44,16 @@ func (s *Server) routes() {
 
 	s.handle("GET", []string{"/crm/v3/owners", "/crm/v3/owners/"}, route{scope: fixedScope("crm.objects.owners.read"), handle: s.listOwners})
 
+	// Timeline events v3, under the current and the pre-2024 prefixes.
+	timeline := func(suffix string) []string {
+		return []string{"/integrators/timeline/v3" + suffix, "/crm/v3/timeline" + suffix}
+	}
+	s.handle("POST", timeline("/{appId}/event-templates"), route{developer: true, handle: s.createTemplate})
+	s.handle("GET", timeline("/{appId}/event-templates"), route{developer: true, handle: s.listTemplates})
+	timelineScope := func(r *http.Request) string { return "timeline" }
+	s.handle("POST", timeline("/events"), route{scope: timelineScope, handle: s.createTimelineEvent})
+	s.handle("POST", timeline("/events/batch/create"), route{scope: timelineScope, handle: s.createTimelineEvents})
+
 	events := fixedScope("behavioral_events.event_definitions.read_write")
 	s.handle("POST", []string{"/events/v3/event-definitions"}, route{scope: events, handle: s.createEventDefinition})
 	s.handle("GET", []string{"/events/v3/event-definitions"}, route{scope: events, handle: s.listEventDefinitions})

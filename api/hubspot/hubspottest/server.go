@@ -48,6 +48,14 @@ type Options struct {
 	AssociationsPageSize int
 	// OAuth configures the OAuth app the emulator accepts.
 	OAuth OAuthApp
+	// AppID and DeveloperAPIKey identify the public app whose timeline
+	// event templates are managed with ?hapikey= (app-level calls).
+	AppID           int
+	DeveloperAPIKey string
+	// TimelineLastWins moves a timeline event whose id is reused for
+	// another record (the v3 spec's wording) instead of refusing it with
+	// 400 (the v1 rule, the default).
+	TimelineLastWins bool
 	// Faults injects failures; see Faults.
 	Faults Faults
 }
@@ -99,6 +107,7 @@ type Server struct {
 	events   []Event
 	uuids    map[string]time.Time // event uuid → first accepted
 	oauth    oauthState
+	timeline timelineState
 	faults   *faultState
 	now      func() time.Time
 }
@@ -130,6 +139,7 @@ func New(opts Options) *Server {
 		s.tokens[t] = &token{private: true}
 	}
 	s.oauth.init()
+	s.timeline = timelineState{templates: map[string]*TimelineTemplate{}, events: map[string]*TimelineEvent{}}
 	s.routes()
 	return s
 }
@@ -151,9 +161,10 @@ func (s *Server) SetClock(now func() time.Time) {
 // route is one endpoint: the scope it needs and the rate-limit bucket it
 // counts against.
 type route struct {
-	scope  func(r *http.Request) string // "" when any valid token will do
-	bucket bucket
-	handle func(rw *response, r *http.Request)
+	developer bool                         // authenticated with ?hapikey=, not a bearer token
+	scope     func(r *http.Request) string // "" when any valid token will do
+	bucket    bucket
+	handle    func(rw *response, r *http.Request)
 }
 
 // ServeHTTP authenticates, injects faults, applies rate limits, and routes.
@@ -177,6 +188,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := s.routesMeta[pattern]
 	if !ok {
 		rw.error(http.StatusNotFound, apiError{Category: "OBJECT_NOT_FOUND", Message: "Unable to route " + r.Method + " " + r.URL.Path})
+		return
+	}
+	if rt.developer {
+		// App-level calls take the developer API key, not a portal token.
+		key := r.URL.Query().Get("hapikey")
+		if key == "" || key != s.opts.DeveloperAPIKey {
+			rw.error(http.StatusUnauthorized, apiError{Category: "INVALID_AUTHENTICATION", Message: "The developer API key provided is invalid."})
+			return
+		}
+		if !s.admit(rw, "developer:"+key, pattern, burstBucket) {
+			return
+		}
+		s.mux.ServeHTTP(ctxW, r)
 		return
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

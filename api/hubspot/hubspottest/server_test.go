@@ -222,4 +222,3 @@ func TestRateLimitHeaders(t *testing.T) {
 		}
 	}
 }
-
