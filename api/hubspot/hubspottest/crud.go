@@ -13,6 +13,46 @@ import (
 // maxBatch is HubSpot's limit on inputs per batch call.
 const maxBatch = 100
 
+// typed adapts a handler of one object type: it holds s.mu and resolves
+// the {objectType} path segment (400 when unknown) before calling h.
+func (s *Server) typed(h func(rw *response, r *http.Request, t *objectType)) func(*response, *http.Request) {
+	return func(rw *response, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if t := s.typeOf(rw, r); t != nil {
+			h(rw, r, t)
+		}
+	}
+}
+
+// typedBatch is typed for batch endpoints: it decodes and bounds the inputs
+// first, outside the lock.
+func (s *Server) typedBatch(h func(rw *response, r *http.Request, t *objectType, b *batchBody)) func(*response, *http.Request) {
+	return func(rw *response, r *http.Request) {
+		b, ok := batchInputs(rw, r)
+		if !ok {
+			return
+		}
+		s.typed(func(rw *response, r *http.Request, t *objectType) { h(rw, r, t, b) })(rw, r)
+	}
+}
+
+// notFound is the batch error entry for ids that match no record.
+func notFound(t *objectType, ids []string) standardError {
+	return newStandardError("OBJECT_NOT_FOUND",
+		fmt.Sprintf("Could not get some %s objects, they may be deleted or not exist. Check that ids are valid.", t.singular()),
+		map[string][]string{"ids": ids})
+}
+
+// written renders a written record, echoing the input's trace id.
+func written(t *objectType, o *Object, props map[string]string, in objectInput) map[string]any {
+	out := t.render(o, keys(props))
+	if in.ObjectWriteTraceID != "" {
+		out["objectWriteTraceId"] = in.ObjectWriteTraceID
+	}
+	return out
+}
+
 // typeOf resolves the {objectType} path segment, answering 400 as HubSpot
 // does for an unknown one. Callers hold s.mu.
 func (s *Server) typeOf(rw *response, r *http.Request) *objectType {
@@ -149,13 +189,7 @@ func validationMessage(err error) (string, map[string][]string) {
 
 // --- single-record endpoints ---
 
-func (s *Server) getObject(rw *response, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) getObject(rw *response, r *http.Request, t *objectType) {
 	q := r.URL.Query()
 	o := t.find(r.PathValue("objectId"), q.Get("idProperty"))
 	if o == nil || o.Archived != (q.Get("archived") == "true") {
@@ -187,15 +221,9 @@ type associationSpec struct {
 	} `json:"types"`
 }
 
-func (s *Server) createObject(rw *response, r *http.Request) {
+func (s *Server) createObject(rw *response, r *http.Request, t *objectType) {
 	var in objectInput
 	if !decode(rw, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
 		return
 	}
 	if err := s.validate(t, in.Properties); err != nil {
@@ -220,15 +248,9 @@ func (s *Server) createObject(rw *response, r *http.Request) {
 	rw.json(http.StatusCreated, t.render(o, keys(in.Properties)))
 }
 
-func (s *Server) updateObject(rw *response, r *http.Request) {
+func (s *Server) updateObject(rw *response, r *http.Request, t *objectType) {
 	var in objectInput
 	if !decode(rw, r, &in) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
 		return
 	}
 	idProp := r.URL.Query().Get("idProperty")
@@ -250,13 +272,7 @@ func (s *Server) updateObject(rw *response, r *http.Request) {
 	rw.json(http.StatusOK, t.render(o, keys(in.Properties)))
 }
 
-func (s *Server) archiveObject(rw *response, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) archiveObject(rw *response, r *http.Request, t *objectType) {
 	if o := t.get(r.PathValue("objectId")); o != nil && !o.Archived {
 		o.Archived, o.ArchivedAt = true, s.now()
 	}
@@ -327,17 +343,7 @@ func (b *batchResult) writeWith(rw *response, okStatus, partialStatus int, now t
 	rw.json(status, body)
 }
 
-func (s *Server) batchRead(rw *response, r *http.Request) {
-	b, ok := batchInputs(rw, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) batchRead(rw *response, r *http.Request, t *objectType, b *batchBody) {
 	if b.IDProperty != "" && b.IDProperty != "hs_object_id" && !t.uniqueProperty(b.IDProperty) {
 		rw.validation(fmt.Sprintf("%s is not a unique property of %s", b.IDProperty, t.name))
 		return
@@ -363,9 +369,7 @@ func (s *Server) batchRead(rw *response, r *http.Request) {
 		res.results = append(res.results, t.render(o, props))
 	}
 	if len(missing) > 0 {
-		res.errors = append(res.errors, newStandardError("OBJECT_NOT_FOUND",
-			fmt.Sprintf("Could not get some %s objects, they may be deleted or not exist. Check that ids are valid.", t.singular()),
-			map[string][]string{"ids": missing}))
+		res.errors = append(res.errors, notFound(t, missing))
 	}
 	res.write(rw, http.StatusOK, s.now())
 }
@@ -400,17 +404,7 @@ func rejectOrReport(rw *response, errs []inputError, forceWhole bool) (report []
 	return report, false
 }
 
-func (s *Server) batchCreate(rw *response, r *http.Request) {
-	b, ok := batchInputs(rw, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) batchCreate(rw *response, r *http.Request, t *objectType, b *batchBody) {
 	var errs []inputError
 	var good []objectInput
 	unique := map[string]map[string]bool{}
@@ -443,26 +437,12 @@ func (s *Server) batchCreate(rw *response, r *http.Request) {
 	for _, in := range good {
 		o := s.newObject(t, in.Properties)
 		s.associateSpecs(t, o, in.Associations)
-		out := t.render(o, keys(in.Properties))
-		if in.ObjectWriteTraceID != "" {
-			out["objectWriteTraceId"] = in.ObjectWriteTraceID
-		}
-		res.results = append(res.results, out)
+		res.results = append(res.results, written(t, o, in.Properties, in))
 	}
 	res.write(rw, http.StatusCreated, s.now())
 }
 
-func (s *Server) batchUpdate(rw *response, r *http.Request) {
-	b, ok := batchInputs(rw, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) batchUpdate(rw *response, r *http.Request, t *objectType, b *batchBody) {
 	if dups := duplicateIDs(b.Inputs); len(dups) > 0 {
 		rw.validation(fmt.Sprintf("Duplicate IDs found in batch input: %v. IDs must be unique", dups))
 		return
@@ -497,32 +477,16 @@ func (s *Server) batchUpdate(rw *response, r *http.Request) {
 	}
 	res := &batchResult{started: s.now(), errors: report}
 	if len(missing) > 0 {
-		res.errors = append(res.errors, newStandardError("OBJECT_NOT_FOUND",
-			fmt.Sprintf("Could not get some %s objects, they may be deleted or not exist. Check that ids are valid.", t.singular()),
-			map[string][]string{"ids": missing}))
+		res.errors = append(res.errors, notFound(t, missing))
 	}
 	for _, u := range good {
 		s.applyProps(t, u.o, u.in.Properties)
-		out := t.render(u.o, keys(u.in.Properties))
-		if u.in.ObjectWriteTraceID != "" {
-			out["objectWriteTraceId"] = u.in.ObjectWriteTraceID
-		}
-		res.results = append(res.results, out)
+		res.results = append(res.results, written(t, u.o, u.in.Properties, u.in))
 	}
 	res.write(rw, http.StatusOK, s.now())
 }
 
-func (s *Server) batchUpsert(rw *response, r *http.Request) {
-	b, ok := batchInputs(rw, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) batchUpsert(rw *response, r *http.Request, t *objectType, b *batchBody) {
 	emailKey := false
 	for _, in := range b.Inputs {
 		switch {
@@ -585,27 +549,14 @@ func (s *Server) batchUpsert(rw *response, r *http.Request) {
 		} else {
 			s.applyProps(t, u.o, u.props)
 		}
-		out := t.render(u.o, keys(u.props))
+		out := written(t, u.o, u.props, u.in)
 		out["new"] = created
-		if u.in.ObjectWriteTraceID != "" {
-			out["objectWriteTraceId"] = u.in.ObjectWriteTraceID
-		}
 		res.results = append(res.results, out)
 	}
 	res.write(rw, http.StatusOK, s.now())
 }
 
-func (s *Server) batchArchive(rw *response, r *http.Request) {
-	b, ok := batchInputs(rw, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) batchArchive(rw *response, r *http.Request, t *objectType, b *batchBody) {
 	for _, in := range b.Inputs {
 		if o := t.get(in.ID); o != nil && !o.Archived {
 			o.Archived, o.ArchivedAt = true, s.now()

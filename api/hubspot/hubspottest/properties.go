@@ -29,13 +29,7 @@ var validFieldTypes = map[string][]string{
 	"phone_number": {"phonenumber"},
 }
 
-func (s *Server) listProperties(rw *response, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) listProperties(rw *response, r *http.Request, t *objectType) {
 	archived := r.URL.Query().Get("archived") == "true"
 	results := []Property{}
 	for _, p := range t.props {
@@ -46,13 +40,7 @@ func (s *Server) listProperties(rw *response, r *http.Request) {
 	rw.json(http.StatusOK, map[string]any{"results": results})
 }
 
-func (s *Server) getProperty(rw *response, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) getProperty(rw *response, r *http.Request, t *objectType) {
 	p, ok := t.property(r.PathValue("propertyName"))
 	if !ok {
 		rw.error(http.StatusNotFound, apiError{Category: "OBJECT_NOT_FOUND", Message: fmt.Sprintf("Unable to find property %s for object type %s", r.PathValue("propertyName"), t.name)})
@@ -61,15 +49,9 @@ func (s *Server) getProperty(rw *response, r *http.Request) {
 	rw.json(http.StatusOK, p)
 }
 
-func (s *Server) createProperty(rw *response, r *http.Request) {
+func (s *Server) createProperty(rw *response, r *http.Request, t *objectType) {
 	var p Property
 	if !decode(rw, r, &p) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
 		return
 	}
 	if msg := s.checkPropertyDefinition(t, p); msg != "" {
@@ -120,25 +102,13 @@ func (s *Server) checkPropertyDefinition(t *objectType, p Property) string {
 	return ""
 }
 
-func (s *Server) listGroups(rw *response, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
+func (s *Server) listGroups(rw *response, r *http.Request, t *objectType) {
 	rw.json(http.StatusOK, map[string]any{"results": t.groups})
 }
 
-func (s *Server) createGroup(rw *response, r *http.Request) {
+func (s *Server) createGroup(rw *response, r *http.Request, t *objectType) {
 	var g PropertyGroup
 	if !decode(rw, r, &g) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
 		return
 	}
 	if g.Name == "" || g.Label == "" || !propertyName.MatchString(g.Name) {

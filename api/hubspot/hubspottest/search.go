@@ -10,14 +10,8 @@ import (
 )
 
 // listObjects serves GET /crm/v3/objects/{objectType}.
-func (s *Server) listObjects(rw *response, r *http.Request) {
+func (s *Server) listObjects(rw *response, r *http.Request, t *objectType) {
 	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
-		return
-	}
 	limit := 10
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -113,15 +107,9 @@ func (ss *searchSort) UnmarshalJSON(b []byte) error {
 }
 
 // search serves POST /crm/v3/objects/{objectType}/search.
-func (s *Server) search(rw *response, r *http.Request) {
+func (s *Server) search(rw *response, r *http.Request, t *objectType) {
 	var req searchRequest
 	if !decode(rw, r, &req) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.typeOf(rw, r)
-	if t == nil {
 		return
 	}
 	limit := 10
