@@ -229,7 +229,7 @@ func (c *Client) do(ctx context.Context, k call) error {
 			return apiErr
 		}
 		if err := backoff.Sleep(ctx, wait); err != nil {
-			return fmt.Errorf("%w (while waiting to retry: %v)", apiErr, err)
+			return fmt.Errorf("%w (while waiting to retry: %w)", apiErr, err)
 		}
 	}
 }

@@ -439,3 +439,57 @@ func TestClient_TimelineEvents(t *testing.T) {
 		})
 	}
 }
+
+// Two processes searching at once exceed the account's 5/s search limit
+// together; each retries the SECONDLY 429s and every search succeeds.
+func TestClient_SearchSecondly429Retried(t *testing.T) {
+	emu, c1 := newPair(t, hubspottest.Options{SearchPerSecond: 5}, hubspot.Config{RetryBaseDelay: 100 * time.Millisecond})
+	c2, _ := hubspot.New(hubspot.Config{BaseURL: startServer(t, emu), Token: token, RetryBaseDelay: 100 * time.Millisecond, BurstLimit: 100_000})
+	errs := make(chan error, 2)
+	for _, c := range []*hubspot.Client{c1, c2} {
+		go func() {
+			for i := 0; i < 8; i++ {
+				if _, err := c.Search(context.Background(), "contacts", hubspot.SearchRequest{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, limited := emu.Requests(); limited == 0 {
+		t.Error("expected SECONDLY 429s")
+	}
+}
+
+// A caller's deadline ends a call that is waiting out a 429.
+func TestClient_CanceledWhileWaiting(t *testing.T) {
+	emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+	emu.FailNext(429, 429, 429)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err := c.ListPage(ctx, "contacts", hubspot.ListOptions{}, "")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("returned after %v", d)
+	}
+}
+
+func TestClient_BatchArchive(t *testing.T) {
+	emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+	ids := seedContacts(t, emu, 3)
+	if err := c.BatchArchive(context.Background(), "contacts", []string{ids[0], ids[2], "888888"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := emu.ObjectIDs("contacts"); len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("live contacts = %v", got)
+	}
+}

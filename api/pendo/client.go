@@ -157,7 +157,7 @@ func (c *Client) send(ctx context.Context, method, path, endpoint string, body a
 			return nil, apiErr
 		}
 		if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
-			return nil, fmt.Errorf("%w (while waiting to retry: %v)", apiErr, err)
+			return nil, fmt.Errorf("%w (while waiting to retry: %w)", apiErr, err)
 		}
 	}
 }

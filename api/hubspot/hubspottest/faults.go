@@ -84,6 +84,11 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 	case status == 477:
 		w.Header().Set("Retry-After", "1")
 	}
+	if status == http.StatusTooManyRequests {
+		rw.error(status, apiError{Message: "You have reached your ten_secondly_rolling limit.", ErrorType: "RATE_LIMIT", Category: "RATE_LIMITS",
+			PolicyName: "TEN_SECONDLY_ROLLING", GroupName: "publicapi:private-app-api-calls-ten-secondly"})
+		return true
+	}
 	msg := map[int]string{
 		423: "The record is locked; retry in 2 seconds.",
 		477: "Migration in progress; retry after the time in the Retry-After header.",
