@@ -3,50 +3,99 @@ package pendotest
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
-// expr is a parsed filter expression: Pendo's C-like language of field
-// paths, literals, comparisons, !, && and ||.
+// expr is a parsed expression of Pendo's C-like language (filters, eval,
+// timeSeries bounds): field paths (with [n] indexes), string and number
+// literals, arithmetic, comparisons, !, && and ||, and the functions now(),
+// hash(x), date(y, m, d), dateAdd(t, n, unit) and startOfPeriod(t, unit).
 type expr interface {
-	eval(row map[string]any) any
+	eval(env *env) any
+}
+
+// env is what an expression is evaluated against.
+type env struct {
+	row map[string]any
+	now time.Time
+	loc *time.Location // the subscription's time zone
 }
 
 type (
 	literal struct{ v any }
 	field   struct{ path string }
 	not     struct{ e expr }
+	neg     struct{ e expr }
 	binary  struct {
 		op   string
 		l, r expr
 	}
+	callExpr struct {
+		name string
+		args []expr
+	}
 )
 
-func (l literal) eval(map[string]any) any { return l.v }
-func (f field) eval(r map[string]any) any { return normalize(lookup(r, f.path)) }
-func (n not) eval(r map[string]any) any   { return !truthy(n.e.eval(r)) }
-func (b binary) eval(r map[string]any) any {
+func (l literal) eval(*env) any { return l.v }
+func (f field) eval(e *env) any { return normalize(lookup(e.row, f.path)) }
+func (n not) eval(e *env) any   { return !truthy(n.e.eval(e)) }
+func (n neg) eval(e *env) any {
+	if f, ok := n.e.eval(e).(float64); ok {
+		return -f
+	}
+	return nil
+}
+
+func (b binary) eval(e *env) any {
 	switch b.op {
 	case "&&":
-		return truthy(b.l.eval(r)) && truthy(b.r.eval(r))
+		return truthy(b.l.eval(e)) && truthy(b.r.eval(e))
 	case "||":
-		return truthy(b.l.eval(r)) || truthy(b.r.eval(r))
+		return truthy(b.l.eval(e)) || truthy(b.r.eval(e))
 	}
-	l, rv := b.l.eval(r), b.r.eval(r)
-	if l == nil || rv == nil {
-		// Comparisons with a missing value are false, except != and ==
-		// between two values of which one is missing.
+	l, r := b.l.eval(e), b.r.eval(e)
+	switch b.op {
+	case "+", "-", "*", "/":
+		x, ok1 := l.(float64)
+		y, ok2 := r.(float64)
+		if !ok1 || !ok2 {
+			if b.op == "+" {
+				if xs, ok := l.(string); ok {
+					return xs + fmt.Sprint(r)
+				}
+			}
+			return nil
+		}
+		switch b.op {
+		case "+":
+			return x + y
+		case "-":
+			return x - y
+		case "*":
+			return x * y
+		}
+		if y == 0 {
+			return nil
+		}
+		return x / y
+	}
+	if l == nil || r == nil {
+		// Comparisons with a missing value are false, except == and !=
+		// between a missing value and another.
 		switch b.op {
 		case "==":
-			return l == nil && rv == nil
+			return l == nil && r == nil
 		case "!=":
-			return (l == nil) != (rv == nil)
+			return (l == nil) != (r == nil)
 		}
 		return false
 	}
-	c := compare(l, rv)
+	c := compare(l, r)
 	switch b.op {
 	case "==":
 		return c == 0
@@ -64,6 +113,85 @@ func (b binary) eval(r map[string]any) any {
 	return false
 }
 
+func (c callExpr) eval(e *env) any {
+	args := make([]any, len(c.args))
+	for i, a := range c.args {
+		args[i] = a.eval(e)
+	}
+	num := func(i int) (float64, bool) {
+		if i >= len(args) {
+			return 0, false
+		}
+		f, ok := args[i].(float64)
+		return f, ok
+	}
+	str := func(i int) string {
+		if i >= len(args) {
+			return ""
+		}
+		s, _ := args[i].(string)
+		return s
+	}
+	switch c.name {
+	case "now":
+		return float64(e.now.UnixMilli())
+	case "hash":
+		h := fnv.New32a()
+		h.Write([]byte(fmt.Sprint(args[0])))
+		return float64(h.Sum32())
+	case "date":
+		y, ok1 := num(0)
+		m, ok2 := num(1)
+		d, ok3 := num(2)
+		if !ok1 || !ok2 || !ok3 {
+			return nil
+		}
+		return float64(time.Date(int(y), time.Month(int(m)), int(d), 0, 0, 0, 0, e.loc).UnixMilli())
+	case "dateAdd", "date_add":
+		t, ok1 := num(0)
+		n, ok2 := num(1)
+		if !ok1 || !ok2 {
+			return nil
+		}
+		base := time.UnixMilli(int64(t)).In(e.loc)
+		switch strings.TrimSuffix(str(2), "s") {
+		case "day":
+			return float64(base.AddDate(0, 0, int(n)).UnixMilli())
+		case "week":
+			return float64(base.AddDate(0, 0, 7*int(n)).UnixMilli())
+		case "month":
+			return float64(base.AddDate(0, int(n), 0).UnixMilli())
+		case "hour":
+			return float64(base.Add(time.Duration(n) * time.Hour).UnixMilli())
+		}
+		return nil
+	case "startOfPeriod":
+		t, ok := num(0)
+		if !ok {
+			return nil
+		}
+		return float64(startOf(time.UnixMilli(int64(t)).In(e.loc), str(1)).UnixMilli())
+	}
+	return nil
+}
+
+// startOf truncates t to the start of its hour, day, week (Sunday) or
+// month, in t's location.
+func startOf(t time.Time, unit string) time.Time {
+	switch unit {
+	case "hour", "hourly":
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, t.Location())
+	case "week", "weekly":
+		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+		return d.AddDate(0, 0, -int(d.Weekday()))
+	case "month", "monthly":
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, t.Location())
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+}
+
+var functions = map[string]int{"now": 0, "hash": 1, "date": 3, "dateAdd": 3, "date_add": 3, "startOfPeriod": 2}
+
 func normalize(v any) any {
 	switch n := v.(type) {
 	case json.Number:
@@ -72,6 +200,8 @@ func normalize(v any) any {
 	case int:
 		return float64(n)
 	case int64:
+		return float64(n)
+	case float32:
 		return float64(n)
 	}
 	return v
@@ -84,7 +214,7 @@ func truthy(v any) bool {
 	case bool:
 		return t
 	case float64:
-		return t != 0
+		return t != 0 && !math.IsNaN(t)
 	case string:
 		return t != ""
 	}
@@ -135,13 +265,16 @@ func compare(a, b any) int {
 	return 0
 }
 
-// parseExpr parses a filter expression.
+// parseExpr parses an expression.
 func parseExpr(src string) (expr, error) {
 	p := &parser{src: src}
 	p.next()
 	e, err := p.or()
 	if err != nil {
 		return nil, err
+	}
+	if p.err != nil {
+		return nil, p.err
 	}
 	if p.tok != "" {
 		return nil, fmt.Errorf("unexpected %q at offset %d", p.tok, p.pos)
@@ -169,7 +302,7 @@ func (p *parser) next() {
 	start := p.pos
 	c := p.src[p.pos]
 	switch {
-	case c == '"' || c == '`':
+	case c == '"' || c == '`' || c == '\'':
 		quote := c
 		var b strings.Builder
 		p.pos++
@@ -180,7 +313,7 @@ func (p *parser) next() {
 				return
 			}
 			ch := p.src[p.pos]
-			if ch == '\\' && quote == '"' && p.pos+1 < len(p.src) {
+			if ch == '\\' && quote != '`' && p.pos+1 < len(p.src) {
 				b.WriteByte(p.src[p.pos+1])
 				p.pos += 2
 				continue
@@ -192,8 +325,7 @@ func (p *parser) next() {
 			b.WriteByte(ch)
 		}
 		p.tok, p.kind, p.val = p.src[start:p.pos], 's', b.String()
-	case c >= '0' && c <= '9' || c == '-' && p.pos+1 < len(p.src) && p.src[p.pos+1] >= '0' && p.src[p.pos+1] <= '9':
-		p.pos++
+	case c >= '0' && c <= '9':
 		for p.pos < len(p.src) && (p.src[p.pos] >= '0' && p.src[p.pos] <= '9' || p.src[p.pos] == '.') {
 			p.pos++
 		}
@@ -203,12 +335,26 @@ func (p *parser) next() {
 		}
 		p.tok, p.kind, p.val = p.src[start:p.pos], 'n', f
 	case unicode.IsLetter(rune(c)) || c == '_':
-		for p.pos < len(p.src) && (unicode.IsLetter(rune(p.src[p.pos])) || unicode.IsDigit(rune(p.src[p.pos])) || strings.IndexByte("_.", p.src[p.pos]) >= 0) {
-			p.pos++
+		for p.pos < len(p.src) {
+			ch := p.src[p.pos]
+			if unicode.IsLetter(rune(ch)) || unicode.IsDigit(rune(ch)) || ch == '_' || ch == '.' {
+				p.pos++
+				continue
+			}
+			if ch == '[' { // an index: polls[0].id
+				end := strings.IndexByte(p.src[p.pos:], ']')
+				if end < 0 {
+					p.err = fmt.Errorf("missing ] at offset %d", p.pos)
+					return
+				}
+				p.pos += end + 1
+				continue
+			}
+			break
 		}
 		p.tok, p.kind = p.src[start:p.pos], 'i'
 	default:
-		for _, op := range []string{"&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")"} {
+		for _, op := range []string{"&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "+", "-", "*", "/", ","} {
 			if strings.HasPrefix(p.src[p.pos:], op) {
 				p.pos += len(op)
 				p.tok, p.kind = op, 'o'
@@ -245,7 +391,7 @@ func (p *parser) and() (expr, error) {
 }
 
 func (p *parser) cmp() (expr, error) {
-	l, err := p.unary()
+	l, err := p.sum()
 	if err != nil {
 		return nil, err
 	}
@@ -253,13 +399,39 @@ func (p *parser) cmp() (expr, error) {
 	case "==", "!=", "<", "<=", ">", ">=":
 		op := p.tok
 		p.next()
-		r, err := p.unary()
+		r, err := p.sum()
 		if err != nil {
 			return nil, err
 		}
 		return binary{op, l, r}, nil
 	}
 	return l, nil
+}
+
+func (p *parser) sum() (expr, error) {
+	l, err := p.product()
+	for err == nil && (p.tok == "+" || p.tok == "-") {
+		op := p.tok
+		p.next()
+		var r expr
+		if r, err = p.product(); err == nil {
+			l = binary{op, l, r}
+		}
+	}
+	return l, err
+}
+
+func (p *parser) product() (expr, error) {
+	l, err := p.unary()
+	for err == nil && (p.tok == "*" || p.tok == "/") {
+		op := p.tok
+		p.next()
+		var r expr
+		if r, err = p.unary(); err == nil {
+			l = binary{op, l, r}
+		}
+	}
+	return l, err
 }
 
 func (p *parser) unary() (expr, error) {
@@ -271,6 +443,10 @@ func (p *parser) unary() (expr, error) {
 		p.next()
 		e, err := p.unary()
 		return not{e}, err
+	case p.tok == "-":
+		p.next()
+		e, err := p.unary()
+		return neg{e}, err
 	case p.tok == "(":
 		p.next()
 		e, err := p.or()
@@ -297,10 +473,32 @@ func (p *parser) unary() (expr, error) {
 		case "null":
 			return literal{nil}, p.err
 		}
-		if p.tok == "(" {
-			return nil, fmt.Errorf("function %s() is not supported by this emulator", name)
+		if p.tok != "(" {
+			return field{name}, p.err
 		}
-		return field{name}, p.err
+		arity, ok := functions[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown function %s()", name)
+		}
+		p.next()
+		var args []expr
+		for p.tok != ")" {
+			a, err := p.or()
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, a)
+			if p.tok == "," {
+				p.next()
+			} else if p.tok != ")" {
+				return nil, fmt.Errorf("expected , or ) in the arguments of %s() at offset %d", name, p.pos)
+			}
+		}
+		p.next()
+		if len(args) != arity {
+			return nil, fmt.Errorf("%s() takes %d arguments, got %d", name, arity, len(args))
+		}
+		return callExpr{name, args}, p.err
 	case p.tok == "":
 		return nil, fmt.Errorf("unexpected end of expression")
 	}

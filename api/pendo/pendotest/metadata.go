@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,8 @@ func standardSchema() map[string]map[string]map[string]*Field {
 			},
 			"custom": {},
 			"pendo":  {"donotprocess": f("boolean", "Do Not Process")},
+			// Written by Pendo's own HubSpot integration; read-only to the API.
+			"hubspot": {"lifecyclestage": f("string", "HubSpot Lifecycle Stage")},
 		},
 		"account": {
 			"agent":  {"name": f("string", "Name")},
@@ -197,6 +200,11 @@ func (s *Server) bulkUpdate(w http.ResponseWriter, r *http.Request, kind, group 
 		return
 	}
 	create := r.URL.Query().Get("create") == "true"
+	if len(rows) > s.opts.BulkRowsPerCall {
+		// Pendo stops bulk calls at 5 minutes; nothing is applied.
+		http.Error(w, "Request Timeout: the bulk update exceeded the 5 minute limit", http.StatusRequestTimeout)
+		return
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,4 +356,113 @@ func short(v any) string {
 		return string(b[:40]) + "…"
 	}
 	return string(b)
+}
+
+// verify serves GET /api/v1/token/verify.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("X-Pendo-Integration-Key")
+	writeJSON(w, http.StatusOK, map[string]bool{"valid": true, "writeAccess": key == s.opts.IntegrationKey})
+}
+
+var fieldName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// createField serves POST /api/v1/metadata/schema/{kind}/{group}: Pendo does
+// not document the body; the emulator takes {"name", "type",
+// "displayName"}, lower-cases the name as Pendo stores keys, accepts only
+// the custom group, and answers 409 for a name already in use.
+func (s *Server) createField(w http.ResponseWriter, r *http.Request, kind, group string) {
+	var in struct {
+		Name        string `json:"name"`
+		Type        string `json:"type"`
+		DisplayName string `json:"displayName"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		badRequest(w, "Bad Request: malformed JSON: "+err.Error())
+		return
+	}
+	name := strings.ToLower(in.Name)
+	switch {
+	case group != "custom":
+		badRequest(w, fmt.Sprintf("Bad Request: fields can only be created in the custom group, not %q", group))
+		return
+	case !fieldName.MatchString(name):
+		badRequest(w, fmt.Sprintf("Bad Request: field name %q must start with a letter or underscore and hold only letters, digits and underscores", in.Name))
+		return
+	case !slices.Contains([]string{"string", "boolean", "integer", "float", "time", "list"}, in.Type):
+		badRequest(w, fmt.Sprintf("Bad Request: type %q must be string, boolean, integer, float, time or list", in.Type))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	groups, ok := s.schema[kind]
+	if !ok {
+		http.Error(w, "unknown metadata kind "+kind, http.StatusNotFound)
+		return
+	}
+	if groups[group][name] != nil {
+		http.Error(w, fmt.Sprintf("field %s already exists", name), http.StatusConflict)
+		return
+	}
+	if in.DisplayName == "" {
+		in.DisplayName = in.Name
+	}
+	groups[group][name] = &Field{Type: in.Type, DisplayName: in.DisplayName}
+	writeJSON(w, http.StatusOK, groups[group][name])
+}
+
+// putValue serves PUT /api/v1/metadata/{kind}/{group}/value/{id}/{field}:
+// the body is the raw JSON value. Unlike the claim that a PUT creates a
+// missing custom field, the emulator refuses it as the bulk endpoint does
+// (400): creating fields is an explicit step.
+func (s *Server) putValue(w http.ResponseWriter, r *http.Request, kind, group, id, field string) {
+	var v any
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		badRequest(w, "Bad Request: the body must be a JSON value: "+err.Error())
+		return
+	}
+	if group != "custom" && group != "agent" {
+		badRequest(w, fmt.Sprintf("metadata group %q is not writable", group))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.schema[kind][group][field]
+	if f == nil {
+		badRequest(w, fmt.Sprintf("Bad Request: missing field mappings for %s %s field %q", kind, group, field))
+		return
+	}
+	e := s.entities(kind)[id]
+	if e == nil {
+		http.Error(w, fmt.Sprintf("%s %s not found", kind, id), http.StatusNotFound)
+		return
+	}
+	vals, err := coerceValues(map[string]*Field{field: f}, map[string]any{field: v})
+	if err != nil {
+		badRequest(w, "Bad Request: "+err.Error())
+		return
+	}
+	if e.Metadata[group] == nil {
+		e.Metadata[group] = map[string]any{}
+	}
+	if vals[field] == nil {
+		delete(e.Metadata[group], field)
+	} else {
+		e.Metadata[group][field] = vals[field]
+	}
+	s.touch(e)
+	writeJSON(w, http.StatusOK, vals[field])
+}
+
+// getValue serves GET on the same path: the raw JSON value.
+func (s *Server) getValue(w http.ResponseWriter, kind, group, id, field string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entities(kind)[id]
+	if e == nil {
+		http.Error(w, fmt.Sprintf("%s %s not found", kind, id), http.StatusNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, e.Metadata[group][field])
 }

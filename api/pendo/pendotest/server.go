@@ -23,22 +23,54 @@ type Options struct {
 	IntegrationKey string
 	// ReadOnlyKey, if set, is a key without "Allow Write Access".
 	ReadOnlyKey string
+	// TrackSecret is the app's track event shared secret, for /data/track.
+	TrackSecret string
 	// RequestsPerSecond is the per-endpoint limit. Default 100.
 	RequestsPerSecond int
+	// TimeZone is the subscription's time zone, which day buckets follow.
+	// Default America/New_York (Pendo's samples are US-Eastern days).
+	TimeZone *time.Location
+	// BulkRowsPerCall is how many rows a bulk metadata call can process
+	// within Pendo's 5-minute limit; past it the call answers 408. Default
+	// 750,000 (about 2,500 rows/s).
+	BulkRowsPerCall int
+	// Faults injects failures.
+	Faults Faults
+}
+
+// Faults make the emulator fail as a service under load does.
+type Faults struct {
+	// ServerErrorRate is the share of requests answered 500, 502 or 503
+	// (502 and 503 as HTML pages, as a load balancer sends them).
+	ServerErrorRate float64
+	// ResetRate is the share whose connection is closed without an answer.
+	ResetRate float64
+	// Seed makes the random faults reproducible; default 1.
+	Seed uint64
 }
 
 // Server is the emulator; it implements http.Handler.
 type Server struct {
 	opts Options
 
-	mu       sync.Mutex
-	visitors map[string]*Entity
-	accounts map[string]*Entity
-	schema   map[string]map[string]map[string]*Field // kind → group → field
-	windows  map[string][]time.Time                  // endpoint → admission times in the last second
-	counts   map[string]int
-	limited  int
-	now      func() time.Time
+	mu             sync.Mutex
+	visitors       map[string]*Entity
+	accounts       map[string]*Entity
+	schema         map[string]map[string]map[string]*Field // kind → group → field
+	windows        map[string][]time.Time                  // endpoint → admission times in the last second
+	counts         map[string]int
+	limited        int
+	apps           []App
+	features       []Feature
+	pages          []Page
+	guides         []Guide
+	trackTypes     []TrackType
+	activity       []Activity // raw activity; sorted by Time when activitySorted
+	activitySorted bool
+	trackReceived  int
+	loc            *time.Location
+	faults         *faultState
+	now            func() time.Time
 }
 
 // Entity is a visitor or an account: its id and metadata by group.
@@ -52,6 +84,12 @@ func New(opts Options) *Server {
 	if opts.RequestsPerSecond == 0 {
 		opts.RequestsPerSecond = 100
 	}
+	if opts.TimeZone == nil {
+		opts.TimeZone = easternTime()
+	}
+	if opts.BulkRowsPerCall == 0 {
+		opts.BulkRowsPerCall = 750_000
+	}
 	s := &Server{
 		opts:     opts,
 		visitors: map[string]*Entity{},
@@ -59,13 +97,38 @@ func New(opts Options) *Server {
 		windows:  map[string][]time.Time{},
 		counts:   map[string]int{},
 		now:      time.Now,
+		loc:      opts.TimeZone,
+		apps:     []App{{ID: DefaultAppID, Name: "Web app", Platform: "web"}},
+		faults:   newFaultState(opts.Faults),
 	}
 	s.schema = standardSchema()
 	return s
 }
 
+// SetClock replaces the emulator's clock.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// FailNext makes the next requests fail, one status each: an HTTP status,
+// or 0 to close the connection without answering.
+func (s *Server) FailNext(statuses ...int) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.queue = append(s.faults.queue, statuses...)
+}
+
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.faults.inject(w) {
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/data/track" {
+		s.track(w, r)
+		return
+	}
 	key := r.Header.Get("X-Pendo-Integration-Key")
 	write := key != "" && key == s.opts.IntegrationKey
 	read := write || (key != "" && key == s.opts.ReadOnlyKey)
@@ -94,17 +157,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) route(r *http.Request) (string, http.HandlerFunc, bool) {
 	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(p) < 3 || p[0] != "api" || p[1] != "v1" {
+		return "", nil, false
+	}
+	p = p[2:]
+	m := r.Method
 	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/aggregation":
+	case m == http.MethodPost && len(p) == 1 && p[0] == "aggregation":
 		return "aggregation", s.aggregate, false
-	case r.Method == http.MethodGet && len(p) == 5 && p[0] == "api" && p[1] == "v1" && p[2] == "metadata" && p[3] == "schema":
-		kind := p[4]
+	case m == http.MethodGet && len(p) == 2 && p[0] == "token" && p[1] == "verify":
+		return "token/verify", s.verify, false
+	case m == http.MethodGet && len(p) == 3 && p[0] == "metadata" && p[1] == "schema":
+		kind := p[2]
 		return "metadata/schema", func(w http.ResponseWriter, r *http.Request) { s.getSchema(w, kind) }, false
-	case r.Method == http.MethodPost && len(p) == 6 && p[0] == "api" && p[1] == "v1" && p[2] == "metadata" && p[5] == "value":
-		kind, group := p[3], p[4]
+	case m == http.MethodPost && len(p) == 4 && p[0] == "metadata" && p[1] == "schema":
+		kind, group := p[2], p[3]
+		return "metadata/schema/field", func(w http.ResponseWriter, r *http.Request) { s.createField(w, r, kind, group) }, true
+	case m == http.MethodPost && len(p) == 4 && p[0] == "metadata" && p[3] == "value":
+		kind, group := p[1], p[2]
 		return "metadata/" + kind + "/" + group + "/value", func(w http.ResponseWriter, r *http.Request) { s.bulkUpdate(w, r, kind, group) }, true
+	case (m == http.MethodPut || m == http.MethodGet) && len(p) == 6 && p[0] == "metadata" && p[3] == "value":
+		kind, group, id, field := p[1], p[2], p[4], p[5]
+		if m == http.MethodGet {
+			return "metadata/value/get", func(w http.ResponseWriter, r *http.Request) { s.getValue(w, kind, group, id, field) }, false
+		}
+		return "metadata/value/put", func(w http.ResponseWriter, r *http.Request) { s.putValue(w, r, kind, group, id, field) }, true
 	}
 	return "", nil, false
+}
+
+func easternTime() *time.Location {
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		// No zoneinfo on the machine: a fixed US-Eastern offset still keeps
+		// day buckets off UTC midnight, which is what clients must handle.
+		return time.FixedZone("EST", -5*3600)
+	}
+	return loc
 }
 
 // admit applies the per-endpoint limit over a sliding one-second window.
