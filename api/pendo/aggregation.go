@@ -3,7 +3,11 @@ package pendo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+
+	gojson "github.com/goccy/go-json"
 	"strconv"
 	"strings"
 )
@@ -16,6 +20,21 @@ type Step map[string]any
 // decoding the response as a stream so that a response of millions of rows
 // never sits in memory whole. fn's error stops the call.
 func (c *Client) Aggregate(ctx context.Context, pipeline []Step, fn func(row json.RawMessage) error) error {
+	return c.aggregate(ctx, pipeline, func(dec *gojson.Decoder) error {
+		var row json.RawMessage
+		if err := dec.Decode(&row); err != nil {
+			return err
+		}
+		return fn(row)
+	})
+}
+
+// aggregate runs a pipeline and calls next once per result row with the
+// decoder positioned at the row, so that callers decode it in one pass.
+//
+// Decoding uses goccy/go-json, a drop-in streaming decoder about twice as
+// fast as encoding/json on these rows (bench: pendo_decode_rows_per_s).
+func (c *Client) aggregate(ctx context.Context, pipeline []Step, next func(dec *gojson.Decoder) error) error {
 	const path = "/api/v1/aggregation"
 	body := map[string]any{
 		"response": map[string]string{"mimeType": "application/json"},
@@ -27,16 +46,17 @@ func (c *Client) Aggregate(ctx context.Context, pipeline []Step, fn func(row jso
 		return err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
+	dec := gojson.NewDecoder(resp.Body)
 	if err := seekResults(dec); err != nil {
 		return fmt.Errorf("pendo: POST %s: decode response: %w", path, err)
 	}
 	for dec.More() {
-		var row json.RawMessage
-		if err := dec.Decode(&row); err != nil {
-			return fmt.Errorf("pendo: POST %s: decode row: %w", path, err)
-		}
-		if err := fn(row); err != nil {
+		if err := next(dec); err != nil {
+			var se *gojson.SyntaxError
+			var te *gojson.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("pendo: POST %s: decode row: %w", path, err)
+			}
 			return err
 		}
 	}
@@ -45,8 +65,8 @@ func (c *Client) Aggregate(ctx context.Context, pipeline []Step, fn func(row jso
 
 // seekResults advances dec to the first element of the top-level
 // "results" array, skipping other members.
-func seekResults(dec *json.Decoder) error {
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+func seekResults(dec *gojson.Decoder) error {
+	if tok, err := dec.Token(); err != nil || tok != gojson.Delim('{') {
 		return fmt.Errorf("expected a JSON object")
 	}
 	for dec.More() {
@@ -55,7 +75,7 @@ func seekResults(dec *json.Decoder) error {
 			return err
 		}
 		if tok == "results" {
-			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			if tok, err := dec.Token(); err != nil || tok != gojson.Delim('[') {
 				return fmt.Errorf("results is not an array")
 			}
 			return nil
@@ -98,8 +118,10 @@ func (c *Client) Accounts(ctx context.Context, opts ListOptions, fn func([]Entit
 	return c.listEntities(ctx, "accounts", "accountId", opts, fn)
 }
 
-// listEntities pages with a keyset on the id: sort by id, filter id > last,
-// limit. Ids are unique, so the boundary has no ties.
+// listEntities pages with a keyset on the id: sort by id, filter id >
+// last, limit. Ids are unique, so the boundary has no ties. Rows reach fn
+// in chunks of at most chunkSize while the response streams, so memory
+// does not grow with the page size.
 func (c *Client) listEntities(ctx context.Context, source, idField string, opts ListOptions, fn func([]Entity) error) error {
 	size := opts.PageSize
 	if size == 0 {
@@ -116,39 +138,57 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 		}
 		pipeline = append(pipeline, Step{"sort": []string{idField}}, Step{"limit": size})
 
-		page := make([]Entity, 0, size)
-		err := c.Aggregate(ctx, pipeline, func(raw json.RawMessage) error {
-			var row map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &row); err != nil {
+		n := 0
+		chunk := make([]Entity, 0, chunkSize)
+		flush := func() error {
+			if len(chunk) == 0 {
+				return nil
+			}
+			err := fn(chunk)
+			chunk = make([]Entity, 0, chunkSize)
+			return err
+		}
+		err := c.aggregate(ctx, pipeline, func(dec *gojson.Decoder) error {
+			var r entityRow
+			if err := dec.Decode(&r); err != nil {
 				return fmt.Errorf("pendo: %s row: %w", source, err)
 			}
-			var e Entity
-			if err := json.Unmarshal(row[idField], &e.ID); err != nil {
-				return fmt.Errorf("pendo: %s row: %s is not a string: %s", source, idField, row[idField])
+			e := Entity{ID: r.VisitorID, Metadata: r.Metadata}
+			if source == "accounts" {
+				e.ID = r.AccountID
 			}
-			if md := row["metadata"]; len(md) > 0 && string(md) != "null" {
-				if err := json.Unmarshal(md, &e.Metadata); err != nil {
-					return fmt.Errorf("pendo: %s %s: metadata: %w", source, e.ID, err)
-				}
+			if e.ID == "" {
+				return fmt.Errorf("pendo: %s row without %s", source, idField)
 			}
-			page = append(page, e)
+			if e.ID <= last {
+				return fmt.Errorf("pendo: %s paging did not advance past %s", source, strconv.Quote(last))
+			}
+			last = e.ID
+			n++
+			chunk = append(chunk, e)
+			if len(chunk) == chunkSize {
+				return flush()
+			}
 			return nil
 		})
+		if err == nil {
+			err = flush()
+		}
 		if err != nil {
 			return err
 		}
-		if len(page) > 0 {
-			if err := fn(page); err != nil {
-				return err
-			}
-			next := page[len(page)-1].ID
-			if next <= last {
-				return fmt.Errorf("pendo: %s paging did not advance past %s", source, strconv.Quote(last))
-			}
-			last = next
-		}
-		if len(page) < size {
+		if n < size {
 			return nil
 		}
 	}
 }
+
+// entityRow is a visitor or account row, decoded in one pass.
+type entityRow struct {
+	VisitorID string                                `json:"visitorId"`
+	AccountID string                                `json:"accountId"`
+	Metadata  map[string]map[string]json.RawMessage `json:"metadata"`
+}
+
+// chunkSize is how many rows reach a callback at once.
+const chunkSize = 1000

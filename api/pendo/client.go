@@ -37,6 +37,11 @@ type Config struct {
 	Region string
 	// BaseURL overrides the region's API host.
 	BaseURL string
+	// DataURL overrides the region's data host (track events).
+	DataURL string
+	// TrackSecret is the app's track event shared secret: a credential of
+	// its own, not the integration key.
+	TrackSecret string
 	// HTTPClient defaults to a client with a 5-minute timeout (Pendo caps
 	// calls at 5 minutes).
 	HTTPClient *http.Client
@@ -48,16 +53,23 @@ type Config struct {
 	MaxRetries int
 	// RetryBaseDelay is the first backoff step; default 1s.
 	RetryBaseDelay time.Duration
+	// TimeZone is the subscription's time zone (Settings > Subscription
+	// Settings), which Pendo's day buckets follow; default UTC. Paging
+	// guide and poll events, whose rows carry no bucket, relies on it.
+	TimeZone *time.Location
 }
 
 // Client calls one Pendo subscription. It is safe for concurrent use.
 type Client struct {
 	baseURL    string
+	dataURL    string
 	http       *http.Client
 	key        string
+	secret     string
 	rps        int
 	maxRetries int
 	retryBase  time.Duration
+	loc        *time.Location
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // per endpoint, as Pendo limits
@@ -65,19 +77,26 @@ type Client struct {
 
 // New returns a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.IntegrationKey == "" {
+	if cfg.IntegrationKey == "" && cfg.TrackSecret == "" {
 		return nil, errors.New("pendo: no integration key configured")
 	}
+	region := strings.ToLower(cfg.Region)
+	if region == "" {
+		region = "us"
+	}
+	hosts, ok := Regions[region]
+	if !ok {
+		return nil, fmt.Errorf("pendo: unknown region %q (want us, eu, us1, jpn or au)", cfg.Region)
+	}
 	if cfg.BaseURL == "" {
-		region := strings.ToLower(cfg.Region)
-		if region == "" {
-			region = "us"
-		}
-		hosts, ok := Regions[region]
-		if !ok {
-			return nil, fmt.Errorf("pendo: unknown region %q (want us, eu, us1, jpn or au)", cfg.Region)
-		}
 		cfg.BaseURL = hosts.API
+	}
+	if cfg.DataURL == "" {
+		cfg.DataURL = hosts.Data
+		if cfg.BaseURL != hosts.API {
+			// An overridden API host (a proxy, the emulator) serves both.
+			cfg.DataURL = cfg.BaseURL
+		}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Minute}
@@ -91,10 +110,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryBaseDelay == 0 {
 		cfg.RetryBaseDelay = time.Second
 	}
+	if cfg.TimeZone == nil {
+		cfg.TimeZone = time.UTC
+	}
 	return &Client{
+		loc:        cfg.TimeZone,
 		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
+		dataURL:    strings.TrimRight(cfg.DataURL, "/"),
 		http:       cfg.HTTPClient,
 		key:        cfg.IntegrationKey,
+		secret:     cfg.TrackSecret,
 		rps:        cfg.RequestsPerSecond,
 		maxRetries: cfg.MaxRetries,
 		retryBase:  cfg.RetryBaseDelay,
@@ -119,6 +144,21 @@ func (c *Client) limiter(endpoint string) *rate.Limiter {
 // 2xx status; the caller closes its body. endpoint names the rate-limit
 // bucket. Only idempotent calls pass retryNetwork.
 func (c *Client) send(ctx context.Context, method, path, endpoint string, body any, retryNetwork bool) (*http.Response, error) {
+	return c.sendTo(ctx, request{host: c.baseURL, key: c.key, method: method, path: path, endpoint: endpoint, body: body, idempotent: retryNetwork})
+}
+
+// request is one call for sendTo.
+type request struct {
+	host, key              string
+	method, path, endpoint string
+	body                   any
+	// idempotent calls are retried after any transient failure; others
+	// only after a 429, which proves nothing was applied.
+	idempotent bool
+}
+
+func (c *Client) sendTo(ctx context.Context, rq request) (*http.Response, error) {
+	method, path, endpoint, body, retryNetwork := rq.method, rq.path, rq.endpoint, rq.body, rq.idempotent
 	op := method + " " + path
 	var payload []byte
 	if body != nil {
@@ -132,11 +172,14 @@ func (c *Client) send(ctx context.Context, method, path, endpoint string, body a
 		if err := lim.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("pendo: %s: rate limiter: %w", op, err)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, bytes.NewReader(payload))
+		req, err := http.NewRequestWithContext(ctx, method, rq.host+path, bytes.NewReader(payload))
 		if err != nil {
 			return nil, fmt.Errorf("pendo: %s: %w", op, err)
 		}
-		req.Header.Set("X-Pendo-Integration-Key", c.key)
+		if rq.key == "" {
+			return nil, fmt.Errorf("pendo: %s: no credential configured for this call", op)
+		}
+		req.Header.Set("X-Pendo-Integration-Key", rq.key)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := c.http.Do(req)
 		if err != nil {
@@ -151,8 +194,8 @@ func (c *Client) send(ctx context.Context, method, path, endpoint string, body a
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return resp, nil
 		}
-		apiErr := readError(resp, op, c.baseURL)
-		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+		apiErr := readError(resp, op, rq.host)
+		retry := resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && rq.idempotent)
 		if !retry || attempt >= c.maxRetries {
 			return nil, apiErr
 		}
@@ -177,4 +220,18 @@ func (c *Client) call(ctx context.Context, method, path, endpoint string, body, 
 		return fmt.Errorf("pendo: %s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// Verify checks the integration key: whether it is valid, and whether it
+// may write. A bad key (or one from another region) is an *Error with
+// status 403.
+func (c *Client) Verify(ctx context.Context) (writeAccess bool, err error) {
+	var out struct {
+		Valid       bool `json:"valid"`
+		WriteAccess bool `json:"writeAccess"`
+	}
+	if err := c.call(ctx, "GET", "/api/v1/token/verify", "token/verify", nil, &out, true); err != nil {
+		return false, err
+	}
+	return out.WriteAccess, nil
 }

@@ -3,7 +3,9 @@ package pendo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -102,10 +104,40 @@ func (c *Client) UpdateMetadata(ctx context.Context, kind Kind, group string, up
 	var res BulkResult
 	endpoint := "metadata/" + string(kind) + "/" + group + "/value"
 	// Setting values is idempotent, so a lost response is safe to retry.
-	if err := c.call(ctx, "POST", path, endpoint, body, &res, true); err != nil {
+	err := c.call(ctx, "POST", path, endpoint, body, &res, true)
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusRequestTimeout && len(updates) > 1 {
+		// Past Pendo's 5-minute limit nothing was applied: halve and resend.
+		mid := len(updates) / 2
+		left, err := c.UpdateMetadata(ctx, kind, group, updates[:mid], create)
+		if err != nil {
+			return nil, err
+		}
+		right, err := c.UpdateMetadata(ctx, kind, group, updates[mid:], create)
+		if err != nil {
+			return nil, err
+		}
+		return append(left, right...), nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	return reconcile(updates, res), nil
+}
+
+// CreateField declares a metadata field in the custom group (Pendo's Data
+// Mappings). Pendo does not document the body; backflow sends
+// {"name", "type", "displayName"}.
+func (c *Client) CreateField(ctx context.Context, kind Kind, name, typ, displayName string) error {
+	path := fmt.Sprintf("/api/v1/metadata/schema/%s/custom", url.PathEscape(string(kind)))
+	return c.call(ctx, "POST", path, "metadata/schema/field", map[string]string{"name": name, "type": typ, "displayName": displayName}, nil, false)
+}
+
+// SetValue sets one field of one visitor or account; the body is the raw
+// JSON value.
+func (c *Client) SetValue(ctx context.Context, kind Kind, group, id, field string, value json.RawMessage) error {
+	path := fmt.Sprintf("/api/v1/metadata/%s/%s/value/%s/%s", url.PathEscape(string(kind)), url.PathEscape(group), url.PathEscape(id), url.PathEscape(field))
+	return c.call(ctx, "PUT", path, "metadata/value/put", value, nil, true)
 }
 
 func reconcile(updates []Update, res BulkResult) []Outcome {

@@ -81,11 +81,11 @@ func TestPendoExamples(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	_, srv := seeded(t, now)
 	samples := map[string]string{
-		"Feature Events Data/featureEvents.json":       "Feature Events Data/Sample Feature Event Data.txt",
-		"Page Events Data/pageEvents.json":             "Page Events Data/Sample Page Event Data.txt",
-		"Page - Feature - Guide IDs/allFeatures.json":  "Page - Feature - Guide IDs/Sample Feature to FeatureId Lookup Table Data.txt",
-		"Page - Feature - Guide IDs/allPages.json":     "Page - Feature - Guide IDs/Sample Page to PageId Lookup Table Data.txt",
-		"User Data/accounts.json":                      "User Data/Sample Account Data.txt",
+		"Feature Events Data/featureEvents.json":      "Feature Events Data/Sample Feature Event Data.txt",
+		"Page Events Data/pageEvents.json":            "Page Events Data/Sample Page Event Data.txt",
+		"Page - Feature - Guide IDs/allFeatures.json": "Page - Feature - Guide IDs/Sample Feature to FeatureId Lookup Table Data.txt",
+		"Page - Feature - Guide IDs/allPages.json":    "Page - Feature - Guide IDs/Sample Page to PageId Lookup Table Data.txt",
+		"User Data/accounts.json":                     "User Data/Sample Account Data.txt",
 	}
 	placeholders := strings.NewReplacer("yourGuideId", pendotest.NPSGuideID, "pollId1", pendotest.NPSScorePollID, "pollId2", pendotest.NPSTextPollID)
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.json"))
