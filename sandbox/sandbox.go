@@ -21,6 +21,7 @@ import (
 const (
 	HubSpotToken        = "pat-na1-sandbox-token"
 	PendoIntegrationKey = "sandbox-pendo-integration-key"
+	PendoTrackSecret    = "sandbox-pendo-track-secret"
 	// The sandbox's OAuth app, for trying `backflow auth hubspot`.
 	OAuthClientID     = "sandbox-client-id"
 	OAuthClientSecret = "sandbox-client-secret"
@@ -71,8 +72,9 @@ type Sandbox struct {
 	Pendo      *pendotest.Server
 	HubSpotURL string
 	PendoURL   string
-	// HubSpotToken and PendoKey are the credentials they accept.
-	HubSpotToken, PendoKey string
+	// HubSpotToken, PendoKey and PendoTrackSecret are the credentials
+	// they accept.
+	HubSpotToken, PendoKey, PendoTrackSecret string
 
 	servers []*http.Server
 }
@@ -97,9 +99,9 @@ var PendoAccountFields = map[string]string{
 // Start seeds both emulators and serves them.
 func Start(opts Options) (*Sandbox, error) {
 	opts.setDefaults()
-	s := &Sandbox{HubSpotToken: HubSpotToken, PendoKey: PendoIntegrationKey}
+	s := &Sandbox{HubSpotToken: HubSpotToken, PendoKey: PendoIntegrationKey, PendoTrackSecret: PendoTrackSecret}
 	if opts.Token != "" {
-		s.HubSpotToken, s.PendoKey = opts.Token, opts.Token
+		s.HubSpotToken, s.PendoKey, s.PendoTrackSecret = opts.Token, opts.Token, opts.Token
 	}
 	hsOpts := opts.HubSpot
 	hsOpts.Tokens = append(hsOpts.Tokens, s.HubSpotToken)
@@ -108,7 +110,7 @@ func Start(opts Options) (*Sandbox, error) {
 			RedirectURIs: []string{"http://localhost:8976/oauth-callback", "http://127.0.0.1:8976/oauth-callback"}}
 	}
 	s.HubSpot = hubspottest.New(hsOpts)
-	s.Pendo = pendotest.New(pendotest.Options{IntegrationKey: s.PendoKey})
+	s.Pendo = pendotest.New(pendotest.Options{IntegrationKey: s.PendoKey, TrackSecret: s.PendoTrackSecret})
 	if err := Seed(s.HubSpot, s.Pendo, opts); err != nil {
 		return nil, err
 	}
@@ -201,5 +203,5 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 	for i := 0; i < opts.Anonymous; i++ {
 		pd.PutVisitor(fmt.Sprintf("_PENDO_T_%08x", rng.Uint32()), nil)
 	}
-	return nil
+	return pendotest.GenerateActivity(pd, pendotest.ActivityOptions{Seed: opts.Seed})
 }

@@ -285,3 +285,45 @@ func startURL(t *testing.T, emu *pendotest.Server) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+func TestClient_AccountsAndCatalogs(t *testing.T) {
+	emu, c := activityPair(t, pendo.Config{})
+	emu.PutAccount("a0", map[string]map[string]any{"agent": {"name": "Acme"}})
+	emu.PutAccount("a1", nil)
+	var accounts []string
+	if err := c.Accounts(context.Background(), pendo.ListOptions{PageSize: 1}, func(p []pendo.Entity) error {
+		for _, e := range p {
+			accounts = append(accounts, e.ID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(accounts) != 2 || accounts[0] != "a0" {
+		t.Fatalf("accounts = %v", accounts)
+	}
+	for _, src := range []string{"features", "pages", "guides", "trackTypes"} {
+		rows, err := c.Catalog(context.Background(), src, true)
+		if err != nil || len(rows) == 0 {
+			t.Errorf("%s: %d rows, %v", src, len(rows), err)
+		}
+	}
+}
+
+func TestClient_PendoFaults(t *testing.T) {
+	for _, faults := range [][]int{{500}, {502, 503}, {0}, {0, 502, 429}} {
+		t.Run(fmt.Sprint(faults), func(t *testing.T) {
+			emu, c := newPair(t, pendotest.Options{}, pendo.Config{})
+			emu.FailNext(faults...)
+			if _, err := c.Schema(context.Background(), pendo.Visitor); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	emu, c := newPair(t, pendotest.Options{}, pendo.Config{MaxRetries: 2})
+	emu.FailNext(502, 502, 502)
+	var apiErr *pendo.Error
+	if _, err := c.Schema(context.Background(), pendo.Visitor); !errors.As(err, &apiErr) || apiErr.Status != 502 || strings.Contains(apiErr.Message, "<") {
+		t.Fatalf("after retries: %v (HTML bodies must not leak into messages)", err)
+	}
+}

@@ -36,15 +36,15 @@ interrupted.`,
 			}
 			defer sb.Close()
 			fmt.Fprintf(stdio.Out, "hubspot: %s\npendo: %s\n", sb.HubSpotURL, sb.PendoURL)
-			fmt.Fprintf(stdio.ErrOut, "HubSpot token %q, Pendo integration key %q; OAuth app client id %q, secret %q. Ctrl-C to stop.\n",
-				sb.HubSpotToken, sb.PendoKey, sandbox.OAuthClientID, sandbox.OAuthClientSecret)
+			fmt.Fprintf(stdio.ErrOut, "HubSpot token %q; Pendo integration key %q, track secret %q (data host: the pendo URL); OAuth app client id %q, secret %q. Ctrl-C to stop.\n",
+				sb.HubSpotToken, sb.PendoKey, sb.PendoTrackSecret, sandbox.OAuthClientID, sandbox.OAuthClientSecret)
 			<-cmd.Context().Done()
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&opts.hubspotAddr, "hubspot-addr", "127.0.0.1:0", "HubSpot emulator listen address")
 	cmd.Flags().StringVar(&opts.pendoAddr, "pendo-addr", "127.0.0.1:0", "Pendo emulator listen address")
-	cmd.Flags().StringVar(&opts.token, "token", "", "accept this HubSpot token and Pendo integration key (default: fixed sandbox credentials)")
+	cmd.Flags().StringVar(&opts.token, "token", "", "accept this as the HubSpot token, the Pendo integration key and the track secret (default: fixed sandbox credentials)")
 	cmd.Flags().Uint64Var(&opts.seed, "seed", 1, "seed of the generated data")
 	cmd.Flags().IntVar(&opts.contacts, "contacts", 2000, "HubSpot contacts to generate")
 	return cmd

@@ -114,7 +114,7 @@ func (s *Server) Record(a ...Activity) {
 			x.AppID = DefaultAppID
 		}
 		s.activity = append(s.activity, x)
-		s.touchVisit(x.VisitorID, x.Time)
+		s.touchVisit(x.VisitorID, x.AppID, x.Time)
 	}
 	s.activitySorted = false
 }
@@ -131,11 +131,20 @@ func (s *Server) activityBetween(from, to time.Time) []Activity {
 	return s.activity[lo:hi]
 }
 
-// touchVisit keeps auto.lastvisit current. Callers hold s.mu.
-func (s *Server) touchVisit(visitorID string, at time.Time) {
-	if v := s.visitors[visitorID]; v != nil {
-		if lv, _ := v.Metadata["auto"]["lastvisit"].(int64); at.UnixMilli() > lv {
-			v.Metadata["auto"]["lastvisit"] = at.UnixMilli()
+// touchVisit keeps auto.lastvisit and the per-app group auto__<appId>
+// current, as Pendo's agent does. Callers hold s.mu.
+func (s *Server) touchVisit(visitorID string, app int64, at time.Time) {
+	v := s.visitors[visitorID]
+	if v == nil {
+		return
+	}
+	ms := at.UnixMilli()
+	for _, g := range []string{"auto", fmt.Sprintf("auto__%d", app)} {
+		if v.Metadata[g] == nil {
+			v.Metadata[g] = map[string]any{"firstvisit": ms}
+		}
+		if lv, _ := v.Metadata[g]["lastvisit"].(int64); ms > lv {
+			v.Metadata[g]["lastvisit"] = ms
 		}
 	}
 }
@@ -243,7 +252,7 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) {
 	s.activity = append(s.activity, Activity{Kind: "track", VisitorID: ev.VisitorID, AccountID: ev.AccountID, AppID: DefaultAppID,
 		Time: at, TrackTypeID: tt.ID, Properties: props})
 	s.activitySorted = false
-	s.touchVisit(ev.VisitorID, at)
+	s.touchVisit(ev.VisitorID, DefaultAppID, at)
 	w.WriteHeader(http.StatusOK)
 }
 

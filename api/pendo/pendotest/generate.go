@@ -147,7 +147,7 @@ func GenerateActivity(s *Server, opts ActivityOptions) error {
 			a.TrackTypeID = tt.ID
 		}
 		s.activity = append(s.activity, a)
-		s.touchVisit(a.VisitorID, a.Time)
+		s.touchVisit(a.VisitorID, a.AppID, a.Time)
 	}
 	s.activitySorted = false
 	return nil
