@@ -106,7 +106,14 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 		}
 	}
 	if c := p.Config.Pendo; c != nil {
-		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey, RequestsPerSecond: c.RequestsPerSecond})
+		var loc *time.Location
+		if c.TimeZone != "" {
+			if loc, err = time.LoadLocation(c.TimeZone); err != nil {
+				return fmt.Errorf("pendo.timezone: %w", err)
+			}
+		}
+		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey,
+			RequestsPerSecond: c.RequestsPerSecond, TimeZone: loc})
 		if err != nil {
 			return err
 		}

@@ -82,7 +82,10 @@ type Pendo struct {
 	Region            string `yaml:"region"`
 	BaseURL           string `yaml:"base_url"`
 	RequestsPerSecond int    `yaml:"requests_per_second"`
-	Extract           struct {
+	// TimeZone is the subscription's time zone (an IANA name such as
+	// America/New_York), which Pendo's day buckets follow. Default UTC.
+	TimeZone string `yaml:"timezone"`
+	Extract  struct {
 		Streams          []string `yaml:"streams"`
 		IncludeAnonymous bool     `yaml:"include_anonymous"`
 	} `yaml:"extract"`
@@ -291,6 +294,11 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if c.Pendo != nil {
 		if c.Pendo.IntegrationKeyEnv == "" {
 			c.Pendo.IntegrationKeyEnv = "PENDO_INTEGRATION_KEY"
+		}
+		if tz := c.Pendo.TimeZone; tz != "" {
+			if _, err := time.LoadLocation(tz); err != nil {
+				return bad("pendo.timezone", []string{"pendo", "timezone"}, "unknown time zone %q (want an IANA name such as America/New_York)", tz)
+			}
 		}
 		if r := strings.ToLower(c.Pendo.Region); r != "" && !slices.Contains([]string{"us", "eu", "us1", "jpn", "au"}, r) {
 			return bad("pendo.region", []string{"pendo", "region"}, "unknown region %q (want us, eu, us1, jpn or au)", c.Pendo.Region)

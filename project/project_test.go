@@ -62,6 +62,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"clashing_warehouse", "warehouse: data/backflow.duckdb\n", "", `backflow.yml:1: warehouse: a file named "backflow.duckdb" clashes with the schema backflow`},
 		{"bad_yaml", "name: [unclosed\n", "", "backflow.yml: "},
 		{"unknown_object", "hubspot:\n  extract:\n    objects: [contacts, widgets]\n", "", `backflow.yml:3: hubspot.extract.objects[1]: unknown object "widgets"`},
+		{"bad_timezone", "pendo:\n  timezone: Mars/Olympus\n", "", `backflow.yml:2: pendo.timezone: unknown time zone "Mars/Olympus"`},
 		{"bad_region", "pendo:\n  region: mars\n", "", `backflow.yml:2: pendo.region: unknown region "mars"`},
 		{"sync_missing_key", goodConfig, strings.Replace(goodSync, "key: visitor_id\n", "", 1), "syncs/traits.yml: key: is required"},
 		{"sync_bad_destination", goodConfig, strings.Replace(goodSync, "destination: pendo", "destination: salesforce", 1), `syncs/traits.yml:2: destination: must be hubspot or pendo, not "salesforce"`},
