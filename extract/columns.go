@@ -21,7 +21,7 @@ var (
 	typeList      = arrow.ListOf(arrow.BinaryTypes.String)
 )
 
-// appendValue parses a text value into a column builder. ok=false means
+// appendText parses a text value into a column builder. ok=false means
 // the text does not fit the column's type.
 func appendText(b array.Builder, v string) error {
 	switch b := b.(type) {

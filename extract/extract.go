@@ -1,14 +1,19 @@
 // Package extract stages source APIs into the raw_* schemas of the
 // warehouse. Each source (hubspot.go, pendo.go) implements Source; Run
-// drives them and owns the DuckDB side: Arrow ingest, the atomic swap of
-// each stream's table, and its row in backflow.extract_state.
+// drives them and owns the DuckDB side: Arrow ingest into a staging table,
+// replacing or merging into the stream's table, schema drift, and the
+// stream's row in backflow.extract_state, all in one transaction.
 package extract
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -24,10 +29,35 @@ type Stream struct {
 	Schema, Table string
 	// Arrow is the schema of every batch Read emits.
 	Arrow *arrow.Schema
+	// Key lists the columns that identify a row; a merging read replaces
+	// the rows whose key it emits. Streams without a key are always
+	// replaced whole.
+	Key []string
+	// Phase orders streams of one source: all streams of phase 0 run
+	// (concurrently) before any of phase 1. Association streams read the
+	// ids their object streams saw.
+	Phase int
+	// Prune, when set, is a predicate of rows deleted after every load:
+	// markers a merge needed (an association row with no target) but
+	// readers must not see.
+	Prune string
+	// After, when set, is SQL run in the load's transaction once the table
+	// is loaded: derived tables such as raw_pendo.nps_responses.
+	After string
 }
 
-// Source stages one API. Implementations are not required to be safe for
-// concurrent use; Run calls one method at a time.
+// ReadResult is what a read did.
+type ReadResult struct {
+	// Cursor is where the next run resumes; "" forgets it (full refresh
+	// next time).
+	Cursor string
+	// Merge says the rows are changes to merge on Stream.Key, not the whole
+	// table.
+	Merge bool
+}
+
+// Source stages one API. Streams is called once per run; Read may be
+// called concurrently for different streams of the same phase.
 type Source interface {
 	// Name is the source's name: "hubspot", "pendo".
 	Name() string
@@ -35,89 +65,198 @@ type Source interface {
 	// (HubSpot properties, the Pendo metadata schema) their columns come
 	// from.
 	Streams(ctx context.Context) ([]Stream, error)
-	// Read sends every row of stream to emit as record batches with schema
-	// stream.Arrow, and returns the cursor a later incremental run would
-	// resume from. emit owns each batch passed to it. Read stops at emit's
-	// first error and returns it.
-	Read(ctx context.Context, stream Stream, emit func(arrow.RecordBatch) error) (cursor string, err error)
+	// Read sends rows of stream to emit as record batches with schema
+	// stream.Arrow. With an empty cursor it sends every row; with a cursor
+	// it may send only what changed since, and says so in Merge. emit owns
+	// each batch passed to it; Read stops at emit's first error and
+	// returns it.
+	Read(ctx context.Context, stream Stream, cursor string, emit func(arrow.RecordBatch) error) (ReadResult, error)
+}
+
+// Options tune a run.
+type Options struct {
+	// FullRefresh ignores stored cursors: every stream is read whole.
+	FullRefresh bool
+	// Only limits the run to these streams ("hubspot/contacts") or
+	// sources ("hubspot"); empty runs all.
+	Only   []string
+	Logger *slog.Logger
+	// Progress, when set, is called as rows arrive (from several
+	// goroutines); the CLI draws it.
+	Progress func(stream string, rows int64)
 }
 
 // Result is what one stream's extraction did.
 type Result struct {
 	Stream   string
 	Rows     int64
+	Merged   bool
+	Changes  []SchemaChange
 	Duration time.Duration
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%s: %d rows in %s", r.Stream, r.Rows, r.Duration.Round(time.Millisecond))
+	how := "replaced"
+	if r.Merged {
+		how = "merged"
+	}
+	return fmt.Sprintf("%s: %d rows %s in %s", r.Stream, r.Rows, how, r.Duration.Round(time.Millisecond))
 }
 
-// Run extracts every stream of every source in order. Each stream's table
-// is replaced and its extract_state row written in one transaction, so a
-// killed run leaves the previous, complete table in place.
-func Run(ctx context.Context, w *warehouse.Warehouse, runID string, sources []Source) ([]Result, error) {
-	var results []Result
+// SchemaChange is a column that appeared, or whose type changed.
+type SchemaChange struct {
+	Column, OldType, NewType, Action string
+}
+
+// Run extracts every selected stream. Streams of one source and phase run
+// concurrently; a stream's rows, schema changes and cursor commit together,
+// so a killed run leaves each table as its last complete run left it.
+func Run(ctx context.Context, w *warehouse.Warehouse, runID string, sources []Source, opts Options) ([]Result, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		mu      sync.Mutex
+		results []Result
+		errs    []error
+	)
 	for _, src := range sources {
+		if !selected(opts.Only, src.Name(), "") {
+			continue
+		}
 		streams, err := src.Streams(ctx)
 		if err != nil {
 			return results, fmt.Errorf("extract %s: %w", src.Name(), err)
 		}
+		maxPhase := 0
 		for _, st := range streams {
-			res, err := runStream(ctx, w, runID, src, st)
-			if err != nil {
-				return results, fmt.Errorf("extract %s: %w", st.Name, err)
+			maxPhase = max(maxPhase, st.Phase)
+		}
+		for phase := 0; phase <= maxPhase; phase++ {
+			var wg sync.WaitGroup
+			for _, st := range streams {
+				if st.Phase != phase || !selected(opts.Only, src.Name(), st.Name) {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, err := runStream(ctx, w, runID, src, st, opts)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, fmt.Errorf("extract %s: %w", st.Name, err))
+						return
+					}
+					for _, c := range res.Changes {
+						log.Warn("schema change", "stream", st.Name, "column", c.Column, "old_type", c.OldType, "new_type", c.NewType, "action", c.Action)
+					}
+					log.Info("extracted", "stream", res.Stream, "rows", res.Rows, "merged", res.Merged, "duration", res.Duration.Round(time.Millisecond))
+					results = append(results, res)
+				}()
 			}
-			results = append(results, res)
+			wg.Wait()
+			if len(errs) > 0 {
+				return results, errors.Join(errs...)
+			}
 		}
 	}
 	return results, nil
 }
 
-func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src Source, st Stream) (Result, error) {
+func selected(only []string, source, stream string) bool {
+	if len(only) == 0 {
+		return true
+	}
+	for _, o := range only {
+		if o == source || (stream != "" && o == stream) || (stream == "" && strings.HasPrefix(o, source+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src Source, st Stream, opts Options) (Result, error) {
 	start := time.Now()
+	cursor := ""
+	if !opts.FullRefresh {
+		var c sql.NullString
+		err := w.DB().QueryRowContext(ctx, `SELECT cursor FROM backflow.extract_state WHERE stream = ?`, st.Name).Scan(&c)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Result{}, fmt.Errorf("read cursor: %w", err)
+		}
+		// A cursor means nothing without the table it describes.
+		if c.Valid && tableExists(ctx, w, st.Schema, st.Table) {
+			cursor = c.String
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	rdr := newChanReader(st.Arrow)
 	var (
 		wg      sync.WaitGroup
-		cursor  string
+		read    ReadResult
 		readErr error
-		rows    int64
+		rows    atomic.Int64
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		cursor, readErr = src.Read(ctx, st, func(rec arrow.RecordBatch) error {
-			rows += rec.NumRows()
+		read, readErr = src.Read(ctx, st, cursor, func(rec arrow.RecordBatch) error {
+			n := rows.Add(rec.NumRows())
+			if opts.Progress != nil {
+				opts.Progress(st.Name, n)
+			}
 			return rdr.send(ctx, rec)
 		})
 		rdr.finish(readErr)
 	}()
+	var changes []SchemaChange
 	// Decoding (the goroutine above) and ingest (DuckDB's scan of the
 	// reader) overlap; the channel holds a few batches between them.
 	err := w.WithArrow(ctx, rdr, func(conn *sql.Conn, view string) error {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		table := warehouse.Table(st.Schema, st.Table)
-		if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+table+" AS SELECT * FROM "+view); err != nil {
+		staging := "__staging_" + strings.NewReplacer("/", "_", "-", "_").Replace(st.Name)
+		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+warehouse.Ident(staging)+" AS SELECT * FROM "+view); err != nil {
 			cancel()
 			wg.Wait()
 			if readErr != nil {
 				return readErr
 			}
-			return fmt.Errorf("ingest into %s: %w", table, err)
+			return fmt.Errorf("ingest: %w", err)
 		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+warehouse.Ident(staging))
 		wg.Wait()
 		if readErr != nil {
 			return readErr
 		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if changes, err = apply(ctx, tx, st, staging, read.Merge); err != nil {
+			return err
+		}
+		if st.Prune != "" {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+warehouse.Table(st.Schema, st.Table)+" WHERE "+st.Prune); err != nil {
+				return fmt.Errorf("prune: %w", err)
+			}
+		}
+		if st.After != "" {
+			if _, err := tx.ExecContext(ctx, st.After); err != nil {
+				return fmt.Errorf("derive tables: %w", err)
+			}
+		}
+		for _, c := range changes {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO backflow.schema_changes (run_id, stream, column_name, old_type, new_type, action, changed_at)
+				VALUES (?, ?, ?, ?, ?, ?, now())`, runID, st.Name, c.Column, c.OldType, c.NewType, c.Action); err != nil {
+				return fmt.Errorf("record schema change: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO backflow.extract_state (stream, cursor, rows, extracted_at, run_id)
-			VALUES (?, ?, ?, now(), ?)`, st.Name, cursor, rows, runID); err != nil {
+			VALUES (?, ?, ?, now(), ?)`, st.Name, nullIfEmpty(read.Cursor), rows.Load(), runID); err != nil {
 			return fmt.Errorf("save cursor: %w", err)
 		}
 		return tx.Commit()
@@ -128,7 +267,119 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Stream: st.Name, Rows: rows, Duration: time.Since(start)}, nil
+	return Result{Stream: st.Name, Rows: rows.Load(), Merged: read.Merge, Changes: changes, Duration: time.Since(start)}, nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func tableExists(ctx context.Context, w *warehouse.Warehouse, schema, table string) bool {
+	var n int
+	w.DB().QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
+		AND table_schema = ? AND table_name = ?`, schema, table).Scan(&n)
+	return n > 0
+}
+
+// apply moves the staged rows into the stream's table. A full read
+// replaces the table; a merge first evolves the table's columns, then
+// deletes the rows whose key was staged and inserts the staged rows.
+//
+// Schema drift, in both cases: a new column is added; a column whose type
+// changed becomes VARCHAR holding the old values as text and the new ones
+// cast to text, so no value is dropped, and the change is reported. A
+// column the source no longer sends is kept (its old values stay) on a
+// merge, and dropped on a full refresh, which reads the source whole.
+func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge bool) ([]SchemaChange, error) {
+	target := warehouse.Table(st.Schema, st.Table)
+	old, err := columns(ctx, tx, "SELECT * FROM "+target)
+	if err != nil {
+		old = nil // no table yet
+	}
+	staged, err := columns(ctx, tx, "SELECT * FROM "+warehouse.Ident(staging))
+	if err != nil {
+		return nil, err
+	}
+	oldType := map[string]string{}
+	for _, c := range old {
+		oldType[c.name] = c.typ
+	}
+	var changes []SchemaChange
+	for _, c := range staged {
+		prev, ok := oldType[c.name]
+		switch {
+		case old == nil:
+		case !ok:
+			changes = append(changes, SchemaChange{Column: c.name, NewType: c.typ, Action: "added"})
+		case prev != c.typ:
+			changes = append(changes, SchemaChange{Column: c.name, OldType: prev, NewType: c.typ, Action: "widened to VARCHAR"})
+		}
+	}
+	if !merge || old == nil {
+		// Replace; a changed column still becomes VARCHAR in the new table
+		// so that it reads the same way before and after the change.
+		var sel []string
+		for _, c := range staged {
+			expr := warehouse.Ident(c.name)
+			for _, ch := range changes {
+				if ch.Column == c.name && ch.OldType != "" {
+					expr = "CAST(" + expr + " AS VARCHAR) AS " + warehouse.Ident(c.name)
+				}
+			}
+			sel = append(sel, expr)
+		}
+		_, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+strings.Join(sel, ", ")+" FROM "+warehouse.Ident(staging))
+		return changes, err
+	}
+	for _, ch := range changes {
+		col := warehouse.Ident(ch.Column)
+		var q string
+		if ch.OldType == "" {
+			q = "ALTER TABLE " + target + " ADD COLUMN " + col + " " + ch.NewType
+		} else {
+			q = "ALTER TABLE " + target + " ALTER COLUMN " + col + " TYPE VARCHAR USING CAST(" + col + " AS VARCHAR)"
+		}
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("evolve %s: %s: %w", target, ch.Column, err)
+		}
+	}
+	if len(st.Key) == 0 {
+		return nil, fmt.Errorf("stream %s has no key to merge on", st.Name)
+	}
+	keys := make([]string, len(st.Key))
+	for i, k := range st.Key {
+		keys[i] = warehouse.Ident(k)
+	}
+	keyList := strings.Join(keys, ", ")
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+target+" WHERE ("+keyList+") IN (SELECT "+keyList+" FROM "+warehouse.Ident(staging)+")"); err != nil {
+		return nil, fmt.Errorf("merge into %s: %w", target, err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+target+" BY NAME SELECT * FROM "+warehouse.Ident(staging)); err != nil {
+		return nil, fmt.Errorf("merge into %s: %w", target, err)
+	}
+	return changes, nil
+}
+
+type column struct{ name, typ string }
+
+func columns(ctx context.Context, tx *sql.Tx, query string) ([]column, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT column_name, column_type FROM (DESCRIBE "+query+")")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []column
+	for rows.Next() {
+		var c column
+		if err := rows.Scan(&c.name, &c.typ); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // chanReader is an array.RecordReader fed by a producer goroutine.

@@ -65,11 +65,17 @@ func TestHubSpot_TypedColumns(t *testing.T) {
 	defer srv.Close()
 	c, _ := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token})
 	w := openWarehouse(t)
-	res, err := extract.Run(ctx, w, "r1", []extract.Source{&extract.HubSpot{Client: c, Objects: []string{"contacts"}}})
+	res, err := extract.Run(ctx, w, "r1", []extract.Source{&extract.HubSpot{Client: c, Objects: []string{"contacts"}, Incremental: true}}, extract.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || res[0].Rows != 151 {
+	var contacts *extract.Result
+	for i := range res {
+		if res[i].Stream == "hubspot/contacts" {
+			contacts = &res[i]
+		}
+	}
+	if contacts == nil || contacts.Rows != 151 {
 		t.Fatalf("results = %v", res)
 	}
 	types := map[string]string{}
@@ -132,7 +138,7 @@ func TestRun_FailedStreamKeepsPreviousTable(t *testing.T) {
 	c, _ := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token})
 	w := openWarehouse(t)
 	src := []extract.Source{&extract.HubSpot{Client: c, Objects: []string{"contacts"}}}
-	if _, err := extract.Run(ctx, w, "r1", src); err != nil {
+	if _, err := extract.Run(ctx, w, "r1", src, extract.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
@@ -140,7 +146,7 @@ func TestRun_FailedStreamKeepsPreviousTable(t *testing.T) {
 	}
 	fail.Store(true)
 	calls.Store(0)
-	_, err := extract.Run(ctx, w, "r2", src)
+	_, err := extract.Run(ctx, w, "r2", src, extract.Options{})
 	if err == nil || !strings.Contains(err.Error(), "MISSING_SCOPES") || !strings.Contains(err.Error(), "extract hubspot/contacts") {
 		t.Fatalf("err = %v", err)
 	}
@@ -171,7 +177,7 @@ func TestPendo_FlattenedColumns(t *testing.T) {
 	defer srv.Close()
 	c, _ := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: "k"})
 	w := openWarehouse(t)
-	if _, err := extract.Run(ctx, w, "r1", []extract.Source{&extract.Pendo{Client: c, Objects: []string{"visitors"}}}); err != nil {
+	if _, err := extract.Run(ctx, w, "r1", []extract.Source{&extract.Pendo{Client: c, Tables: []string{"visitors"}}}, extract.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var n int

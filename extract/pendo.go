@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,14 +16,34 @@ import (
 	"github.com/backflow-dev/backflow/api/pendo"
 )
 
-// Pendo stages visitors and accounts into raw_pendo, with every metadata
-// field of the schema flattened to a typed column named <group>__<field>.
+// Pendo stages visitors, accounts (every metadata field of the schema
+// flattened to a typed column named <group>__<field>), the metadata schema,
+// and event streams into raw_pendo.
 type Pendo struct {
-	Client           *pendo.Client
-	Objects          []string // "visitors", "accounts"
+	Client *pendo.Client
+	// Streams to extract: visitors, accounts, events, feature_events,
+	// page_events, track_events, guide_events, poll_events.
+	Tables []string
+	// IncludeAnonymous keeps anonymous (_PENDO_T_…) visitors.
 	IncludeAnonymous bool
+	// Incremental reads visitors and accounts changed since the last run
+	// (metadata.auto.lastupdated), and events from the cursor minus
+	// EventLookback; otherwise every run reads everything (events: the
+	// last HistoryDays).
+	Incremental bool
+	// EventLookback re-reads recent events, which Pendo keeps aggregating
+	// for hours. Default 8 hours.
+	EventLookback time.Duration
+	// MetadataLookback re-reads recently updated visitors. Default 1 hour.
+	MetadataLookback time.Duration
+	// HistoryDays is how far back the first run reads events. Default 30.
+	HistoryDays int
+	// AllApps reads every app of a multi-app subscription.
+	AllApps bool
+	Now     func() time.Time
 
-	columns map[string][]pendoColumn // by stream name
+	entities map[string][]pendoColumn // by stream name
+	schemas  map[pendo.Kind]pendo.Schema
 }
 
 var _ Source = (*Pendo)(nil)
@@ -31,37 +52,127 @@ type pendoColumn struct {
 	group, field, typ string
 }
 
+// PendoStreams are the streams the Pendo source knows.
+var PendoStreams = []string{"visitors", "accounts", "events", "feature_events", "page_events", "track_events", "guide_events", "poll_events"}
+
+// eventTables maps event streams to client streams and their columns.
+var eventTables = map[string]struct {
+	stream string
+	cols   []eventColumn
+	key    []string
+}{
+	"events":         {"events", rolled(""), []string{"day", "visitor_id", "account_id", "app_id"}},
+	"feature_events": {"featureEvents", rolled("feature_id:featureId"), []string{"day", "visitor_id", "account_id", "app_id", "feature_id"}},
+	"page_events":    {"pageEvents", rolled("page_id:pageId"), []string{"day", "visitor_id", "account_id", "app_id", "page_id"}},
+	"track_events": {"trackEvents", append(rolled("track_type_id:trackTypeId"), eventColumn{"properties", "properties", typeString, true}),
+		[]string{"day", "visitor_id", "account_id", "app_id", "track_type_id"}},
+	"guide_events": {"guideEvents", []eventColumn{
+		{"browser_time", "browserTime", typeTimestamp, false}, {"visitor_id", "visitorId", typeString, false}, {"account_id", "accountId", typeString, false},
+		{"app_id", "appId", typeBigint, false}, {"type", "type", typeString, false}, {"guide_id", "guideId", typeString, false},
+		{"guide_step_id", "guideStepId", typeString, false}, {"url", "url", typeString, false}, {"remote_ip", "remoteIp", typeString, false},
+		{"server_name", "serverName", typeString, false}, {"user_agent", "userAgent", typeString, false}, {"properties", "properties", typeString, true},
+	}, []string{"browser_time", "visitor_id", "guide_id", "guide_step_id", "type"}},
+	"poll_events": {"pollEvents", []eventColumn{
+		{"browser_time", "browserTime", typeTimestamp, false}, {"visitor_id", "visitorId", typeString, false}, {"account_id", "accountId", typeString, false},
+		{"app_id", "appId", typeBigint, false}, {"guide_id", "guideId", typeString, false}, {"guide_step_id", "guideStepId", typeString, false},
+		{"poll_id", "pollId", typeString, false}, {"poll_type", "pollType", typeString, false},
+		{"response", "pollResponse", typeString, true}, {"response_number", "pollResponse", typeDouble, false},
+	}, []string{"browser_time", "visitor_id", "guide_id", "poll_id"}},
+}
+
+// npsResponses joins each NPS score with the free-text answer the same
+// visitor gave to the same guide within the hour after it.
+const npsResponses = `CREATE OR REPLACE TABLE raw_pendo.nps_responses AS
+SELECT s.visitor_id, s.account_id, s.guide_id, s.browser_time AS responded_at, s.response_number AS score, t.response AS text
+FROM raw_pendo.poll_events s
+LEFT JOIN raw_pendo.poll_events t
+  ON t.poll_type = 'FreeForm' AND t.visitor_id = s.visitor_id AND t.guide_id = s.guide_id
+ AND t.browser_time BETWEEN s.browser_time AND s.browser_time + INTERVAL 1 HOUR
+WHERE s.poll_type = 'NPSRating'
+QUALIFY row_number() OVER (PARTITION BY s.visitor_id, s.guide_id, s.browser_time ORDER BY t.browser_time) = 1`
+
+type eventColumn struct {
+	name, field string
+	typ         arrow.DataType
+	json        bool // keep the value's JSON text
+}
+
+func rolled(idCol string) []eventColumn {
+	cols := []eventColumn{{"day", "day", typeTimestamp, false}, {"visitor_id", "visitorId", typeString, false},
+		{"account_id", "accountId", typeString, false}, {"app_id", "appId", typeBigint, false}}
+	if name, field, ok := strings.Cut(idCol, ":"); ok {
+		cols = append(cols, eventColumn{name, field, typeString, false})
+	}
+	return append(cols, eventColumn{"num_events", "numEvents", typeBigint, false}, eventColumn{"num_minutes", "numMinutes", typeBigint, false},
+		eventColumn{"first_time", "firstTime", typeTimestamp, false}, eventColumn{"last_time", "lastTime", typeTimestamp, false},
+		eventColumn{"remote_ip", "remoteIp", typeString, false}, eventColumn{"server", "server", typeString, false},
+		eventColumn{"user_agent", "userAgent", typeString, false})
+}
+
+var schemaSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "kind", Type: typeString}, {Name: "group_name", Type: typeString}, {Name: "field", Type: typeString},
+	{Name: "type", Type: typeString}, {Name: "display_name", Type: typeString, Nullable: true}, {Name: "element_type", Type: typeString, Nullable: true},
+	{Name: "is_deleted", Type: typeBool}, {Name: "column_name", Type: typeString}, {Name: "column_type", Type: typeString},
+}, nil)
+
 // Name implements Source.
 func (p *Pendo) Name() string { return "pendo" }
 
 // Streams implements Source.
 func (p *Pendo) Streams(ctx context.Context) ([]Stream, error) {
-	p.columns = map[string][]pendoColumn{}
+	p.entities = map[string][]pendoColumn{}
 	var out []Stream
-	for _, name := range p.Objects {
-		kind, idCol := pendo.Visitor, "visitor_id"
-		if name == "accounts" {
-			kind, idCol = pendo.Account, "account_id"
-		}
-		schema, err := p.Client.Schema(ctx, kind)
-		if err != nil {
-			return nil, fmt.Errorf("read %s metadata schema: %w", kind, err)
-		}
-		fields := []arrow.Field{{Name: idCol, Type: typeString}}
-		var cols []pendoColumn
-		for _, group := range sortedKeys(schema) {
-			for _, field := range sortedKeys(schema[group]) {
-				f := schema[group][field]
-				if f.IsDeleted {
-					continue
-				}
-				cols = append(cols, pendoColumn{group: group, field: field, typ: f.Type})
-				fields = append(fields, arrow.Field{Name: group + "__" + field, Type: PendoColumnType(f.Type), Nullable: true})
+	schemas := map[pendo.Kind]pendo.Schema{}
+	for _, name := range p.Tables {
+		switch name {
+		case "visitors", "accounts":
+			kind, idCol := pendo.Visitor, "visitor_id"
+			if name == "accounts" {
+				kind, idCol = pendo.Account, "account_id"
 			}
+			schema, err := p.Client.Schema(ctx, kind)
+			if err != nil {
+				return nil, fmt.Errorf("read %s metadata schema: %w", kind, err)
+			}
+			schemas[kind] = schema
+			fields := []arrow.Field{{Name: idCol, Type: typeString}}
+			var cols []pendoColumn
+			for _, group := range sortedKeys(schema) {
+				for _, field := range sortedKeys(schema[group]) {
+					f := schema[group][field]
+					if f.IsDeleted {
+						continue
+					}
+					cols = append(cols, pendoColumn{group: group, field: field, typ: f.Type})
+					fields = append(fields, arrow.Field{Name: group + "__" + field, Type: PendoColumnType(f.Type), Nullable: true})
+				}
+			}
+			// Groups the schema does not list (per-app auto__<appId>, …)
+			// are kept as JSON rather than dropped.
+			fields = append(fields, arrow.Field{Name: "metadata_extra", Type: typeString, Nullable: true})
+			st := "pendo/" + name
+			p.entities[st] = cols
+			out = append(out, Stream{Name: st, Schema: "raw_pendo", Table: name, Arrow: arrow.NewSchema(fields, nil), Key: []string{idCol}})
+		default:
+			et, ok := eventTables[name]
+			if !ok {
+				return nil, fmt.Errorf("unknown stream %q", name)
+			}
+			fields := make([]arrow.Field, len(et.cols))
+			for i, c := range et.cols {
+				fields[i] = arrow.Field{Name: c.name, Type: c.typ, Nullable: true}
+			}
+			st := Stream{Name: "pendo/" + name, Schema: "raw_pendo", Table: name, Arrow: arrow.NewSchema(fields, nil), Key: et.key}
+			if name == "poll_events" {
+				st.After = npsResponses
+			}
+			out = append(out, st)
 		}
-		stream := "pendo/" + name
-		p.columns[stream] = cols
-		out = append(out, Stream{Name: stream, Schema: "raw_pendo", Table: name, Arrow: arrow.NewSchema(fields, nil)})
+	}
+	if len(schemas) > 0 {
+		p.entities["pendo/metadata_schema"] = nil
+		out = append(out, Stream{Name: "pendo/metadata_schema", Schema: "raw_pendo", Table: "metadata_schema", Arrow: schemaSchema})
+		p.schemas = schemas
 	}
 	return out, nil
 }
@@ -86,21 +197,52 @@ func PendoColumnType(t string) arrow.DataType {
 	return typeString
 }
 
-// Read implements Source. The cursor is the latest auto.lastupdated seen,
-// in epoch milliseconds.
-func (p *Pendo) Read(ctx context.Context, st Stream, emit func(arrow.RecordBatch) error) (string, error) {
-	cols, ok := p.columns[st.Name]
-	if !ok {
-		return "", fmt.Errorf("stream %s was not described by Streams", st.Name)
+func (p *Pendo) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// Read implements Source.
+func (p *Pendo) Read(ctx context.Context, st Stream, cursor string, emit func(arrow.RecordBatch) error) (ReadResult, error) {
+	switch st.Table {
+	case "visitors", "accounts":
+		return p.readEntities(ctx, st, cursor, emit)
+	case "metadata_schema":
+		return ReadResult{}, p.readSchema(st, emit)
+	}
+	return p.readEvents(ctx, st, cursor, emit)
+}
+
+// readEntities reads every visitor or account, or on incremental runs
+// those whose metadata.auto.lastupdated is at or after the cursor minus
+// MetadataLookback. The new cursor is when the read started.
+func (p *Pendo) readEntities(ctx context.Context, st Stream, cursor string, emit func(arrow.RecordBatch) error) (ReadResult, error) {
+	started := p.now()
+	cols := p.entities[st.Name]
+	known := map[string]bool{}
+	for _, c := range cols {
+		known[c.group] = true
+	}
+	opts := pendo.ListOptions{IncludeAnonymous: p.IncludeAnonymous}
+	since, incremental := parseCursor(cursor)
+	incremental = incremental && p.Incremental
+	if incremental {
+		lb := p.MetadataLookback
+		if lb == 0 {
+			lb = time.Hour
+		}
+		opts.UpdatedSince = since.Add(-lb)
 	}
 	list := p.Client.Visitors
 	if st.Table == "accounts" {
 		list = p.Client.Accounts
 	}
-	var latest int64
 	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
 	defer b.Release()
-	err := list(ctx, pendo.ListOptions{IncludeAnonymous: p.IncludeAnonymous}, func(page []pendo.Entity) error {
+	extra := len(cols) + 1
+	err := list(ctx, opts, func(page []pendo.Entity) error {
 		for _, e := range page {
 			b.Field(0).(*array.StringBuilder).Append(e.ID)
 			for i, c := range cols {
@@ -109,20 +251,134 @@ func (p *Pendo) Read(ctx context.Context, st Stream, emit func(arrow.RecordBatch
 					return fmt.Errorf("%s %s: %s.%s (%s): %w", st.Table, e.ID, c.group, c.field, c.typ, err)
 				}
 			}
-			var lu int64
-			if json.Unmarshal(e.Metadata["auto"]["lastupdated"], &lu) == nil && lu > latest {
-				latest = lu
+			others := map[string]map[string]json.RawMessage{}
+			for g, fields := range e.Metadata {
+				if !known[g] {
+					others[g] = fields
+				}
+			}
+			if len(others) == 0 {
+				b.Field(extra).AppendNull()
+			} else {
+				j, _ := json.Marshal(others)
+				b.Field(extra).(*array.StringBuilder).Append(string(j))
 			}
 		}
 		return emit(b.NewRecordBatch())
 	})
 	if err != nil {
-		return "", err
+		return ReadResult{}, err
 	}
-	if latest == 0 {
-		return "", nil
+	next := ""
+	if p.Incremental {
+		next = started.UTC().Format(time.RFC3339Nano)
 	}
-	return strconv.FormatInt(latest, 10), nil
+	return ReadResult{Cursor: next, Merge: incremental}, nil
+}
+
+func (p *Pendo) readSchema(st Stream, emit func(arrow.RecordBatch) error) error {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
+	defer b.Release()
+	for _, kind := range []pendo.Kind{pendo.Visitor, pendo.Account} {
+		schema := p.schemas[kind]
+		for _, group := range sortedKeys(schema) {
+			for _, field := range sortedKeys(schema[group]) {
+				f := schema[group][field]
+				b.Field(0).(*array.StringBuilder).Append(string(kind))
+				b.Field(1).(*array.StringBuilder).Append(group)
+				b.Field(2).(*array.StringBuilder).Append(field)
+				b.Field(3).(*array.StringBuilder).Append(f.Type)
+				appendString(b.Field(4), f.DisplayName)
+				appendString(b.Field(5), f.ElementType)
+				b.Field(6).(*array.BooleanBuilder).Append(f.IsDeleted)
+				b.Field(7).(*array.StringBuilder).Append(group + "__" + field)
+				b.Field(8).(*array.StringBuilder).Append(duckType(PendoColumnType(f.Type)))
+			}
+		}
+	}
+	return emit(b.NewRecordBatch())
+}
+
+// readEvents reads an event stream from the cursor minus EventLookback (or
+// HistoryDays back on a first or full run) to now. Re-read buckets replace
+// the stored ones: a merge on the stream's natural key, so re-extraction
+// is idempotent and late data lands.
+func (p *Pendo) readEvents(ctx context.Context, st Stream, cursor string, emit func(arrow.RecordBatch) error) (ReadResult, error) {
+	et := eventTables[st.Table]
+	to := p.now()
+	days := p.HistoryDays
+	if days == 0 {
+		days = 30
+	}
+	from := to.AddDate(0, 0, -days)
+	since, incremental := parseCursor(cursor)
+	incremental = incremental && p.Incremental
+	if incremental {
+		lb := p.EventLookback
+		if lb == 0 {
+			lb = 8 * time.Hour
+		}
+		from = since.Add(-lb)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
+	defer b.Release()
+	n := 0
+	q := pendo.EventQuery{Stream: pendo.Streams[et.stream], From: from, To: to, AllApps: p.AllApps}
+	err := p.Client.Events(ctx, q, func(raw json.RawMessage) error {
+		var r map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("%s row: %w", st.Table, err)
+		}
+		for i, c := range et.cols {
+			v := r[c.field]
+			col := b.Field(i)
+			switch {
+			case len(v) == 0 || string(v) == "null":
+				col.AppendNull()
+			case c.json:
+				var s string
+				if json.Unmarshal(v, &s) == nil {
+					col.(*array.StringBuilder).Append(s)
+				} else {
+					col.(*array.StringBuilder).Append(string(v))
+				}
+			case c.typ == typeDouble:
+				f, err := strconv.ParseFloat(string(v), 64)
+				if err != nil {
+					col.AppendNull() // a text answer has no number
+				} else {
+					col.(*array.Float64Builder).Append(f)
+				}
+			case c.typ == typeTimestamp:
+				if err := appendJSON(col, "time", v); err != nil {
+					return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
+				}
+			case c.typ == typeBigint:
+				if err := appendJSON(col, "integer", v); err != nil {
+					return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
+				}
+			default:
+				if err := appendJSON(col, "string", v); err != nil {
+					return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
+				}
+			}
+		}
+		if n++; n%10_000 == 0 {
+			return emit(b.NewRecordBatch())
+		}
+		return nil
+	})
+	if err != nil {
+		return ReadResult{}, err
+	}
+	if err := emit(b.NewRecordBatch()); err != nil {
+		return ReadResult{}, err
+	}
+	next := ""
+	if p.Incremental {
+		next = to.UTC().Format(time.RFC3339Nano)
+	}
+	return ReadResult{Cursor: next, Merge: incremental}, nil
 }
 
 // appendJSON appends one metadata value, typed by the schema.

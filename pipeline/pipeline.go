@@ -32,6 +32,14 @@ type Options struct {
 	// HTTPClient is used for every API call; nil uses each client's default.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// FullRefresh ignores extraction cursors; Only limits extraction to
+	// sources or streams ("hubspot", "pendo/visitors").
+	FullRefresh bool
+	Only        []string
+	// ExtractOnly stops after extraction; SkipExtract skips it.
+	ExtractOnly, SkipExtract bool
+	// Progress receives extraction progress (rows so far per stream).
+	Progress func(stream string, rows int64)
 }
 
 // Result is what a run did.
@@ -122,17 +130,24 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 	// Sources, wired explicitly.
 	var sources []extract.Source
 	if hs != nil && len(p.Config.HubSpot.Extract.Objects) > 0 {
-		sources = append(sources, &extract.HubSpot{Client: hs, Objects: p.Config.HubSpot.Extract.Objects})
+		x := p.Config.HubSpot.Extract
+		sources = append(sources, &extract.HubSpot{Client: hs, Objects: x.Objects, Properties: x.Properties,
+			Incremental: project.On(x.Incremental), Lookback: x.Lookback.Duration, Associations: project.On(x.Associations)})
 	}
 	if pd != nil && len(p.Config.Pendo.Extract.Streams) > 0 {
-		sources = append(sources, &extract.Pendo{Client: pd, Objects: p.Config.Pendo.Extract.Streams, IncludeAnonymous: p.Config.Pendo.Extract.IncludeAnonymous})
+		x := p.Config.Pendo.Extract
+		sources = append(sources, &extract.Pendo{Client: pd, Tables: x.Streams, IncludeAnonymous: x.IncludeAnonymous,
+			Incremental: project.On(x.Incremental), EventLookback: x.EventLookback.Duration, HistoryDays: x.HistoryDays, AllApps: x.AllApps})
 	}
-	res.Extract, err = extract.Run(ctx, w, res.RunID, sources)
-	for _, e := range res.Extract {
-		log.Info("extracted", "stream", e.Stream, "rows", e.Rows, "duration", e.Duration.Round(time.Millisecond))
+	if opts.SkipExtract {
+		sources = nil
 	}
+	res.Extract, err = extract.Run(ctx, w, res.RunID, sources, extract.Options{FullRefresh: opts.FullRefresh, Only: opts.Only, Logger: log, Progress: opts.Progress})
 	if err != nil {
 		return err
+	}
+	if opts.ExtractOnly {
+		return nil
 	}
 
 	ms, err := models.Discover(p.FS, "models")

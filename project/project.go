@@ -60,9 +60,38 @@ type HubSpot struct {
 	// APIVersion is v3 (default) or a date version such as 2026-03.
 	APIVersion string `yaml:"api_version"`
 	Extract    struct {
+		// Objects: contacts, companies, deals, tickets, tasks, owners,
+		// custom object names, or custom for every custom object.
 		Objects []string `yaml:"objects"`
+		// Properties per object; absent objects read every property.
+		Properties map[string][]string `yaml:"properties"`
+		// Incremental (default true) reads only what changed since the
+		// last run, through search windows.
+		Incremental *bool `yaml:"incremental"`
+		// Lookback re-reads this much before the cursor (search lags
+		// writes). Default 5m.
+		Lookback Duration `yaml:"lookback"`
+		// Associations (default true) stages association tables between
+		// extracted objects.
+		Associations *bool `yaml:"associations"`
 	} `yaml:"extract"`
 }
+
+// Duration is a time.Duration written as "5m", "8h".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 30m or 8h", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+// On reports a default-true option.
+func On(b *bool) bool { return b == nil || *b }
 
 // HubSpotOAuth configures OAuth for a HubSpot public app. `backflow auth
 // hubspot` stores the refresh token in TokenFile.
@@ -86,8 +115,20 @@ type Pendo struct {
 	// America/New_York), which Pendo's day buckets follow. Default UTC.
 	TimeZone string `yaml:"timezone"`
 	Extract  struct {
+		// Streams: visitors, accounts, events, feature_events, page_events,
+		// track_events, guide_events, poll_events.
 		Streams          []string `yaml:"streams"`
 		IncludeAnonymous bool     `yaml:"include_anonymous"`
+		// Incremental (default true): visitors and accounts changed since
+		// the last run, events from the last run minus event_lookback.
+		Incremental *bool `yaml:"incremental"`
+		// EventLookback re-reads recent events, which Pendo keeps
+		// aggregating for hours. Default 8h.
+		EventLookback Duration `yaml:"event_lookback"`
+		// HistoryDays is how far back the first run reads events. Default 30.
+		HistoryDays int `yaml:"history_days"`
+		// AllApps reads every app of a multi-app subscription.
+		AllApps bool `yaml:"all_apps"`
 	} `yaml:"extract"`
 }
 
@@ -285,9 +326,14 @@ func (c *Config) validate(doc *yaml.Node) error {
 			return bad("hubspot.burst_limit", []string{"hubspot", "burst_limit"}, "must be positive")
 		}
 		for i, o := range c.HubSpot.Extract.Objects {
-			if !slices.Contains(HubSpotObjects, o) {
+			if !slices.Contains(HubSpotObjects, o) && !validName.MatchString(o) {
 				return bad(fmt.Sprintf("hubspot.extract.objects[%d]", i), []string{"hubspot", "extract", "objects"},
-					"unknown object %q (supported: %s)", o, strings.Join(HubSpotObjects, ", "))
+					"unknown object %q (supported: %s, or a custom object's name)", o, strings.Join(HubSpotObjects, ", "))
+			}
+		}
+		for obj := range c.HubSpot.Extract.Properties {
+			if !slices.Contains(c.HubSpot.Extract.Objects, obj) {
+				return bad("hubspot.extract.properties."+obj, []string{"hubspot", "extract", "properties", obj}, "lists properties of %q, which objects does not extract", obj)
 			}
 		}
 	}
@@ -315,8 +361,8 @@ func (c *Config) validate(doc *yaml.Node) error {
 
 // HubSpotObjects and PendoStreams are what extraction supports.
 var (
-	HubSpotObjects = []string{"contacts", "companies", "deals", "tickets"}
-	PendoStreams   = []string{"visitors", "accounts"}
+	HubSpotObjects = []string{"contacts", "companies", "deals", "tickets", "tasks", "owners", "custom"}
+	PendoStreams   = []string{"visitors", "accounts", "events", "feature_events", "page_events", "track_events", "guide_events", "poll_events"}
 )
 
 // syncFile mirrors a sync file for strict decoding; fields is decoded by

@@ -55,3 +55,14 @@ CREATE TABLE IF NOT EXISTS backflow.sync_rows (
     fields    VARCHAR[],          -- destination fields sent
     recorded_at TIMESTAMPTZ NOT NULL
 );
+
+-- Columns that appeared in a raw table, or whose type changed, per run.
+CREATE TABLE IF NOT EXISTS backflow.schema_changes (
+    run_id      VARCHAR NOT NULL,
+    stream      VARCHAR NOT NULL,
+    column_name VARCHAR NOT NULL,
+    old_type    VARCHAR,
+    new_type    VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL,  -- added | widened to VARCHAR
+    changed_at  TIMESTAMPTZ NOT NULL
+);

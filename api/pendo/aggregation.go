@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	"strconv"
@@ -106,6 +107,9 @@ type ListOptions struct {
 	IncludeAnonymous bool
 	// PageSize is rows per aggregation call; default 10,000.
 	PageSize int
+	// UpdatedSince keeps rows whose metadata.auto.lastupdated is at or
+	// after it; zero keeps all.
+	UpdatedSince time.Time
 }
 
 // Visitors pages through every visitor in id order, calling fn per page.
@@ -132,6 +136,9 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 		pipeline := []Step{{"source": map[string]any{source: nil}}}
 		if !opts.IncludeAnonymous && source == "visitors" {
 			pipeline = append(pipeline, Step{"identified": idField})
+		}
+		if !opts.UpdatedSince.IsZero() {
+			pipeline = append(pipeline, Step{"filter": fmt.Sprintf("metadata.auto.lastupdated >= %d", opts.UpdatedSince.UnixMilli())})
 		}
 		if last != "" {
 			pipeline = append(pipeline, Step{"filter": idField + " > " + Quote(last)})
