@@ -303,6 +303,17 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 	if err != nil {
 		return nil, err
 	}
+	// Sources may deliver a row twice (HubSpot's search windows overlap at
+	// their boundaries); keep the last one read of each key.
+	from := warehouse.Ident(staging)
+	if len(st.Key) > 0 {
+		keys := make([]string, len(st.Key))
+		for i, k := range st.Key {
+			keys[i] = warehouse.Ident(k)
+		}
+		from = "(SELECT * FROM " + warehouse.Ident(staging) + " QUALIFY row_number() OVER (PARTITION BY " +
+			strings.Join(keys, ", ") + " ORDER BY rowid DESC) = 1)"
+	}
 	oldType := map[string]string{}
 	for _, c := range old {
 		oldType[c.name] = c.typ
@@ -331,7 +342,7 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 			}
 			sel = append(sel, expr)
 		}
-		_, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+strings.Join(sel, ", ")+" FROM "+warehouse.Ident(staging))
+		_, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+strings.Join(sel, ", ")+" FROM "+from)
 		return changes, err
 	}
 	for _, ch := range changes {
@@ -357,7 +368,7 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 	if _, err := tx.ExecContext(ctx, "DELETE FROM "+target+" WHERE ("+keyList+") IN (SELECT "+keyList+" FROM "+warehouse.Ident(staging)+")"); err != nil {
 		return nil, fmt.Errorf("merge into %s: %w", target, err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+target+" BY NAME SELECT * FROM "+warehouse.Ident(staging)); err != nil {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+target+" BY NAME SELECT * FROM "+from); err != nil {
 		return nil, fmt.Errorf("merge into %s: %w", target, err)
 	}
 	return changes, nil

@@ -380,3 +380,23 @@ func listParam(q url.Values, key string) []string {
 	}
 	return out
 }
+
+// ChangePropertyType changes a property's type, as an admin can in
+// HubSpot's settings (a number property turned into text, say). Stored
+// values are kept as they are.
+func (s *Server) ChangePropertyType(objectType, name, typ, fieldType string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return fmt.Errorf("hubspottest: unknown object type %q", objectType)
+	}
+	for i := range t.props {
+		if t.props[i].Name == name {
+			t.props[i].Type, t.props[i].FieldType = typ, fieldType
+			t.props[i].UpdatedAt = formatTime(s.now())
+			return nil
+		}
+	}
+	return fmt.Errorf("hubspottest: %s has no property %q", objectType, name)
+}
