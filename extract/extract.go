@@ -311,8 +311,17 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 		for i, k := range st.Key {
 			keys[i] = warehouse.Ident(k)
 		}
-		from = "(SELECT * FROM " + warehouse.Ident(staging) + " QUALIFY row_number() OVER (PARTITION BY " +
-			strings.Join(keys, ", ") + " ORDER BY rowid DESC) = 1)"
+		list := strings.Join(keys, ", ")
+		var dups int64
+		// Counting is cheap; the window over wide rows is not, so it only
+		// runs when there is something to remove.
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT ("+list+")) FROM "+from).Scan(&dups); err != nil {
+			return nil, fmt.Errorf("count duplicate keys: %w", err)
+		}
+		if dups > 0 {
+			from = "(SELECT * FROM " + warehouse.Ident(staging) + " QUALIFY row_number() OVER (PARTITION BY " +
+				list + " ORDER BY rowid DESC) = 1)"
+		}
 	}
 	oldType := map[string]string{}
 	for _, c := range old {

@@ -151,22 +151,43 @@ func (c *Client) fillProperties(ctx context.Context, objectType string, objs []O
 }
 
 // List pages through every record of objectType, calling fn once per page
-// in order. It stops at the first error, fn's included.
+// in order. The next page is fetched while fn handles the current one, so
+// decoding and the caller's work overlap; requests stay sequential, since
+// each needs the previous cursor. It stops at the first error, fn's
+// included.
 func (c *Client) List(ctx context.Context, objectType string, opts ListOptions, fn func([]Object) error) error {
-	after := ""
-	for {
-		objs, next, err := c.ListPage(ctx, objectType, opts, after)
-		if err != nil {
-			return err
-		}
-		if err := fn(objs); err != nil {
-			return err
-		}
-		if next == "" {
-			return nil
-		}
-		after = next
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		objs []Object
+		err  error
 	}
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		after := ""
+		for {
+			objs, next, err := c.ListPage(ctx, objectType, opts, after)
+			select {
+			case pages <- page{objs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || next == "" {
+				return
+			}
+			after = next
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		if err := fn(p.objs); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
 // Get reads one record by id, or by a unique property when idProperty is

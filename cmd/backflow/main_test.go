@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/backflow-dev/backflow/sandbox"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -62,5 +64,43 @@ func TestRunErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestExtract(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte(`hubspot:
+  base_url: `+sb.HubSpotURL+`
+  extract:
+    objects: [contacts, companies, deals, owners, custom]
+pendo:
+  base_url: `+sb.PendoURL+`
+  extract:
+    streams: [visitors, accounts, feature_events, poll_events]
+`), 0o644)
+	env := map[string]string{"HUBSPOT_TOKEN": sb.HubSpotToken, "PENDO_INTEGRATION_KEY": sb.PendoKey}
+	code, out, stderr := run(t, env, "extract", "--project", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"hubspot/contacts: 80 rows replaced", "hubspot/subscription:", "hubspot/contact_company:", "hubspot/owners:",
+		"pendo/visitors:", "pendo/poll_events:", "pendo/metadata_schema:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// The second run of one stream is incremental: a merge.
+	code, out, stderr = run(t, env, "extract", "--project", dir, "hubspot.contacts")
+	if code != 0 || !strings.Contains(out, "hubspot/contacts:") || !strings.Contains(out, "merged") || strings.Contains(out, "pendo/") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, stderr)
+	}
+	code, _, stderr = run(t, env, "extract", "--project", dir, "salesforce")
+	if code != exitConfig || !strings.Contains(stderr, "unknown source") {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }

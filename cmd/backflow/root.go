@@ -79,6 +79,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	root.SetErr(stdio.ErrOut)
 	root.AddCommand(
 		newCmdRun(g, stdio, lookupEnv),
+		newCmdExtract(g, stdio, lookupEnv),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(stdio),
 		newCmdAuth(stdio, lookupEnv),

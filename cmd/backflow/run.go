@@ -44,7 +44,7 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
 				Project:       p,
 				Secrets:       secrets,
-				WarehousePath: filepath.Join(dir, p.Config.Warehouse),
+				WarehousePath: p.Path(p.Config.Warehouse),
 				Logger:        log,
 			})
 			if opts.json {

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
+)
+
+type extractOptions struct {
+	project     string
+	fullRefresh bool
+	json        bool
+}
+
+func newCmdExtract(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
+	opts := &extractOptions{}
+	cmd := &cobra.Command{
+		Use:   "extract [source[.stream]]...",
+		Short: "Stage HubSpot and Pendo data into the DuckDB file",
+		Long: `extract reads the sources configured in backflow.yml into raw_hubspot and
+raw_pendo. Later runs read only what changed since the last one (HubSpot
+search windows, Pendo's lastupdated and event windows, each with a
+look-back) and merge it; --full-refresh reads everything again and
+replaces each table.`,
+		Example: `  backflow extract                       # everything configured
+  backflow extract hubspot               # one source
+  backflow extract hubspot.contacts pendo.visitors --full-refresh`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger(stdio.ErrOut)
+			if err != nil {
+				return err
+			}
+			dir, err := filepath.Abs(opts.project)
+			if err != nil {
+				return err
+			}
+			p, err := project.Load(os.DirFS(dir), dir)
+			if err != nil {
+				return err
+			}
+			var only []string
+			for _, a := range args {
+				src, stream, _ := strings.Cut(a, ".")
+				if src != "hubspot" && src != "pendo" {
+					return &usageError{fmt.Errorf("unknown source %q (want hubspot or pendo, optionally .stream)", src)}
+				}
+				if stream != "" {
+					only = append(only, src+"/"+stream)
+				} else {
+					only = append(only, src)
+				}
+			}
+			secrets, err := p.Config.Resolve(lookupEnv)
+			if err != nil {
+				return &usageError{err}
+			}
+			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
+			defer prog.done()
+			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
+				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log,
+				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update,
+			})
+			prog.done()
+			if opts.json {
+				if jerr := printJSON(stdio.Out, runSummary(res, err)); jerr != nil && err == nil {
+					err = jerr
+				}
+			} else if res != nil {
+				for _, e := range res.Extract {
+					fmt.Fprintln(stdio.Out, e)
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().BoolVar(&opts.fullRefresh, "full-refresh", false, "ignore cursors: read everything and replace each table")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
+	return cmd
+}
+
+// progress shows rows per stream: a redrawn line on a terminal, a log
+// line every few seconds otherwise.
+type progress struct {
+	mu       sync.Mutex
+	stdio    IO
+	terminal bool
+	logf     func(msg string, args ...any)
+	rows     map[string]int64
+	last     time.Time
+	drawn    bool
+}
+
+func newProgress(stdio IO, terminal bool, logf func(string, ...any)) *progress {
+	return &progress{stdio: stdio, terminal: terminal, logf: logf, rows: map[string]int64{}}
+}
+
+func (p *progress) update(stream string, rows int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rows[stream] = rows
+	every := 5 * time.Second
+	if p.terminal {
+		every = 100 * time.Millisecond
+	}
+	if time.Since(p.last) < every {
+		return
+	}
+	p.last = time.Now()
+	names := make([]string, 0, len(p.rows))
+	for n := range p.rows {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if !p.terminal {
+		for _, n := range names {
+			p.logf("extracting", "stream", n, "rows", p.rows[n])
+		}
+		return
+	}
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, p.rows[n])
+	}
+	fmt.Fprintf(p.stdio.ErrOut, "\r\033[K%s", strings.Join(parts, "  "))
+	p.drawn = true
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.stdio.ErrOut, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
