@@ -157,6 +157,50 @@ func TestRun_FailedStreamKeepsPreviousTable(t *testing.T) {
 	if n != 250 || run != "r1" {
 		t.Fatalf("after a failed run: %d rows, state from %s; want 250 rows from r1", n, run)
 	}
+
+	// A run canceled midway (SIGINT) leaves the same state.
+	fail.Store(false)
+	calls.Store(0)
+	cctx, cancel := context.WithCancel(ctx)
+	var canceled atomic.Bool
+	src[0].(*extract.HubSpot).Client = mustClient(t, srv.URL, func() {
+		if calls.Load() > 1 && canceled.CompareAndSwap(false, true) {
+			cancel()
+		}
+	})
+	if _, err := extract.Run(cctx, w, "r3", src, extract.Options{}); err == nil {
+		t.Fatal("a canceled run reported success")
+	}
+	w.DB().QueryRow(`SELECT count(*) FROM raw_hubspot.contacts`).Scan(&n)
+	if n != 250 {
+		t.Fatalf("after a canceled run: %d rows, want 250", n)
+	}
+	// The rerun converges.
+	src[0].(*extract.HubSpot).Client = c
+	if _, err := extract.Run(ctx, w, "r4", src, extract.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	w.DB().QueryRow(`SELECT count(*), max(run_id) FROM raw_hubspot.contacts, backflow.extract_state WHERE stream = 'hubspot/contacts'`).Scan(&n, &run)
+	if n != 260 || run != "r4" {
+		t.Fatalf("after the rerun: %d rows, state from %s; want 260 from r4", n, run)
+	}
+}
+
+// mustClient returns a client whose every request first calls hook.
+func mustClient(t *testing.T, base string, hook func()) *hubspot.Client {
+	t.Helper()
+	c, err := hubspot.New(hubspot.Config{BaseURL: base, Token: token, HTTPClient: &http.Client{Transport: hookTransport(hook)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type hookTransport func()
+
+func (h hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	h()
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func TestPendo_FlattenedColumns(t *testing.T) {
