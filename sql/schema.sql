@@ -66,3 +66,8 @@ CREATE TABLE IF NOT EXISTS backflow.schema_changes (
     action      VARCHAR NOT NULL,  -- added | widened to VARCHAR
     changed_at  TIMESTAMPTZ NOT NULL
 );
+
+-- Free-mail domains: their users say nothing about their company. Refilled
+-- from the shipped list on every open; add your own to
+-- backflow.free_email_domains_extra.
+CREATE TABLE IF NOT EXISTS backflow.free_email_domains_extra (domain VARCHAR PRIMARY KEY);

@@ -17,3 +17,9 @@ var Schema string
 //
 //go:embed macros.sql
 var Macros string
+
+// FreeEmailDomains is the shipped list of free-mail providers, one domain a
+// line ('#' starts a comment).
+//
+//go:embed free_email_domains.txt
+var FreeEmailDomains string

@@ -82,8 +82,18 @@ func displayPath(path string) string {
 }
 
 func (w *Warehouse) install(ctx context.Context) error {
+	var domains []string
+	for _, line := range strings.Split(embedded.FreeEmailDomains, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			domains = append(domains, "("+Literal(line)+")")
+		}
+	}
+	freeMail := `CREATE OR REPLACE TABLE backflow.free_email_domains AS
+		SELECT domain FROM (VALUES ` + strings.Join(domains, ", ") + `) t(domain)
+		UNION SELECT domain FROM backflow.free_email_domains_extra;`
 	for _, script := range []struct{ name, text string }{
 		{"schema.sql", embedded.Schema},
+		{"free_email_domains.txt", freeMail},
 		{"macros.sql", embedded.Macros},
 	} {
 		if _, err := w.db.ExecContext(ctx, script.text); err != nil {
