@@ -148,8 +148,9 @@ func changeContacts(ctx context.Context, sb *sandbox.Sandbox, dbPath string, n i
 		ID    string  `db:"contact_id"`
 		Score float64 `db:"hubspotscore"`
 	}
-	if err := w.DB().SelectContext(ctx, &rows, `SELECT contact_id, coalesce(hubspotscore, 0) AS hubspotscore
-		FROM models.contact_visitor ORDER BY contact_id LIMIT ?`, n); err != nil {
+	if err := w.DB().SelectContext(ctx, &rows, `SELECT i.contact_id, coalesce(c.hubspotscore, 0) AS hubspotscore
+		FROM models.identity_contacts_visitors i JOIN raw_hubspot.contacts c ON c.id = i.contact_id
+		WHERE i.status = 'matched' ORDER BY i.contact_id LIMIT ?`, n); err != nil {
 		return fmt.Errorf("demo: pick contacts to change: %w", err)
 	}
 	if len(rows) < n {

@@ -35,6 +35,11 @@ type Model struct {
 	Materialized string
 	// Depends lists the models this one reads, sorted.
 	Depends []string
+	// Shipped models come with backflow (identity matching); a project
+	// model of the same name replaces one.
+	Shipped bool
+	// Tests are the data tests declared in the model's YAML.
+	Tests []Test
 }
 
 // Result is what running one model did.

@@ -40,6 +40,8 @@ type Options struct {
 	ExtractOnly, SkipExtract bool
 	// Progress receives extraction progress (rows so far per stream).
 	Progress func(stream string, rows int64)
+	// Select limits the models built (see models.Select).
+	Select []string
 }
 
 // Result is what a run did.
@@ -150,14 +152,11 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 		return nil
 	}
 
-	ms, err := models.Discover(p.FS, "models")
+	ordered, err := Models(ctx, w, p, opts.Select)
 	if err != nil {
 		return err
 	}
-	if ms, err = models.Resolve(ctx, w.DB(), ms); err != nil {
-		return err
-	}
-	res.Models, err = models.Run(ctx, w, ms)
+	res.Models, err = models.Run(ctx, w, ordered)
 	for _, m := range res.Models {
 		log.Info("model built", "model", m.Model, "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
 	}
@@ -222,4 +221,19 @@ func OAuthConfig(p *project.Project, secrets project.Secrets, httpClient *http.C
 		cfg.AuthURL = base + "/oauth/authorize"
 	}
 	return cfg
+}
+
+// Models loads the project's models (and the shipped ones they read),
+// orders them by dependency and applies the selectors.
+func Models(ctx context.Context, w *warehouse.Warehouse, p *project.Project, selectors []string) ([]models.Model, error) {
+	id := models.Identity{ContactIDProperty: p.Config.Identity.ContactVisitorIDProperty, CompanyAccountIDProperty: p.Config.Identity.CompanyAccountIDProperty}
+	ms, err := models.Load(p.FS, "models", id)
+	if err != nil {
+		return nil, err
+	}
+	ordered, err := models.Resolve(ctx, w.DB(), ms)
+	if err != nil {
+		return nil, err
+	}
+	return models.Select(ordered, selectors)
 }

@@ -65,7 +65,8 @@ func TestRun_EndToEnd(t *testing.T) {
 	}
 	var gone, contactID string
 	var score float64
-	if err := w.DB().QueryRowContext(ctx, `SELECT visitor_id, contact_id, coalesce(hubspotscore, 0) FROM models.contact_visitor ORDER BY visitor_id LIMIT 1`).Scan(&gone, &contactID, &score); err != nil {
+	if err := w.DB().QueryRowContext(ctx, `SELECT i.visitor_id, i.contact_id, coalesce(c.hubspotscore, 0) FROM models.identity_contacts_visitors i
+		JOIN raw_hubspot.contacts c ON c.id = i.contact_id WHERE i.status = 'matched' ORDER BY i.visitor_id LIMIT 1`).Scan(&gone, &contactID, &score); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()

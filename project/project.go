@@ -46,6 +46,15 @@ type Config struct {
 	Warehouse string   `yaml:"warehouse"`
 	HubSpot   *HubSpot `yaml:"hubspot"`
 	Pendo     *Pendo   `yaml:"pendo"`
+	// Identity configures the shipped identity models.
+	Identity struct {
+		// ContactVisitorIDProperty is a HubSpot contact property holding
+		// the Pendo visitor id (a shared-id match, stronger than email).
+		ContactVisitorIDProperty string `yaml:"contact_visitor_id_property"`
+		// CompanyAccountIDProperty is a HubSpot company property holding
+		// the Pendo account id.
+		CompanyAccountIDProperty string `yaml:"company_account_id_property"`
+	} `yaml:"identity"`
 }
 
 // HubSpot configures the HubSpot connection and what to extract.
@@ -296,6 +305,11 @@ func (c *Config) validate(doc *yaml.Node) error {
 	stem := strings.ToLower(strings.TrimSuffix(path.Base(c.Warehouse), path.Ext(c.Warehouse)))
 	if slices.Contains([]string{"backflow", "models", "raw_hubspot", "raw_pendo", "main", "temp", "system"}, stem) {
 		return bad("warehouse", []string{"warehouse"}, "a file named %q clashes with the schema %s inside it; pick another name, e.g. warehouse.duckdb", path.Base(c.Warehouse), stem)
+	}
+	for key, prop := range map[string]string{"contact_visitor_id_property": c.Identity.ContactVisitorIDProperty, "company_account_id_property": c.Identity.CompanyAccountIDProperty} {
+		if prop != "" && !validName.MatchString(prop) {
+			return bad("identity."+key, []string{"identity", key}, "%q is not a HubSpot property name", prop)
+		}
 	}
 	if c.HubSpot != nil {
 		if c.HubSpot.TokenEnv == "" {

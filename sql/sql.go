@@ -3,7 +3,10 @@
 // not logic; the warehouse package executes it.
 package sql
 
-import _ "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // Schema creates backflow's schemas and internal state tables. Every
 // statement is idempotent, so it runs on each open.
@@ -23,3 +26,16 @@ var Macros string
 //
 //go:embed free_email_domains.txt
 var FreeEmailDomains string
+
+//go:embed models/*.sql
+var models embed.FS
+
+// Models are the models backflow ships (identity matching), as
+// text/template sources rendered with the project's identity settings.
+func Models() fs.FS {
+	sub, err := fs.Sub(models, "models")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return sub
+}

@@ -80,6 +80,9 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	root.AddCommand(
 		newCmdRun(g, stdio, lookupEnv),
 		newCmdExtract(g, stdio, lookupEnv),
+		newCmdModels(stdio),
+		newCmdTest(stdio),
+		newCmdQuery(stdio),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(stdio),
 		newCmdAuth(stdio, lookupEnv),

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// openProject loads the project and opens its DuckDB file.
+func openProject(ctx context.Context, dir string, readOnly bool) (*project.Project, *warehouse.Warehouse, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := project.Load(os.DirFS(abs), abs)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, w, nil
+}
+
+func newCmdModels(stdio IO) *cobra.Command {
+	var dir string
+	var selectors []string
+	cmd := &cobra.Command{
+		Use:   "models",
+		Short: "Build, list and inspect the SQL models",
+		Example: `  backflow models run                       # every model
+  backflow models run --select +visitor_traits   # a model and what it reads
+  backflow models graph
+  backflow models match-report`,
+	}
+	cmd.PersistentFlags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
+	load := func(ctx context.Context, readOnly bool) (*project.Project, *warehouse.Warehouse, []models.Model, error) {
+		p, w, err := openProject(ctx, dir, readOnly)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		ordered, err := pipeline.Models(ctx, w, p, selectors)
+		if err != nil {
+			w.Close()
+			return nil, nil, nil, err
+		}
+		return p, w, ordered, nil
+	}
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Build models into the models schema, in dependency order",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, w, ordered, err := load(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			res, err := models.Run(cmd.Context(), w, ordered)
+			for _, r := range res {
+				fmt.Fprintln(stdio.Out, r)
+			}
+			return err
+		},
+	}
+	run.Flags().StringSliceVar(&selectors, "select", nil, "models to build: name, +name (with upstream), name+ (with downstream)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List models in build order",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, w, ordered, err := load(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "MODEL\tMATERIALIZED\tFILE\tREADS")
+			for _, m := range ordered {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.Materialized, m.File, strings.Join(m.Depends, ", "))
+			}
+			return tw.Flush()
+		},
+	}
+	graph := &cobra.Command{
+		Use:   "graph",
+		Short: "Print the model dependency graph as text",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, w, ordered, err := load(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			fmt.Fprint(stdio.Out, models.Graph(ordered))
+			return nil
+		},
+	}
+	report := &cobra.Command{
+		Use:   "match-report",
+		Short: "Build the identity models and count matched, ambiguous and unmatched records per rule",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			selectors = []string{"+identity_contacts_visitors", "+identity_companies_accounts"}
+			_, w, ordered, err := load(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "MODEL\tRULE\tSTATUS\tCOUNT\t")
+			for _, m := range ordered {
+				if _, err := models.Run(cmd.Context(), w, []models.Model{m}); err != nil {
+					fmt.Fprintf(stdio.ErrOut, "%s: not built (%v)\n", m.Name, err)
+					continue
+				}
+				counts, err := models.MatchReport(cmd.Context(), w.DB(), m.Name)
+				if err != nil {
+					return err
+				}
+				for _, c := range counts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t\n", c.Model, c.Rule, c.Status, c.Count)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.AddCommand(run, list, graph, report)
+	return cmd
+}
+
+func newCmdTest(stdio IO) *cobra.Command {
+	var dir string
+	var selectors []string
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Run the data tests: column tests in models/*.yml and tests/*.sql",
+		Long: `test runs the tests declared beside models (unique, not_null,
+accepted_values, relationships in models/<name>.yml) and every tests/*.sql,
+a query returning the rows that fail. It prints each failing test with up to
+five failing rows and exits 1 if any test fails.`,
+		Example: `  backflow test
+  backflow test --select visitor_traits`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, w, err := openProject(cmd.Context(), dir, false)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			ordered, err := pipeline.Models(cmd.Context(), w, p, selectors)
+			if err != nil {
+				return err
+			}
+			var tests []models.Test
+			for _, m := range ordered {
+				tests = append(tests, m.Tests...)
+			}
+			if len(selectors) == 0 {
+				sqlTests, err := models.SQLTests(p.FS, "tests")
+				if err != nil {
+					return err
+				}
+				tests = append(tests, sqlTests...)
+			}
+			failed := 0
+			for _, r := range models.RunTests(cmd.Context(), w.DB(), tests) {
+				switch {
+				case r.Err != nil:
+					failed++
+					fmt.Fprintf(stdio.Out, "ERROR %s: %v\n", r.Test.Name, r.Err)
+				case r.Failures > 0:
+					failed++
+					fmt.Fprintf(stdio.Out, "FAIL  %s (%s): %d failing rows\n", r.Test.Name, r.Test.File, r.Failures)
+					tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "      "+strings.Join(r.Columns, "\t"))
+					for _, row := range r.Sample {
+						cells := make([]string, len(row))
+						for i, v := range row {
+							cells[i] = fmt.Sprint(v)
+						}
+						fmt.Fprintln(tw, "      "+strings.Join(cells, "\t"))
+					}
+					tw.Flush()
+				default:
+					fmt.Fprintf(stdio.Out, "PASS  %s\n", r.Test.Name)
+				}
+			}
+			fmt.Fprintf(stdio.Out, "%d passed, %d failed\n", len(tests)-failed, failed)
+			if failed > 0 {
+				return fmt.Errorf("%d data tests failed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().StringSliceVar(&selectors, "select", nil, "test only these models (name, +name, name+)")
+	return cmd
+}
