@@ -2,6 +2,8 @@ package models_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -43,6 +45,14 @@ func TestResolveAndRun(t *testing.T) {
 	}
 	if got, want := strings.Join(names, " "), "a<> b<a> c<b> d<a,c>"; got != want {
 		t.Fatalf("order = %s, want %s", got, want)
+	}
+	graph := models.Graph(ordered)
+	golden := filepath.Join("testdata", "graph.golden")
+	if *update {
+		os.WriteFile(golden, []byte(graph), 0o644)
+	}
+	if want, err := os.ReadFile(golden); err != nil || graph != string(want) {
+		t.Errorf("graph differs from %s (-update rewrites it; err %v):\n%s", golden, err, graph)
 	}
 	res, err := models.Run(ctx, w, ordered)
 	if err != nil {

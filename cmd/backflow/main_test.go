@@ -104,3 +104,38 @@ pendo:
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
+
+func TestModelsTestAndQuery(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "models"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "tests"), 0o755)
+	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("name: t\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "models", "a.sql"), []byte("SELECT * FROM (VALUES (1, 'x'), (1, 'y')) t(id, kind)"), 0o644)
+	os.WriteFile(filepath.Join(dir, "models", "a.yml"), []byte("columns:\n  id:\n    tests: [unique]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "models", "b.sql"), []byte("SELECT count(*) AS n FROM models.a"), 0o644)
+	os.WriteFile(filepath.Join(dir, "tests", "positive.sql"), []byte("SELECT * FROM models.b WHERE n < 0"), 0o644)
+
+	code, out, stderr := run(t, nil, "models", "run", "--project", dir)
+	if code != 0 || !strings.Contains(out, "a: view") || !strings.Contains(out, "b: view") {
+		t.Fatalf("models run: %d\n%s%s", code, out, stderr)
+	}
+	if code, out, _ = run(t, nil, "models", "graph", "--project", dir); code != 0 || !strings.Contains(out, "└── reads models.a") {
+		t.Fatalf("graph: %d %s", code, out)
+	}
+	code, out, _ = run(t, nil, "test", "--project", dir)
+	if code != exitFailed || !strings.Contains(out, "FAIL  a.id.unique") || !strings.Contains(out, "1 passed, 1 failed") {
+		t.Fatalf("test: exit %d\n%s", code, out)
+	}
+	code, out, _ = run(t, nil, "query", "--project", dir, "--format", "json", "SELECT n FROM models.b")
+	if code != 0 || !strings.Contains(out, `"n": 2`) {
+		t.Fatalf("query: %d %s", code, out)
+	}
+	code, _, stderr = run(t, nil, "query", "--project", dir, "DROP TABLE backflow.runs")
+	if code == 0 || !strings.Contains(strings.ToLower(stderr), "read-only") {
+		t.Fatalf("a write through query: exit %d %s", code, stderr)
+	}
+	os.WriteFile(filepath.Join(dir, "models", "c.sql"), []byte("SELECT nope FROM models.a"), 0o644)
+	if code, _, stderr = run(t, nil, "models", "run", "--project", dir); code == 0 || !strings.Contains(stderr, "models/c.sql") {
+		t.Fatalf("broken model: exit %d %s", code, stderr)
+	}
+}
