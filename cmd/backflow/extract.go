@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/backflow-dev/backflow/pipeline"
-	"github.com/backflow-dev/backflow/project"
 )
 
 type extractOptions struct {
@@ -35,15 +33,7 @@ replaces each table.`,
   backflow extract hubspot               # one source
   backflow extract hubspot.contacts pendo.visitors --full-refresh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.logger(stdio.ErrOut)
-			if err != nil {
-				return err
-			}
-			dir, err := filepath.Abs(opts.project)
-			if err != nil {
-				return err
-			}
-			p, err := project.Load(os.DirFS(dir), dir)
+			log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
 			if err != nil {
 				return err
 			}
@@ -58,10 +48,6 @@ replaces each table.`,
 				} else {
 					only = append(only, src)
 				}
-			}
-			secrets, err := p.Config.Resolve(lookupEnv)
-			if err != nil {
-				return &usageError{err}
 			}
 			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
 			defer prog.done()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -25,21 +26,9 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
   HUBSPOT_TOKEN=pat-... PENDO_INTEGRATION_KEY=... backflow run --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger(stdio.ErrOut)
+			log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
 			if err != nil {
 				return err
-			}
-			dir, err := filepath.Abs(opts.project)
-			if err != nil {
-				return err
-			}
-			p, err := project.Load(os.DirFS(dir), dir)
-			if err != nil {
-				return err
-			}
-			secrets, err := p.Config.Resolve(lookupEnv)
-			if err != nil {
-				return &usageError{err}
 			}
 			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
 				Project:       p,
@@ -108,4 +97,26 @@ func printRun(stdio IO, res *pipeline.Result) {
 		fmt.Fprintln(stdio.Out, "sync   ", s)
 	}
 	fmt.Fprintf(stdio.Out, "run %s finished in %.1fs; DuckDB file: %s\n", res.RunID, res.Duration.Seconds(), res.Warehouse)
+}
+
+// setup is what commands that call the APIs share: the logger, the project
+// and its credentials.
+func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bool)) (*slog.Logger, *project.Project, project.Secrets, error) {
+	log, err := g.logger(stdio.ErrOut)
+	if err != nil {
+		return nil, nil, project.Secrets{}, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nil, project.Secrets{}, err
+	}
+	p, err := project.Load(os.DirFS(abs), abs)
+	if err != nil {
+		return nil, nil, project.Secrets{}, err
+	}
+	secrets, err := p.Config.Resolve(lookupEnv)
+	if err != nil {
+		return nil, nil, project.Secrets{}, &usageError{err}
+	}
+	return log, p, secrets, nil
 }
