@@ -217,14 +217,38 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 	// Decoding (the goroutine above) and ingest (DuckDB's scan of the
 	// reader) overlap; the channel holds a few batches between them.
 	err := w.WithArrow(ctx, rdr, func(conn *sql.Conn, view string) error {
-		staging := "__staging_" + strings.NewReplacer("/", "_", "-", "_").Replace(st.Name)
-		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+warehouse.Ident(staging)+" AS SELECT * FROM "+view); err != nil {
+		ingestErr := func(err error) error {
 			cancel()
 			wg.Wait()
 			if readErr != nil {
 				return readErr
 			}
 			return fmt.Errorf("ingest: %w", err)
+		}
+		finish := func(tx *sql.Tx) error {
+			wg.Wait()
+			if readErr != nil {
+				return readErr
+			}
+			return commit(ctx, tx, runID, st, read, rows.Load(), changes)
+		}
+		if cursor == "" {
+			// A read without a cursor is whole, never a merge: load it
+			// straight into the table, inside the transaction, with no
+			// staging copy (first loads are the big ones).
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			if changes, err = replaceFrom(ctx, tx, st, view); err != nil {
+				return ingestErr(err)
+			}
+			return finish(tx)
+		}
+		staging := "__staging_" + strings.NewReplacer("/", "_", "-", "_").Replace(st.Name)
+		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+warehouse.Ident(staging)+" AS SELECT * FROM "+view); err != nil {
+			return ingestErr(err)
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+warehouse.Ident(staging))
 		wg.Wait()
@@ -239,27 +263,7 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 		if changes, err = apply(ctx, tx, st, staging, read.Merge); err != nil {
 			return err
 		}
-		if st.Prune != "" {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+warehouse.Table(st.Schema, st.Table)+" WHERE "+st.Prune); err != nil {
-				return fmt.Errorf("prune: %w", err)
-			}
-		}
-		if st.After != "" {
-			if _, err := tx.ExecContext(ctx, st.After); err != nil {
-				return fmt.Errorf("derive tables: %w", err)
-			}
-		}
-		for _, c := range changes {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO backflow.schema_changes (run_id, stream, column_name, old_type, new_type, action, changed_at)
-				VALUES (?, ?, ?, ?, ?, ?, now())`, runID, st.Name, c.Column, c.OldType, c.NewType, c.Action); err != nil {
-				return fmt.Errorf("record schema change: %w", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO backflow.extract_state (stream, cursor, rows, extracted_at, run_id)
-			VALUES (?, ?, ?, now(), ?)`, st.Name, nullIfEmpty(read.Cursor), rows.Load(), runID); err != nil {
-			return fmt.Errorf("save cursor: %w", err)
-		}
-		return tx.Commit()
+		return finish(tx)
 	})
 	cancel()
 	wg.Wait()
@@ -268,6 +272,116 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 		return Result{}, err
 	}
 	return Result{Stream: st.Name, Rows: rows.Load(), Merged: read.Merge, Changes: changes, Duration: time.Since(start)}, nil
+}
+
+// commit prunes, derives, records schema changes and the cursor, and
+// commits the stream's transaction.
+func commit(ctx context.Context, tx *sql.Tx, runID string, st Stream, read ReadResult, rows int64, changes []SchemaChange) error {
+	if st.Prune != "" {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+warehouse.Table(st.Schema, st.Table)+" WHERE "+st.Prune); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+	}
+	if st.After != "" {
+		if _, err := tx.ExecContext(ctx, st.After); err != nil {
+			return fmt.Errorf("derive tables: %w", err)
+		}
+	}
+	for _, c := range changes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO backflow.schema_changes (run_id, stream, column_name, old_type, new_type, action, changed_at)
+			VALUES (?, ?, ?, ?, ?, ?, now())`, runID, st.Name, c.Column, c.OldType, c.NewType, c.Action); err != nil {
+			return fmt.Errorf("record schema change: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO backflow.extract_state (stream, cursor, rows, extracted_at, run_id)
+		VALUES (?, ?, ?, now(), ?)`, st.Name, nullIfEmpty(read.Cursor), rows, runID); err != nil {
+		return fmt.Errorf("save cursor: %w", err)
+	}
+	return tx.Commit()
+}
+
+// replaceFrom replaces the stream's table with the rows of an Arrow view,
+// applying the same drift rules as apply (a column whose type changed is
+// loaded as VARCHAR), then removes duplicate keys if there are any.
+func replaceFrom(ctx context.Context, tx *sql.Tx, st Stream, view string) ([]SchemaChange, error) {
+	target := warehouse.Table(st.Schema, st.Table)
+	old, err := columns(ctx, tx, "SELECT * FROM "+target)
+	if err != nil {
+		old = nil
+	}
+	staged := make([]column, len(st.Arrow.Fields()))
+	for i, f := range st.Arrow.Fields() {
+		staged[i] = column{name: f.Name, typ: duckType(f.Type)}
+	}
+	changes := drift(old, staged)
+	if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+selectList(staged, changes)+" FROM "+view); err != nil {
+		return nil, err
+	}
+	if len(st.Key) > 0 {
+		list := keyList(st.Key)
+		var dups int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT ("+list+")) FROM "+target).Scan(&dups); err != nil {
+			return nil, fmt.Errorf("count duplicate keys: %w", err)
+		}
+		if dups > 0 {
+			for _, q := range []string{
+				"CREATE OR REPLACE TEMP TABLE __dedup AS SELECT * FROM " + target + " QUALIFY row_number() OVER (PARTITION BY " + list + " ORDER BY rowid DESC) = 1",
+				"DELETE FROM " + target,
+				"INSERT INTO " + target + " SELECT * FROM __dedup",
+				"DROP TABLE __dedup",
+			} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return nil, fmt.Errorf("remove duplicate keys: %w", err)
+				}
+			}
+		}
+	}
+	return changes, nil
+}
+
+// drift compares a table's columns with incoming ones: new columns are
+// added, columns whose type changed are widened to VARCHAR.
+func drift(old, incoming []column) []SchemaChange {
+	if old == nil {
+		return nil
+	}
+	oldType := map[string]string{}
+	for _, c := range old {
+		oldType[c.name] = c.typ
+	}
+	var changes []SchemaChange
+	for _, c := range incoming {
+		prev, ok := oldType[c.name]
+		switch {
+		case !ok:
+			changes = append(changes, SchemaChange{Column: c.name, NewType: c.typ, Action: "added"})
+		case prev != c.typ && prev != "VARCHAR":
+			changes = append(changes, SchemaChange{Column: c.name, OldType: prev, NewType: c.typ, Action: "widened to VARCHAR"})
+		}
+	}
+	return changes
+}
+
+// selectList selects the incoming columns, casting widened ones to VARCHAR.
+func selectList(cols []column, changes []SchemaChange) string {
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		sel[i] = warehouse.Ident(c.name)
+		for _, ch := range changes {
+			if ch.Column == c.name && ch.OldType != "" {
+				sel[i] = "CAST(" + warehouse.Ident(c.name) + " AS VARCHAR) AS " + warehouse.Ident(c.name)
+			}
+		}
+	}
+	return strings.Join(sel, ", ")
+}
+
+func keyList(key []string) string {
+	keys := make([]string, len(key))
+	for i, k := range key {
+		keys[i] = warehouse.Ident(k)
+	}
+	return strings.Join(keys, ", ")
 }
 
 func nullIfEmpty(s string) any {
@@ -304,62 +418,28 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 		return nil, err
 	}
 	// Sources may deliver a row twice (HubSpot's search windows overlap at
-	// their boundaries); keep the last one read of each key.
+	// their boundaries); keep the last one read of each key. Counting is
+	// cheap; the window over wide rows is not, so it only runs when needed.
 	from := warehouse.Ident(staging)
 	if len(st.Key) > 0 {
-		keys := make([]string, len(st.Key))
-		for i, k := range st.Key {
-			keys[i] = warehouse.Ident(k)
-		}
-		list := strings.Join(keys, ", ")
+		list := keyList(st.Key)
 		var dups int64
-		// Counting is cheap; the window over wide rows is not, so it only
-		// runs when there is something to remove.
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT ("+list+")) FROM "+from).Scan(&dups); err != nil {
 			return nil, fmt.Errorf("count duplicate keys: %w", err)
 		}
 		if dups > 0 {
-			from = "(SELECT * FROM " + warehouse.Ident(staging) + " QUALIFY row_number() OVER (PARTITION BY " +
-				list + " ORDER BY rowid DESC) = 1)"
+			from = "(SELECT * FROM " + warehouse.Ident(staging) + " QUALIFY row_number() OVER (PARTITION BY " + list + " ORDER BY rowid DESC) = 1)"
 		}
 	}
-	oldType := map[string]string{}
-	for _, c := range old {
-		oldType[c.name] = c.typ
-	}
-	var changes []SchemaChange
-	for _, c := range staged {
-		prev, ok := oldType[c.name]
-		switch {
-		case old == nil:
-		case !ok:
-			changes = append(changes, SchemaChange{Column: c.name, NewType: c.typ, Action: "added"})
-		case prev != c.typ:
-			changes = append(changes, SchemaChange{Column: c.name, OldType: prev, NewType: c.typ, Action: "widened to VARCHAR"})
-		}
-	}
+	changes := drift(old, staged)
 	if !merge || old == nil {
-		// Replace; a changed column still becomes VARCHAR in the new table
-		// so that it reads the same way before and after the change.
-		var sel []string
-		for _, c := range staged {
-			expr := warehouse.Ident(c.name)
-			for _, ch := range changes {
-				if ch.Column == c.name && ch.OldType != "" {
-					expr = "CAST(" + expr + " AS VARCHAR) AS " + warehouse.Ident(c.name)
-				}
-			}
-			sel = append(sel, expr)
-		}
-		_, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+strings.Join(sel, ", ")+" FROM "+from)
+		_, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+selectList(staged, changes)+" FROM "+from)
 		return changes, err
 	}
 	for _, ch := range changes {
 		col := warehouse.Ident(ch.Column)
-		var q string
-		if ch.OldType == "" {
-			q = "ALTER TABLE " + target + " ADD COLUMN " + col + " " + ch.NewType
-		} else {
+		q := "ALTER TABLE " + target + " ADD COLUMN " + col + " " + ch.NewType
+		if ch.OldType != "" {
 			q = "ALTER TABLE " + target + " ALTER COLUMN " + col + " TYPE VARCHAR USING CAST(" + col + " AS VARCHAR)"
 		}
 		if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -369,15 +449,12 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 	if len(st.Key) == 0 {
 		return nil, fmt.Errorf("stream %s has no key to merge on", st.Name)
 	}
-	keys := make([]string, len(st.Key))
-	for i, k := range st.Key {
-		keys[i] = warehouse.Ident(k)
-	}
-	keyList := strings.Join(keys, ", ")
-	if _, err := tx.ExecContext(ctx, "DELETE FROM "+target+" WHERE ("+keyList+") IN (SELECT "+keyList+" FROM "+warehouse.Ident(staging)+")"); err != nil {
+	list := keyList(st.Key)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+target+" WHERE ("+list+") IN (SELECT "+list+" FROM "+warehouse.Ident(staging)+")"); err != nil {
 		return nil, fmt.Errorf("merge into %s: %w", target, err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+target+" BY NAME SELECT * FROM "+from); err != nil {
+	// Widened columns arrive with their new type; cast them on the way in.
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+target+" BY NAME SELECT "+selectList(staged, changes)+" FROM "+from); err != nil {
 		return nil, fmt.Errorf("merge into %s: %w", target, err)
 	}
 	return changes, nil
