@@ -124,30 +124,12 @@ func SnapshotTable(sync string) string { return warehouse.Table("backflow", "sna
 // against the snapshot, sends adds and changes in batches, and records
 // every outcome.
 func Sync(ctx context.Context, w *warehouse.Warehouse, runID string, s project.Sync, dest Destination) (Result, error) {
-	start := time.Now()
-	res := Result{Sync: s.Name}
-	conn, err := w.DB().Conn(ctx)
+	p, err := NewPlan(ctx, w, s, dest, PlanOptions{})
 	if err != nil {
-		return res, err
+		return Result{Sync: s.Name}, err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `INSERT INTO backflow.sync_runs (run_id, sync, started_at, status) VALUES (?, ?, now(), 'running')`, runID, s.Name); err != nil {
-		return res, fmt.Errorf("sync %s: record start: %w", s.Name, err)
-	}
-	err = runSync(ctx, w, conn, runID, s, dest, &res)
-	res.Duration = time.Since(start)
-	status, msg := "succeeded", ""
-	switch {
-	case err != nil:
-		status, msg = "failed", err.Error()
-	case res.Failed+res.Rejected > 0:
-		status = "partial"
-	}
-	_, uerr := conn.ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.sync_runs SET finished_at = now(), status = ?, error = ?,
-		model_rows = ?, added = ?, changed = ?, removed = ?, unchanged = ?, applied = ?, failed = ?, rejected = ?, skipped = ?
-		WHERE run_id = ? AND sync = ?`, status, nullIfEmpty(msg), res.ModelRows, res.Added, res.Changed, res.Removed,
-		res.Unchanged, res.Applied, res.Failed, res.Rejected, res.Skipped, runID, s.Name)
-	return res, errors.Join(err, uerr)
+	defer p.Close()
+	return p.Apply(ctx, w, runID, 0)
 }
 
 func nullIfEmpty(s string) any {
@@ -157,7 +139,68 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID string, s project.Sync, dest Destination, res *Result) error {
+// PlanOptions change how a plan is made.
+type PlanOptions struct {
+	// FullResync ignores the snapshot: every model row is sent whole.
+	FullResync bool
+}
+
+// Plan is one sync's diff of model against snapshot. It is made without
+// writing anything to the file (a temp table on its own connection holds
+// it) and is applied, or closed, once.
+type Plan struct {
+	Sync project.Sync
+	// Counts holds the model's rows and the operations of the diff.
+	Counts Result
+	// Rejected counts rows the destination would refuse (Checker); they
+	// are recorded, never sent.
+	Rejected int64
+
+	dest Destination
+	conn *sql.Conn
+	full bool
+}
+
+// Checker is implemented by destinations that can tell before sending
+// that the destination would refuse a row's values. Check returns why, or "".
+type Checker interface {
+	Check(values map[string]json.RawMessage) string
+}
+
+// NewPlan checks the sync (key present, unique and not null; mapped columns
+// present; types compatible with the destination's fields) and diffs the
+// model against the snapshot. It writes nothing to the file.
+func NewPlan(ctx context.Context, w *warehouse.Warehouse, s project.Sync, dest Destination, opts PlanOptions) (*Plan, error) {
+	conn, err := w.DB().Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync}
+	p.Counts.Sync = s.Name
+	if err := p.make(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close releases the plan's connection and temp table.
+func (p *Plan) Close() {
+	p.conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS __plan")
+	p.conn.Close()
+}
+
+// Pending is the number of rows to send (adds and changes).
+func (p *Plan) Pending() int64 { return p.Counts.Added + p.Counts.Changed }
+
+// Calls estimates the API calls the plan takes.
+func (p *Plan) Calls() int64 {
+	size := int64(p.dest.BatchSize())
+	return (p.Pending() + size - 1) / size
+}
+
+func (p *Plan) make(ctx context.Context) error {
+	s, conn, dest := p.Sync, p.conn, p.dest
 	model := warehouse.Table("models", s.Model)
 	snapshot := SnapshotTable(s.Name)
 
@@ -205,7 +248,7 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 		FROM (SELECT %s AS k FROM %s)`, keyExpr, model)).Scan(&nulls, &total, &distinct); err != nil {
 		return fmt.Errorf("sync %s: check keys: %w", s.Name, err)
 	}
-	res.ModelRows = total
+	p.Counts.ModelRows = total
 	if dups := total - nulls - distinct; nulls > 0 || dups > 0 {
 		ke := &KeyError{Sync: s.Name, Key: s.Key, Nulls: nulls}
 		if dups > 0 {
@@ -225,10 +268,14 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 		return ke
 	}
 
-	// The plan: a full outer join of model and snapshot on the key.
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+snapshot+` (
-		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR)`); err != nil {
-		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)
+	// The plan: a full outer join of model and snapshot on the key. No
+	// snapshot yet, or a full resync, joins an empty one.
+	snap := snapshot
+	var exists int
+	conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
+		AND table_schema = 'backflow' AND table_name = ?`, "snapshot_"+s.Name).Scan(&exists)
+	if exists == 0 || p.full {
+		snap = `(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS row_hash, NULL::JSON AS payload, NULL::VARCHAR AS skipped_hash WHERE false)`
 	}
 	plan := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE __plan AS
 		WITH m AS (
@@ -241,28 +288,113 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
 		WHERE (mh.key IS NULL AND s.key IS NOT NULL)
 		   OR (mh.key IS NOT NULL AND s.row_hash IS DISTINCT FROM mh.hash AND s.skipped_hash IS DISTINCT FROM mh.hash)`,
-		keyExpr, strings.Join(members, ", "), model, snapshot)
+		keyExpr, strings.Join(members, ", "), model, snap)
 	if _, err := conn.ExecContext(ctx, plan); err != nil {
 		return fmt.Errorf("sync %s: plan: %w", s.Name, err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS __plan")
 	// A removed key that was never pushed (only skipped) is not a removal.
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE op = 'add'), count(*) FILTER (WHERE op = 'change'),
-		count(*) FILTER (WHERE op = 'remove' AND old_payload IS NOT NULL) FROM __plan`).Scan(&res.Added, &res.Changed, &res.Removed); err != nil {
+		count(*) FILTER (WHERE op = 'remove' AND old_payload IS NOT NULL) FROM __plan`).Scan(&p.Counts.Added, &p.Counts.Changed, &p.Counts.Removed); err != nil {
 		return fmt.Errorf("sync %s: count plan: %w", s.Name, err)
 	}
-	res.Unchanged = total - res.Added - res.Changed
-
-	// on_remove: ignore — forget removed keys without touching the destination.
-	if _, err := conn.ExecContext(ctx, `DELETE FROM `+snapshot+` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove')`); err != nil {
-		return fmt.Errorf("sync %s: forget removed rows: %w", s.Name, err)
+	p.Counts.Unchanged = total - p.Counts.Added - p.Counts.Changed
+	if c, ok := dest.(Checker); ok {
+		return p.each(ctx, 0, func(r Row) error {
+			if c.Check(r.Values) != "" {
+				p.Rejected++
+			}
+			return nil
+		})
 	}
+	return nil
+}
 
-	// Apply in batches, in key order.
+// each calls fn for the plan's rows to send, in key order, at most limit
+// of them (0: all).
+func (p *Plan) each(ctx context.Context, limit int64, fn func(Row) error) error {
+	var after, seen int64
+	for limit == 0 || seen < limit {
+		batch, last, err := readBatch(ctx, p.conn, after, 1000)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		after = last
+		for _, b := range batch {
+			if limit > 0 && seen >= limit {
+				return nil
+			}
+			if err := fn(b.row); err != nil {
+				return err
+			}
+			seen++
+		}
+	}
+	return nil
+}
+
+// Sample returns up to n of the rows the plan would send, with only the
+// fields it would send.
+func (p *Plan) Sample(ctx context.Context, n int) ([]Row, error) {
+	var out []Row
+	err := p.each(ctx, int64(n), func(r Row) error {
+		if r.Op == "change" && len(r.Values) == 0 {
+			return nil
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// Apply sends the plan, recording every row's outcome; limit > 0 sends at
+// most that many rows (a test sample). It records the sync in
+// backflow.sync_runs.
+func (p *Plan) Apply(ctx context.Context, w *warehouse.Warehouse, runID string, limit int64) (Result, error) {
+	start := time.Now()
+	res := p.Counts
+	s := p.Sync
+	if _, err := p.conn.ExecContext(ctx, `INSERT INTO backflow.sync_runs (run_id, sync, started_at, status) VALUES (?, ?, now(), 'running')`, runID, s.Name); err != nil {
+		return res, fmt.Errorf("sync %s: record start: %w", s.Name, err)
+	}
+	err := p.apply(ctx, w, runID, limit, &res)
+	res.Duration = time.Since(start)
+	status, msg := "succeeded", ""
+	switch {
+	case err != nil:
+		status, msg = "failed", err.Error()
+	case res.Failed+res.Rejected > 0:
+		status = "partial"
+	}
+	_, uerr := p.conn.ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.sync_runs SET finished_at = now(), status = ?, error = ?,
+		model_rows = ?, added = ?, changed = ?, removed = ?, unchanged = ?, applied = ?, failed = ?, rejected = ?, skipped = ?
+		WHERE run_id = ? AND sync = ?`, status, nullIfEmpty(msg), res.ModelRows, res.Added, res.Changed, res.Removed,
+		res.Unchanged, res.Applied, res.Failed, res.Rejected, res.Skipped, runID, s.Name)
+	return res, errors.Join(err, uerr)
+}
+
+func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, limit int64, res *Result) error {
+	s, conn, dest := p.Sync, p.conn, p.dest
+	snapshot := SnapshotTable(s.Name)
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+snapshot+` (
+		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR)`); err != nil {
+		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)
+	}
+	// on_remove: ignore — forget removed keys without touching the
+	// destination. A test sample (limit) removes nothing.
+	if limit == 0 && !p.full {
+		if _, err := conn.ExecContext(ctx, `DELETE FROM `+snapshot+` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove')`); err != nil {
+			return fmt.Errorf("sync %s: forget removed rows: %w", s.Name, err)
+		}
+	}
+	checker, _ := dest.(Checker)
 	size := int64(dest.BatchSize())
-	var after int64
-	for {
-		batch, last, err := readBatch(ctx, conn, after, size)
+	var after, sent int64
+	for limit == 0 || sent < limit {
+		n := size
+		if limit > 0 {
+			n = min(size, limit-sent)
+		}
+		batch, last, err := readBatch(ctx, conn, after, n)
 		if err != nil {
 			return fmt.Errorf("sync %s: read plan: %w", s.Name, err)
 		}
@@ -270,16 +402,22 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 			return nil
 		}
 		after = last
+		sent += int64(len(batch))
 		// A change whose fields all equal the snapshot's (a field dropped
 		// from the mapping changes the payload, not any sent value) is not
-		// sent: the snapshot just takes the new payload.
-		var send []planned
-		var quiet []planned
-		for _, p := range batch {
-			if p.row.Op == "change" && len(p.row.Values) == 0 {
-				quiet = append(quiet, p)
-			} else {
-				send = append(send, p)
+		// sent: the snapshot just takes the new payload. A row the
+		// destination would refuse is recorded as rejected, not sent.
+		var send, quiet, refused []planned
+		var reasons []Outcome
+		for _, b := range batch {
+			switch {
+			case b.row.Op == "change" && len(b.row.Values) == 0:
+				quiet = append(quiet, b)
+			case checker != nil && checker.Check(b.row.Values) != "":
+				refused = append(refused, b)
+				reasons = append(reasons, Outcome{Status: Rejected, Error: checker.Check(b.row.Values)})
+			default:
+				send = append(send, b)
 			}
 		}
 		if len(quiet) > 0 {
@@ -289,12 +427,18 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 			}
 		}
+		if len(refused) > 0 {
+			res.Rejected += int64(len(refused))
+			if err := record(ctx, w, runID, s.Name, refused, reasons); err != nil {
+				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
+			}
+		}
 		if len(send) == 0 {
 			continue
 		}
 		rows := make([]Row, len(send))
-		for i, p := range send {
-			rows[i] = p.row
+		for i, b := range send {
+			rows[i] = b.row
 		}
 		outcomes, err := dest.Apply(ctx, rows)
 		if err != nil {
@@ -319,6 +463,7 @@ func runSync(ctx context.Context, w *warehouse.Warehouse, conn *sql.Conn, runID 
 			}
 		}
 	}
+	return nil
 }
 
 func columnTypes(ctx context.Context, conn *sql.Conn, table string) (map[string]string, error) {

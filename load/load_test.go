@@ -247,3 +247,66 @@ func TestSync_RowRejectedByPendo(t *testing.T) {
 		t.Fatalf("error %q does not name the field", msg)
 	}
 }
+
+// A plan writes nothing: no snapshot, no sync_runs row, and an existing
+// snapshot is left as it was; nothing reaches the destination.
+func TestPlan_NoSideEffects(t *testing.T) {
+	h := newHarness(t)
+	h.model(base)
+	count := func(q string) int {
+		var n int
+		h.w.DB().QueryRow(q).Scan(&n)
+		return n
+	}
+	p, err := load.NewPlan(context.Background(), h.w, h.sync, h.dest, load.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := p.Sample(context.Background(), 2)
+	if err != nil || len(sample) != 2 || p.Counts.Added != 3 || p.Calls() != 2 {
+		t.Fatalf("plan: %+v, sample %v, calls %d, %v", p.Counts, sample, p.Calls(), err)
+	}
+	p.Close()
+	if n := count(`SELECT count(*) FROM information_schema.tables WHERE table_name = 'snapshot_traits'`); n != 0 {
+		t.Fatal("planning created the snapshot")
+	}
+	if n := count(`SELECT count(*) FROM backflow.sync_runs`); n != 0 {
+		t.Fatal("planning recorded a run")
+	}
+	if h.posts.Load() != 0 {
+		t.Fatal("planning sent something")
+	}
+	h.mustRun()
+	h.model(strings.Replace(base, "'free'", "'team'", 1))
+	before := count(`SELECT count(*) FROM backflow.snapshot_traits WHERE payload->>'plan' = 'free'`)
+	p, err = load.NewPlan(context.Background(), h.w, h.sync, h.dest, load.PlanOptions{})
+	if err != nil || p.Counts.Changed != 1 {
+		t.Fatalf("second plan: %+v %v", p.Counts, err)
+	}
+	p.Close()
+	if after := count(`SELECT count(*) FROM backflow.snapshot_traits WHERE payload->>'plan' = 'free'`); after != before || before != 1 {
+		t.Fatalf("planning changed the snapshot: %d → %d", before, after)
+	}
+}
+
+func TestPlan_LimitAndFullResync(t *testing.T) {
+	h := newHarness(t)
+	h.model(base)
+	ctx := context.Background()
+	p, _ := load.NewPlan(ctx, h.w, h.sync, h.dest, load.PlanOptions{})
+	res, err := p.Apply(ctx, h.w, "sample", 1)
+	p.Close()
+	if err != nil || res.Applied != 1 {
+		t.Fatalf("--limit 1: %v %v", res, err)
+	}
+	if r := h.mustRun(); r.Added != 2 || r.Applied != 2 {
+		t.Fatalf("after the sample, the rest: %v", r)
+	}
+	before := h.posts.Load()
+	p, _ = load.NewPlan(ctx, h.w, h.sync, h.dest, load.PlanOptions{FullResync: true})
+	res, err = p.Apply(ctx, h.w, "resync", 0)
+	p.Close()
+	if err != nil || res.Added != 3 || res.Applied != 3 || h.posts.Load() == before {
+		t.Fatalf("--full-resync: %v %v", res, err)
+	}
+}
