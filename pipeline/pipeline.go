@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +43,8 @@ type Options struct {
 	Progress func(stream string, rows int64)
 	// Select limits the models built (see models.Select).
 	Select []string
+	// Syncs limits the syncs run, by name.
+	Syncs []string
 }
 
 // Result is what a run did.
@@ -107,26 +110,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result, log *slog.Logger) error {
 	p := opts.Project
-	var hs *hubspot.Client
-	var pd *pendo.Client
-	var err error
-	if c := p.Config.HubSpot; c != nil {
-		if hs, err = HubSpotClient(p, opts.Secrets, opts.HTTPClient); err != nil {
-			return err
-		}
-	}
-	if c := p.Config.Pendo; c != nil {
-		var loc *time.Location
-		if c.TimeZone != "" {
-			if loc, err = time.LoadLocation(c.TimeZone); err != nil {
-				return fmt.Errorf("pendo.timezone: %w", err)
-			}
-		}
-		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey,
-			RequestsPerSecond: c.RequestsPerSecond, TimeZone: loc})
-		if err != nil {
-			return err
-		}
+	hs, pd, err := clients(p, opts)
+	if err != nil {
+		return err
 	}
 
 	// Sources, wired explicitly.
@@ -167,7 +153,10 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 	// Every sync runs even if one fails; the errors are returned together.
 	var errs []error
 	for _, s := range p.Syncs {
-		dest, err := destination(s, pd)
+		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
+			continue
+		}
+		dest, err := destination(s, hs, pd)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -184,8 +173,10 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 }
 
 // destination builds the Destination a sync names.
-func destination(s project.Sync, pd *pendo.Client) (load.Destination, error) {
+func destination(s project.Sync, hs *hubspot.Client, pd *pendo.Client) (load.Destination, error) {
 	switch s.Destination {
+	case "hubspot":
+		return &load.HubSpot{Client: hs, Object: s.Object, Match: s.Match, Upsert: s.Mode == "upsert", Size: s.BatchSize}, nil
 	case "pendo":
 		kind := pendo.Visitor
 		if s.Object == "accounts" {
@@ -236,4 +227,123 @@ func Models(ctx context.Context, w *warehouse.Warehouse, p *project.Project, sel
 		return nil, err
 	}
 	return models.Select(ordered, selectors)
+}
+
+func clients(p *project.Project, opts Options) (*hubspot.Client, *pendo.Client, error) {
+	var hs *hubspot.Client
+	var pd *pendo.Client
+	var err error
+	if c := p.Config.HubSpot; c != nil {
+		if hs, err = HubSpotClient(p, opts.Secrets, opts.HTTPClient); err != nil {
+			return nil, nil, err
+		}
+	}
+	if c := p.Config.Pendo; c != nil {
+		var loc *time.Location
+		if c.TimeZone != "" {
+			if loc, err = time.LoadLocation(c.TimeZone); err != nil {
+				return nil, nil, fmt.Errorf("pendo.timezone: %w", err)
+			}
+		}
+		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey,
+			RequestsPerSecond: c.RequestsPerSecond, TimeZone: loc})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return hs, pd, nil
+}
+
+// SyncOptions tune Syncs.
+type SyncOptions struct {
+	// Apply sends the plans; otherwise they are only made (backflow plan).
+	Apply bool
+	// Limit sends at most this many rows per sync (a test sample).
+	Limit int64
+	// FullResync ignores the snapshots.
+	FullResync bool
+}
+
+// PlannedSync is one sync's plan and, when applied, its result.
+type PlannedSync struct {
+	Plan   *load.Plan
+	Result *load.Result
+	// Rate is the destination's sustained requests per second, for
+	// estimates.
+	Rate float64
+}
+
+// Syncs plans (and with Apply, runs) the selected syncs against the models
+// already built, without extracting or rebuilding anything. fn sees each
+// plan before it is applied; the plan is closed after.
+func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSync) error) error {
+	p := opts.Project
+	hs, pd, err := clients(p, opts)
+	if err != nil {
+		return err
+	}
+	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	runID := uuid.Must(uuid.NewV7()).String()
+	if so.Apply {
+		if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, 'sync', now(), 'running')`, runID); err != nil {
+			return fmt.Errorf("record run: %w", err)
+		}
+	}
+	var errs []error
+	for _, s := range p.Syncs {
+		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
+			continue
+		}
+		dest, err := destination(s, hs, pd)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ps := PlannedSync{Plan: plan, Rate: rate(p, s)}
+		if so.Apply {
+			res, err := plan.Apply(ctx, w, runID, so.Limit)
+			ps.Result = &res
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		err = fn(ps)
+		plan.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if so.Apply {
+		status, msg := "succeeded", any(nil)
+		if err := errors.Join(errs...); err != nil {
+			status, msg = "failed", err.Error()
+		}
+		w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, status, msg, runID)
+	}
+	return errors.Join(errs...)
+}
+
+// rate is a destination's sustained requests per second.
+func rate(p *project.Project, s project.Sync) float64 {
+	if s.Destination == "hubspot" {
+		burst := 100
+		if c := p.Config.HubSpot; c != nil && c.BurstLimit > 0 {
+			burst = c.BurstLimit
+		}
+		return float64(burst-1) / 10
+	}
+	rps := 100
+	if c := p.Config.Pendo; c != nil && c.RequestsPerSecond > 0 {
+		rps = c.RequestsPerSecond
+	}
+	return float64(rps - 1)
 }

@@ -148,15 +148,18 @@ type Sync struct {
 	// File is the path within the project, for messages.
 	File string `yaml:"-"`
 
-	Model       string  `yaml:"model"`
-	Destination string  `yaml:"destination"`
-	Object      string  `yaml:"object"`
-	Key         string  `yaml:"key"`
-	Mode        string  `yaml:"mode"`
-	Group       string  `yaml:"group"`
-	OnRemove    string  `yaml:"on_remove"`
-	BatchSize   int     `yaml:"batch_size"`
-	Fields      []Field `yaml:"-"`
+	Model       string `yaml:"model"`
+	Destination string `yaml:"destination"`
+	Object      string `yaml:"object"`
+	Key         string `yaml:"key"`
+	// Match is what the key identifies in HubSpot: id (default), email, or
+	// a unique-value property.
+	Match     string  `yaml:"match"`
+	Mode      string  `yaml:"mode"`
+	Group     string  `yaml:"group"`
+	OnRemove  string  `yaml:"on_remove"`
+	BatchSize int     `yaml:"batch_size"`
+	Fields    []Field `yaml:"-"`
 }
 
 // Field maps a model column to a destination field.
@@ -436,7 +439,32 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 			s.BatchSize = 500
 		}
 	case "hubspot":
-		return nil, bad("destination", "hubspot destinations are not supported by this version of backflow yet")
+		if s.Match == "" {
+			s.Match = "id"
+		}
+		if !validName.MatchString(s.Match) {
+			return nil, bad("match", "must be id, email or a unique property's name, not %q", s.Match)
+		}
+		switch s.Mode {
+		case "update":
+		case "upsert":
+			if s.Match == "id" {
+				return nil, bad("mode", "upsert needs match: email or a unique-value property (HubSpot cannot upsert by record id)")
+			}
+		case "create", "events":
+			return nil, bad("mode", "mode %s is not supported by this version of backflow yet (update and upsert are)", s.Mode)
+		default:
+			return nil, bad("mode", "must be update, upsert, create or events, not %q", s.Mode)
+		}
+		if s.Match == "email" && s.Object != "contacts" {
+			return nil, bad("match", "email identifies contacts only; %s need id or a unique property", s.Object)
+		}
+		if s.BatchSize == 0 {
+			s.BatchSize = 100
+		}
+		if s.BatchSize > 100 {
+			return nil, bad("batch_size", "HubSpot batches hold at most 100 records, not %d", s.BatchSize)
+		}
 	default:
 		return nil, bad("destination", "must be hubspot or pendo, not %q", s.Destination)
 	}
@@ -509,6 +537,9 @@ func parseFields(file string, n *yaml.Node) ([]Field, error) {
 func (s *Sync) checkSource(c *Config) error {
 	if s.Destination == "pendo" && c.Pendo == nil {
 		return &Error{File: s.File, Field: "destination", Err: errors.New("pendo is not configured in backflow.yml (add a pendo: section)")}
+	}
+	if s.Destination == "hubspot" && c.HubSpot == nil {
+		return &Error{File: s.File, Field: "destination", Err: errors.New("hubspot is not configured in backflow.yml (add a hubspot: section)")}
 	}
 	return nil
 }

@@ -139,3 +139,68 @@ func TestModelsTestAndQuery(t *testing.T) {
 		t.Fatalf("broken model: exit %d %s", code, stderr)
 	}
 }
+
+func TestPlanAndSync(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "models"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "syncs"), 0o755)
+	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte(`hubspot:
+  base_url: `+sb.HubSpotURL+`
+  extract:
+    objects: [contacts]
+pendo:
+  base_url: `+sb.PendoURL+`
+  extract:
+    streams: [visitors, feature_events]
+`), 0o644)
+	// Pendo usage onto the contact: a product-engagement score.
+	os.WriteFile(filepath.Join(dir, "models", "contact_engagement.sql"), []byte(`SELECT c.email, least(100, coalesce(sum(f.num_events), 0)) AS engagement
+FROM models.identity_contacts_visitors i
+JOIN raw_hubspot.contacts c ON c.id = i.contact_id
+LEFT JOIN raw_pendo.feature_events f ON f.visitor_id = i.visitor_id
+WHERE i.status = 'matched'
+GROUP BY c.email`), 0o644)
+	os.WriteFile(filepath.Join(dir, "syncs", "engagement.yml"), []byte(`model: contact_engagement
+destination: hubspot
+object: contacts
+key: email
+match: email
+fields:
+  engagement: hubspotscore
+`), 0o644)
+	env := map[string]string{"HUBSPOT_TOKEN": sb.HubSpotToken, "PENDO_INTEGRATION_KEY": sb.PendoKey}
+	for _, args := range [][]string{{"extract"}, {"models", "run"}} {
+		if code, out, stderr := run(t, env, append(args, "--project", dir, "--log-level", "warn")...); code != 0 {
+			t.Fatalf("%v: %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	code, out, stderr := run(t, env, "plan", "--project", dir, "--show", "2")
+	if code != 0 || !strings.Contains(out, "engagement → hubspot contacts") || !strings.Contains(out, "to add") || !strings.Contains(out, `{"hubspotscore":`) {
+		t.Fatalf("plan: %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = run(t, env, "query", "--project", dir, "--format", "csv", "SELECT count(*) FROM backflow.sync_runs")
+	if code != 0 || !strings.Contains(out, "\n0\n") {
+		t.Fatalf("plan recorded a run: %s", out)
+	}
+	code, out, stderr = run(t, env, "sync", "--project", dir, "--limit", "5", "--json", "--log-level", "warn")
+	if code != 0 || !strings.Contains(out, `"pushed": 5`) {
+		t.Fatalf("sync --limit: %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = run(t, env, "sync", "--project", dir, "--json", "--log-level", "warn")
+	var res []struct {
+		Added, Pushed int
+	}
+	json.Unmarshal([]byte(out), &res)
+	if code != 0 || len(res) != 1 || res[0].Pushed == 0 || res[0].Pushed != res[0].Added {
+		t.Fatalf("sync: %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = run(t, env, "plan", "--project", dir)
+	if code != 0 || !strings.Contains(out, "0 to add, 0 to change") {
+		t.Fatalf("plan after sync: %s", out)
+	}
+}

@@ -81,6 +81,8 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		newCmdRun(g, stdio, lookupEnv),
 		newCmdExtract(g, stdio, lookupEnv),
 		newCmdModels(stdio),
+		newCmdPlan(g, stdio, lookupEnv),
+		newCmdSync(g, stdio, lookupEnv),
 		newCmdTest(stdio),
 		newCmdQuery(stdio),
 		newCmdDemo(g, stdio),

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/pipeline"
+)
+
+type syncOptions struct {
+	project    string
+	syncs      []string
+	show       int
+	limit      int64
+	fullResync bool
+	json       bool
+}
+
+func newCmdPlan(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
+	opts := &syncOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what each sync would send, without sending or changing anything",
+		Long: `plan checks each sync (key present, unique and not null; mapped columns present
+with types the destination accepts; values the destination would refuse),
+diffs the model against what was last pushed, and prints the rows to add,
+change and remove, the API calls that takes, how long at the configured rate
+limit, and sample payloads. Nothing is sent and nothing in the DuckDB file
+changes. It reads the models as they are: run backflow models run first.`,
+		Example: `  backflow plan
+  backflow plan --sync visitor_traits --show 5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{FullResync: opts.fullResync})
+		},
+	}
+	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "plan only these syncs")
+	cmd.Flags().IntVar(&opts.show, "show", 3, "sample payloads to print per sync")
+	cmd.Flags().BoolVar(&opts.fullResync, "full-resync", false, "plan as if nothing had been pushed")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print the plans as JSON on stdout")
+	return cmd
+}
+
+func newCmdSync(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
+	opts := &syncOptions{}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Send each sync's changes to its destination",
+		Long: `sync plans each sync as backflow plan does and sends the adds and changes in
+batches, recording every row's outcome in backflow.sync_rows and advancing
+the snapshot for accepted rows only. It does not extract or rebuild models
+(backflow run does all three).`,
+		Example: `  backflow sync --sync visitor_traits --limit 10   # a test sample
+  backflow sync --full-resync                       # resend everything`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{Apply: true, Limit: opts.limit, FullResync: opts.fullResync})
+		},
+	}
+	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "run only these syncs")
+	cmd.Flags().Int64Var(&opts.limit, "limit", 0, "send at most this many rows per sync (a test sample)")
+	cmd.Flags().BoolVar(&opts.fullResync, "full-resync", false, "ignore what was pushed before and send every row")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
+	return cmd
+}
+
+func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (string, bool), opts *syncOptions, so pipeline.SyncOptions) error {
+	log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
+	if err != nil {
+		return err
+	}
+	var summaries []map[string]any
+	failed := false
+	err = pipeline.Syncs(cmd.Context(), pipeline.Options{Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs}, so,
+		func(ps pipeline.PlannedSync) error {
+			pl := ps.Plan
+			c := pl.Counts
+			est := time.Duration(float64(pl.Calls()) / ps.Rate * float64(time.Second))
+			sum := map[string]any{"sync": pl.Sync.Name, "model_rows": c.ModelRows, "added": c.Added, "changed": c.Changed, "removed": c.Removed,
+				"unchanged": c.Unchanged, "rejected": pl.Rejected, "calls": pl.Calls(), "seconds_estimate": est.Seconds()}
+			if ps.Result != nil {
+				r := ps.Result
+				sum["pushed"], sum["skipped"], sum["failed"], sum["rejected"] = r.Applied, r.Skipped, r.Failed, r.Rejected
+				failed = failed || r.Failed+r.Rejected > 0
+			}
+			if opts.json {
+				if opts.show > 0 && ps.Result == nil {
+					sample, err := pl.Sample(cmd.Context(), opts.show)
+					if err != nil {
+						return err
+					}
+					sum["sample"] = sample
+				}
+				summaries = append(summaries, sum)
+				return nil
+			}
+			fmt.Fprintf(stdio.Out, "%s → %s %s (%s)\n", pl.Sync.Name, pl.Sync.Destination, pl.Sync.Object, pl.Sync.File)
+			fmt.Fprintf(stdio.Out, "  %d model rows: %d to add, %d to change, %d removed, %d unchanged; %d the destination would refuse\n",
+				c.ModelRows, c.Added, c.Changed, c.Removed, c.Unchanged, pl.Rejected)
+			fmt.Fprintf(stdio.Out, "  %d API calls, about %s at %.1f requests/s\n", pl.Calls(), est.Round(time.Second), ps.Rate)
+			if ps.Result != nil {
+				r := ps.Result
+				fmt.Fprintf(stdio.Out, "  pushed %d, skipped %d (not found), failed %d, rejected %d in %s\n", r.Applied, r.Skipped, r.Failed, r.Rejected, r.Duration.Round(time.Millisecond))
+				return nil
+			}
+			sample, err := pl.Sample(cmd.Context(), opts.show)
+			if err != nil {
+				return err
+			}
+			for _, r := range sample {
+				vals, _ := json.Marshal(r.Values)
+				fmt.Fprintf(stdio.Out, "  %-6s %s %s\n", r.Op, r.Key, strings.TrimSpace(string(vals)))
+			}
+			return nil
+		})
+	if opts.json {
+		if summaries == nil {
+			summaries = []map[string]any{}
+		}
+		if jerr := printJSON(stdio.Out, summaries); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if failed {
+		return errRowsFailed
+	}
+	return nil
+}

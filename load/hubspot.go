@@ -1,0 +1,202 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/backflow-dev/backflow/api/hubspot"
+)
+
+// HubSpot writes CRM object properties: update existing records (by id,
+// email or a unique property), or upsert them by a unique property.
+type HubSpot struct {
+	Client *hubspot.Client
+	// Object is the API's object type: contacts, companies, deals,
+	// tickets, or a custom object's objectTypeId.
+	Object string
+	// Match is the key's meaning: id (the record id), email (contacts), or
+	// the name of a unique-value property.
+	Match string
+	// Upsert creates records that do not exist (Match must be a unique
+	// property); otherwise missing records are skipped, never created.
+	Upsert bool
+	Size   int
+
+	props map[string]hubspot.Property
+}
+
+var (
+	_ Destination = (*HubSpot)(nil)
+	_ Checker     = (*HubSpot)(nil)
+)
+
+// Name implements Destination.
+func (h *HubSpot) Name() string { return "hubspot " + h.Object }
+
+// BatchSize implements Destination: at most 100 inputs per batch call.
+func (h *HubSpot) BatchSize() int { return min(max(h.Size, 1), hubspot.MaxBatch) }
+
+// FieldTypes implements Destination: types come from the property
+// definitions; a read-only or calculated property cannot be written.
+func (h *HubSpot) FieldTypes(ctx context.Context, fields []string) (map[string]string, error) {
+	props, err := h.Client.Properties(ctx, h.Object)
+	if err != nil {
+		return nil, err
+	}
+	h.props = map[string]hubspot.Property{}
+	for _, p := range props {
+		h.props[p.Name] = p
+	}
+	if h.Upsert || h.Match != "id" {
+		p, ok := h.props[h.Match]
+		unique := ok && (p.HasUniqueValue || (h.Match == "email" && h.Object == "contacts"))
+		if !unique {
+			return nil, fmt.Errorf("match: %s %q is not a unique-value property, so it cannot identify records", h.Object, h.Match)
+		}
+	}
+	out := map[string]string{}
+	for _, f := range fields {
+		p, ok := h.props[f]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("fields: %s has no property %q; create it in HubSpot (or set create_fields)", h.Object, f)
+		case p.ReadOnly():
+			return nil, fmt.Errorf("fields: %s property %q is read-only (calculated or system) and cannot be written", h.Object, f)
+		case p.FieldType == "file":
+			return nil, fmt.Errorf("fields: %s property %q holds files; backflow does not write file properties", h.Object, f)
+		}
+		out[f] = p.Type
+	}
+	return out, nil
+}
+
+// ValueSQL implements Destination with HubSpot's encodings: every value is
+// a string; "" clears (a NULL in the model clears the property).
+func (h *HubSpot) ValueSQL(col, colType, fieldType string) (string, error) {
+	text := func(expr string) string { return "coalesce(" + expr + ", '')" }
+	numeric := isNumeric(colType)
+	switch fieldType {
+	case "string", "phone_number", "":
+		if strings.HasSuffix(colType, "[]") || strings.HasPrefix(colType, "STRUCT") || strings.HasPrefix(colType, "MAP") {
+			return "", fmt.Errorf("a %s column cannot feed a HubSpot %s property: cast it to VARCHAR in the model", colType, fieldType)
+		}
+		return text("CAST(" + col + " AS VARCHAR)"), nil
+	case "enumeration":
+		if strings.HasSuffix(colType, "[]") {
+			return text("hubspot_multi_join(" + col + ")"), nil
+		}
+		return text("CAST(" + col + " AS VARCHAR)"), nil
+	case "number":
+		if numeric || colType == "VARCHAR" {
+			return text("CAST(" + col + " AS VARCHAR)"), nil
+		}
+	case "bool":
+		if colType == "BOOLEAN" {
+			return text("CASE WHEN " + col + " THEN 'true' WHEN NOT " + col + " THEN 'false' END"), nil
+		}
+	case "date":
+		switch {
+		case colType == "DATE" || strings.HasPrefix(colType, "TIMESTAMP"):
+			return text("pendo_time_to_hubspot_date(" + col + ")"), nil
+		case isInteger(colType):
+			return text("pendo_time_to_hubspot_date(CAST(" + col + " AS BIGINT))"), nil
+		}
+	case "datetime":
+		switch {
+		case colType == "DATE":
+			return text("pendo_time_to_hubspot_datetime(CAST(" + col + " AS TIMESTAMP))"), nil
+		case strings.HasPrefix(colType, "TIMESTAMP"):
+			return text("pendo_time_to_hubspot_datetime(" + col + ")"), nil
+		case isInteger(colType):
+			return text("pendo_time_to_hubspot_datetime(CAST(" + col + " AS BIGINT))"), nil
+		}
+	default:
+		return "", fmt.Errorf("HubSpot property type %q is not writable by backflow", fieldType)
+	}
+	return "", fmt.Errorf("a %s column cannot feed a HubSpot %s property without a cast in the model", colType, fieldType)
+}
+
+// Check implements Checker: the values HubSpot would refuse, so that they
+// are reported per row instead of failing a batch.
+func (h *HubSpot) Check(values map[string]json.RawMessage) string {
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var v string
+		if json.Unmarshal(values[name], &v) != nil || v == "" {
+			continue
+		}
+		p := h.props[name]
+		switch {
+		case len(v) > 65536:
+			return fmt.Sprintf("%s: the value is %d characters long; HubSpot keeps at most 65,536", name, len(v))
+		case p.Type == "number":
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return fmt.Sprintf("%s: %q is not a number", name, v)
+			}
+		case p.Type == "enumeration" && !p.ExternalOptions:
+			values := []string{v}
+			if p.FieldType == "checkbox" {
+				values = strings.Split(v, ";")
+			}
+			for _, one := range values {
+				if !slices.ContainsFunc(p.Options, func(o hubspot.Option) bool { return o.Value == one }) {
+					return fmt.Sprintf("%s: %q is not one of the property's option values", name, one)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// Apply implements Destination.
+func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
+	inputs := make([]hubspot.Input, len(rows))
+	for i, r := range rows {
+		props := make(map[string]string, len(r.Values))
+		for k, raw := range r.Values {
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("row %s: field %s is not a string: %s", r.Key, k, raw)
+			}
+			props[k] = v
+		}
+		in := hubspot.Input{ID: r.Key, Properties: props}
+		if h.Match != "id" {
+			in.IDProperty = h.Match
+		}
+		inputs[i] = in
+	}
+	var results []hubspot.Result
+	var err error
+	if h.Upsert {
+		results, err = h.Client.BatchUpsert(ctx, h.Object, inputs)
+	} else {
+		results, err = h.Client.BatchUpdate(ctx, h.Object, inputs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Outcome, len(results))
+	for i, r := range results {
+		switch {
+		case r.Err == nil:
+			out[i] = Outcome{Status: Applied}
+		case r.Err.NotFound():
+			out[i] = Outcome{Status: SkippedNotFound, Error: fmt.Sprintf("no %s with %s %q", h.Object, h.Match, rows[i].Key)}
+		case r.Err.Category == "VALIDATION_ERROR" || r.Err.Category == "CONFLICT":
+			out[i] = Outcome{Status: Rejected, Error: r.Err.Category + ": " + r.Err.Message}
+		default:
+			out[i] = Outcome{Status: Failed, Error: r.Err.Category + ": " + r.Err.Message}
+		}
+	}
+	return out, nil
+}
