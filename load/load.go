@@ -389,6 +389,22 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	checker, _ := dest.(Checker)
 	size := int64(dest.BatchSize())
 	var after, sent int64
+	var prev *flight
+	landPrev := func() error {
+		if prev == nil {
+			return nil
+		}
+		f := prev
+		prev = nil
+		return p.land(ctx, w, runID, f, res)
+	}
+	// An error leaves a batch in flight: wait for it, so nothing writes
+	// to the destination after apply returns, and record what it did.
+	defer func() {
+		if prev != nil {
+			p.land(context.WithoutCancel(ctx), w, runID, prev, res)
+		}
+	}()
 	for limit == 0 || sent < limit {
 		n := size
 		if limit > 0 {
@@ -399,7 +415,7 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 			return fmt.Errorf("sync %s: read plan: %w", s.Name, err)
 		}
 		if len(batch) == 0 {
-			return nil
+			break
 		}
 		after = last
 		sent += int64(len(batch))
@@ -436,31 +452,72 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		if len(send) == 0 {
 			continue
 		}
-		rows := make([]Row, len(send))
-		for i, b := range send {
-			rows[i] = b.row
-		}
-		outcomes, err := dest.Apply(ctx, rows)
-		if err != nil {
-			return fmt.Errorf("sync %s: %s: %w", s.Name, dest.Name(), err)
-		}
-		if len(outcomes) != len(rows) {
-			return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, dest.Name(), len(outcomes), len(rows))
-		}
-		if err := record(ctx, w, runID, s.Name, send, outcomes); err != nil {
-			return fmt.Errorf("sync %s: record results: %w", s.Name, err)
-		}
-		for _, o := range outcomes {
-			switch o.Status {
-			case Applied:
-				res.Applied++
-			case Failed:
-				res.Failed++
-			case Rejected:
-				res.Rejected++
-			case SkippedNotFound:
-				res.Skipped++
+		// One call at a time, but the next batch goes out as soon as the
+		// previous call answers, while that one's results are recorded:
+		// the API, not the file, sets the pace. At most two batches are
+		// unrecorded at any moment.
+		if prev != nil {
+			<-prev.done
+			if prev.err != nil {
+				return landPrev()
 			}
+		}
+		next := p.send(ctx, send)
+		err = landPrev()
+		prev = next
+		if err != nil {
+			return err
+		}
+	}
+	return landPrev()
+}
+
+// flight is one batch sent to the destination, its outcomes arriving on
+// done.
+type flight struct {
+	rows     []planned
+	done     chan struct{}
+	outcomes []Outcome
+	err      error
+}
+
+// send calls the destination for a batch in its own goroutine.
+func (p *Plan) send(ctx context.Context, batch []planned) *flight {
+	f := &flight{rows: batch, done: make(chan struct{})}
+	rows := make([]Row, len(batch))
+	for i, b := range batch {
+		rows[i] = b.row
+	}
+	go func() {
+		defer close(f.done)
+		f.outcomes, f.err = p.dest.Apply(ctx, rows)
+	}()
+	return f
+}
+
+// land waits for a batch's outcomes and records them.
+func (p *Plan) land(ctx context.Context, w *warehouse.Warehouse, runID string, f *flight, res *Result) error {
+	s, dest := p.Sync, p.dest
+	<-f.done
+	if f.err != nil {
+		return fmt.Errorf("sync %s: %s: %w", s.Name, dest.Name(), f.err)
+	}
+	if len(f.outcomes) != len(f.rows) {
+		return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, dest.Name(), len(f.outcomes), len(f.rows))
+	}
+	if err := record(ctx, w, runID, s.Name, f.rows, f.outcomes); err != nil {
+		return fmt.Errorf("sync %s: record results: %w", s.Name, err)
+	}
+	for _, o := range f.outcomes {
+		switch o.Status {
+		case Applied:
+			res.Applied++
+		case Failed:
+			res.Failed++
+		case Rejected:
+			res.Rejected++
+		case SkippedNotFound:
+			res.Skipped++
 		}
 	}
 	return nil

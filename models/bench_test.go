@@ -1,37 +1,17 @@
 package models_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/backflow-dev/backflow/internal/memstat"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/warehouse"
 )
-
-// peakRSS returns the process's peak resident set (VmHWM) in MB.
-func peakRSS() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
 
 // BenchmarkIdentity1M builds identity_contacts_visitors over 1,000,000
 // contacts and 1,000,000 visitors (90% shared people, with stray case and
@@ -67,13 +47,13 @@ func BenchmarkIdentity1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		sel, _ := models.Select(ordered, []string{"identity_contacts_visitors"})
-		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM to the current RSS
+		memstat.ResetPeak()
 		start := time.Now()
 		if _, err := models.Run(ctx, w, sel); err != nil {
 			b.Fatal(err)
 		}
 		elapsed := time.Since(start).Seconds()
-		peak := peakRSS()
+		peak := memstat.PeakMB()
 		var matched, ambiguous int64
 		w.DB().QueryRow(`SELECT count(*) FILTER (WHERE status = 'matched'), count(*) FILTER (WHERE status = 'ambiguous') FROM models.identity_contacts_visitors`).Scan(&matched, &ambiguous)
 		w.Close()

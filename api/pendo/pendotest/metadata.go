@@ -206,6 +206,14 @@ func (s *Server) bulkUpdate(w http.ResponseWriter, r *http.Request, kind, group 
 		return
 	}
 
+	if rps := s.opts.BulkRowsPerSecond; rps > 0 {
+		select {
+		case <-time.After(time.Duration(len(rows)) * time.Second / time.Duration(rps)):
+		case <-r.Context().Done():
+			return
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fields := s.schema[kind][group]

@@ -34,6 +34,10 @@ type Options struct {
 	// within Pendo's 5-minute limit; past it the call answers 408. Default
 	// 750,000 (about 2,500 rows/s).
 	BulkRowsPerCall int
+	// BulkRowsPerSecond is how fast a bulk metadata call processes rows:
+	// the call answers after len(rows)/BulkRowsPerSecond. Zero answers at
+	// once (unit tests); benchmarks set 2,500 to match BulkRowsPerCall.
+	BulkRowsPerSecond int
 	// Faults injects failures.
 	Faults Faults
 }
