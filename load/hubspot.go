@@ -33,7 +33,19 @@ type HubSpot struct {
 var (
 	_ Destination = (*HubSpot)(nil)
 	_ Checker     = (*HubSpot)(nil)
+	_ Paced       = (*HubSpot)(nil)
 )
+
+// Pace implements Paced with the client's limiter, corrected by the rate
+// limit headers of the properties read during the plan.
+func (h *HubSpot) Pace() (float64, int64) {
+	l := h.Client.Limiter()
+	left := int64(-1)
+	if _, remaining, ok := l.Daily(); ok {
+		left = int64(remaining)
+	}
+	return l.PerSecond(), left
+}
 
 // Name implements Destination.
 func (h *HubSpot) Name() string { return "hubspot " + h.Object }

@@ -2,6 +2,7 @@ package load_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -28,8 +29,15 @@ type hsHarness struct {
 
 func newHSHarness(t *testing.T, match string, upsert bool) *hsHarness {
 	t.Helper()
+	return newHSHarnessDaily(t, match, upsert, 0)
+}
+
+// newHSHarnessDaily is newHSHarness with the account's daily budget
+// (0: the emulator's default).
+func newHSHarnessDaily(t *testing.T, match string, upsert bool, daily int) *hsHarness {
+	t.Helper()
 	h := &hsHarness{t: t}
-	h.emu = hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+	h.emu = hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, DailyLimit: daily})
 	h.emu.AddProperty("contacts", hubspottest.Property{Name: "trial_end", Label: "Trial end", Type: "date", FieldType: "date", GroupName: "contactinformation"})
 	h.emu.AddProperty("contacts", hubspottest.Property{Name: "pql", Label: "PQL", Type: "bool", FieldType: "booleancheckbox", GroupName: "contactinformation"})
 	h.emu.AddProperty("contacts", hubspottest.Property{Name: "last_seen", Label: "Last seen", Type: "datetime", FieldType: "date", GroupName: "contactinformation"})
@@ -172,6 +180,42 @@ func TestHubSpotSync_PlanErrors(t *testing.T) {
 			}
 			if h.calls.Load() != 0 {
 				t.Fatal("something was sent")
+			}
+		})
+	}
+}
+
+func TestHubSpotPlan_Estimate(t *testing.T) {
+	tests := []struct {
+		name      string
+		daily     int
+		rows      int
+		wantCalls int64
+		wantLeft  int64 // after the plan's one properties read
+		wantFits  bool
+	}{
+		{"fits", 1000, 150, 2, 999, true},
+		{"past_the_daily_budget", 2, 250, 3, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHSHarnessDaily(t, "email", false, tt.daily)
+			if _, err := h.w.DB().Exec(fmt.Sprintf(`CREATE TABLE models.m AS SELECT 'u' || i || '@x.com' AS email, 'CTO' AS title,
+				'lead' AS stage, NULL::DATE AS trial, true AS pql, NULL::TIMESTAMPTZ AS seen, i AS score FROM range(%d) t(i)`, tt.rows)); err != nil {
+				t.Fatal(err)
+			}
+			p, err := load.NewPlan(context.Background(), h.w, h.sync, h.dest, load.PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			e := p.Estimate(1)
+			// The limiter keeps (limit-1) calls per 10 s window.
+			if e.Calls != tt.wantCalls || e.DailyLeft != tt.wantLeft || e.Fits() != tt.wantFits || e.PerSecond != 99_999.0/10 {
+				t.Fatalf("estimate = %+v (fits %v), want %d calls, %d left, fits %v", e, e.Fits(), tt.wantCalls, tt.wantLeft, tt.wantFits)
+			}
+			if h.calls.Load() != 0 {
+				t.Fatal("the plan sent a batch")
 			}
 		})
 	}

@@ -199,6 +199,43 @@ func (p *Plan) Calls() int64 {
 	return (p.Pending() + size - 1) / size
 }
 
+// Paced is implemented by destinations that know their API's pace and
+// daily allowance, read from the API's own answers during the plan.
+type Paced interface {
+	// Pace returns the sustained calls per second, and the calls left in
+	// the API's daily budget (-1: the API has none, or did not say).
+	Pace() (perSecond float64, dailyLeft int64)
+}
+
+// Estimate is how long a plan takes to send.
+type Estimate struct {
+	Calls     int64
+	PerSecond float64
+	Duration  time.Duration
+	// DailyLeft is the calls left in the destination's daily budget, -1
+	// when unknown; past it the API refuses calls until its day ends, and
+	// the rows not sent are retried on the next run.
+	DailyLeft int64
+}
+
+// Fits reports whether the calls fit in the remaining daily budget.
+func (e Estimate) Fits() bool { return e.DailyLeft < 0 || e.Calls <= e.DailyLeft }
+
+// Estimate returns the plan's calls and duration at the destination's
+// pace (perSecond when the destination does not say).
+func (p *Plan) Estimate(perSecond float64) Estimate {
+	e := Estimate{Calls: p.Calls(), PerSecond: perSecond, DailyLeft: -1}
+	if pd, ok := p.dest.(Paced); ok {
+		if ps, left := pd.Pace(); ps > 0 {
+			e.PerSecond, e.DailyLeft = ps, left
+		}
+	}
+	if e.PerSecond > 0 {
+		e.Duration = time.Duration(float64(e.Calls) / e.PerSecond * float64(time.Second))
+	}
+	return e
+}
+
 func (p *Plan) make(ctx context.Context) error {
 	s, conn, dest := p.Sync, p.conn, p.dest
 	model := warehouse.Table("models", s.Model)

@@ -137,6 +137,10 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// Limiter is the client's burst-window limiter, which also holds what the
+// last response said of the daily budget.
+func (c *Client) Limiter() *Limiter { return c.limiter }
+
 // call describes one API call for do.
 type call struct {
 	method, path string

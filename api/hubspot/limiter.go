@@ -24,11 +24,15 @@ type Limiter struct {
 	window time.Duration
 	limit  int
 	rl     *rate.Limiter
+	// daily and dailyLeft are the account's daily budget and what was
+	// left of it at the last response that said (-1: not known; OAuth
+	// calls carry no daily headers).
+	daily, dailyLeft int
 }
 
 // NewLimiter returns a limiter for limit calls per window.
 func NewLimiter(limit int, window time.Duration) *Limiter {
-	l := &Limiter{rl: rate.NewLimiter(1, 1)}
+	l := &Limiter{rl: rate.NewLimiter(1, 1), daily: -1, dailyLeft: -1}
 	l.set(limit, window)
 	return l
 }
@@ -45,6 +49,18 @@ func (l *Limiter) Window() time.Duration {
 	return l.window
 }
 
+// PerSecond is the sustained pace the limiter keeps, in calls per second.
+func (l *Limiter) PerSecond() float64 { return float64(l.rl.Limit()) }
+
+// Daily returns the account's daily budget and what was left of it at the
+// last response that said; ok is false before any such response (and for
+// OAuth apps, whose responses carry no daily headers).
+func (l *Limiter) Daily() (limit, remaining int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.daily, l.dailyLeft, l.daily >= 0
+}
+
 // Wait blocks until a call may be sent or ctx is done.
 func (l *Limiter) Wait(ctx context.Context) error {
 	return l.rl.Wait(ctx)
@@ -54,6 +70,13 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // the limit and window they state. Search responses carry no headers and
 // leave the limiter untouched.
 func (l *Limiter) Observe(h http.Header) {
+	if daily, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Daily")); err == nil {
+		if left, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Daily-Remaining")); err == nil {
+			l.mu.Lock()
+			l.daily, l.dailyLeft = daily, left
+			l.mu.Unlock()
+		}
+	}
 	limit, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Max"))
 	if err != nil || limit <= 0 {
 		return

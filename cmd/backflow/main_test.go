@@ -180,7 +180,8 @@ fields:
 		}
 	}
 	code, out, stderr := run(t, env, "plan", "--project", dir, "--show", "2")
-	if code != 0 || !strings.Contains(out, "engagement → hubspot contacts") || !strings.Contains(out, "to add") || !strings.Contains(out, `{"hubspotscore":`) {
+	if code != 0 || !strings.Contains(out, "engagement → hubspot contacts") || !strings.Contains(out, "to add") || !strings.Contains(out, `{"hubspotscore":`) ||
+		!strings.Contains(out, "calls left in today's budget") {
 		t.Fatalf("plan: %d\n%s%s", code, out, stderr)
 	}
 	code, out, _ = run(t, env, "query", "--project", dir, "--format", "csv", "SELECT count(*) FROM backflow.sync_runs")

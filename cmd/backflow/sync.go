@@ -81,9 +81,12 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 		func(ps pipeline.PlannedSync) error {
 			pl := ps.Plan
 			c := pl.Counts
-			est := time.Duration(float64(pl.Calls()) / ps.Rate * float64(time.Second))
+			est := pl.Estimate(ps.Rate)
 			sum := map[string]any{"sync": pl.Sync.Name, "model_rows": c.ModelRows, "added": c.Added, "changed": c.Changed, "removed": c.Removed,
-				"unchanged": c.Unchanged, "rejected": pl.Rejected, "calls": pl.Calls(), "seconds_estimate": est.Seconds()}
+				"unchanged": c.Unchanged, "rejected": pl.Rejected, "calls": est.Calls, "seconds_estimate": est.Duration.Seconds()}
+			if est.DailyLeft >= 0 {
+				sum["daily_calls_left"] = est.DailyLeft
+			}
 			if ps.Result != nil {
 				r := ps.Result
 				sum["pushed"], sum["skipped"], sum["failed"], sum["rejected"] = r.Applied, r.Skipped, r.Failed, r.Rejected
@@ -103,7 +106,15 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 			fmt.Fprintf(stdio.Out, "%s → %s %s (%s)\n", pl.Sync.Name, pl.Sync.Destination, pl.Sync.Object, pl.Sync.File)
 			fmt.Fprintf(stdio.Out, "  %d model rows: %d to add, %d to change, %d removed, %d unchanged; %d the destination would refuse\n",
 				c.ModelRows, c.Added, c.Changed, c.Removed, c.Unchanged, pl.Rejected)
-			fmt.Fprintf(stdio.Out, "  %d API calls, about %s at %.1f requests/s\n", pl.Calls(), est.Round(time.Second), ps.Rate)
+			fmt.Fprintf(stdio.Out, "  %d API calls, about %s at %.1f requests/s", est.Calls, est.Duration.Round(time.Second), est.PerSecond)
+			switch {
+			case est.DailyLeft < 0:
+				fmt.Fprintln(stdio.Out)
+			case est.Fits():
+				fmt.Fprintf(stdio.Out, "; %d calls left in today's budget\n", est.DailyLeft)
+			default:
+				fmt.Fprintf(stdio.Out, "; only %d calls left in today's budget: rows past it are sent on the next run\n", est.DailyLeft)
+			}
 			if ps.Result != nil {
 				r := ps.Result
 				fmt.Fprintf(stdio.Out, "  pushed %d, skipped %d (not found), failed %d, rejected %d in %s\n", r.Applied, r.Skipped, r.Failed, r.Rejected, r.Duration.Round(time.Millisecond))
