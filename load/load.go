@@ -159,6 +159,10 @@ type Plan struct {
 	dest Destination
 	conn *sql.Conn
 	full bool
+	// events: rows are immutable events, sent once. A key in the snapshot
+	// is never sent again, whatever its payload, and keys leaving the
+	// model are kept so that they are not sent again if they return.
+	events bool
 }
 
 // Checker is implemented by destinations that can tell before sending
@@ -175,7 +179,7 @@ func NewPlan(ctx context.Context, w *warehouse.Warehouse, s project.Sync, dest D
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync}
+	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, events: s.Mode == "events"}
 	p.Counts.Sync = s.Name
 	if err := p.make(ctx); err != nil {
 		conn.Close()
@@ -195,6 +199,9 @@ func (p *Plan) Pending() int64 { return p.Counts.Added + p.Counts.Changed }
 
 // Calls estimates the API calls the plan takes.
 func (p *Plan) Calls() int64 {
+	if c, ok := p.dest.(interface{ Calls(rows int64) int64 }); ok {
+		return c.Calls(p.Pending())
+	}
 	size := int64(p.dest.BatchSize())
 	return (p.Pending() + size - 1) / size
 }
@@ -311,8 +318,15 @@ func (p *Plan) make(ctx context.Context) error {
 	var exists int
 	conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
 		AND table_schema = 'backflow' AND table_name = ?`, "snapshot_"+s.Name).Scan(&exists)
-	if exists == 0 || p.full {
+	// A full resync never resends events: Pendo cannot deduplicate them.
+	if exists == 0 || (p.full && !p.events) {
 		snap = `(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS row_hash, NULL::JSON AS payload, NULL::VARCHAR AS skipped_hash WHERE false)`
+	}
+	diff := `(mh.key IS NULL AND s.key IS NOT NULL)
+		   OR (mh.key IS NOT NULL AND s.row_hash IS DISTINCT FROM mh.hash AND s.skipped_hash IS DISTINCT FROM mh.hash)`
+	if p.events {
+		// Only events never sent; a rejected one again only if it changed.
+		diff = `mh.key IS NOT NULL AND s.row_hash IS NULL AND s.skipped_hash IS DISTINCT FROM mh.hash`
 	}
 	plan := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE __plan AS
 		WITH m AS (
@@ -323,9 +337,8 @@ func (p *Plan) make(ctx context.Context) error {
 			CASE WHEN mh.key IS NULL THEN 'remove' WHEN s.payload IS NULL THEN 'add' ELSE 'change' END AS op,
 			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload
 		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
-		WHERE (mh.key IS NULL AND s.key IS NOT NULL)
-		   OR (mh.key IS NOT NULL AND s.row_hash IS DISTINCT FROM mh.hash AND s.skipped_hash IS DISTINCT FROM mh.hash)`,
-		keyExpr, strings.Join(members, ", "), model, snap)
+		WHERE %s`,
+		keyExpr, strings.Join(members, ", "), model, snap, diff)
 	if _, err := conn.ExecContext(ctx, plan); err != nil {
 		return fmt.Errorf("sync %s: plan: %w", s.Name, err)
 	}
@@ -418,7 +431,7 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	}
 	// on_remove: ignore — forget removed keys without touching the
 	// destination. A test sample (limit) removes nothing.
-	if limit == 0 && !p.full {
+	if limit == 0 && !p.full && !p.events {
 		if _, err := conn.ExecContext(ctx, `DELETE FROM `+snapshot+` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove')`); err != nil {
 			return fmt.Errorf("sync %s: forget removed rows: %w", s.Name, err)
 		}
@@ -495,8 +508,12 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		// unrecorded at any moment.
 		if prev != nil {
 			<-prev.done
-			if prev.err != nil {
-				return landPrev()
+			if prev.err != nil || p.events {
+				// Events are recorded before the next batch goes out: a
+				// crash then resends at most one batch.
+				if err := landPrev(); err != nil {
+					return err
+				}
 			}
 		}
 		next := p.send(ctx, send)

@@ -156,7 +156,7 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
 			continue
 		}
-		dest, err := destination(s, hs, pd)
+		dest, err := destination(p, opts.Secrets, s, hs, pd)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -173,7 +173,16 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 }
 
 // destination builds the Destination a sync names.
-func destination(s project.Sync, hs *hubspot.Client, pd *pendo.Client) (load.Destination, error) {
+func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs *hubspot.Client, pd *pendo.Client) (load.Destination, error) {
+	switch {
+	case s.Destination == "hubspot" && hs == nil, s.Destination == "pendo" && pd == nil:
+		return nil, fmt.Errorf("%s: destination %s is not configured in backflow.yml", s.File, s.Destination)
+	case s.Destination == "pendo" && s.Object == "track_events":
+		if secrets.PendoTrackSecret == "" {
+			return nil, fmt.Errorf("%s: track events need Pendo's track event secret: set %s", s.File, p.Config.Pendo.TrackSecretEnv)
+		}
+		return &load.PendoTrack{Client: pd, Size: s.BatchSize}, nil
+	}
 	switch s.Destination {
 	case "hubspot":
 		return &load.HubSpot{Client: hs, Object: s.Object, Match: s.Match, Upsert: s.Mode == "upsert", Size: s.BatchSize}, nil
@@ -245,7 +254,7 @@ func clients(p *project.Project, opts Options) (*hubspot.Client, *pendo.Client, 
 				return nil, nil, fmt.Errorf("pendo.timezone: %w", err)
 			}
 		}
-		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey,
+		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey, TrackSecret: opts.Secrets.PendoTrackSecret,
 			RequestsPerSecond: c.RequestsPerSecond, TimeZone: loc})
 		if err != nil {
 			return nil, nil, err
@@ -298,7 +307,7 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
 			continue
 		}
-		dest, err := destination(s, hs, pd)
+		dest, err := destination(p, opts.Secrets, s, hs, pd)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -117,6 +117,10 @@ type Pendo struct {
 	// IntegrationKeyEnv names the environment variable holding the
 	// integration key. Default PENDO_INTEGRATION_KEY.
 	IntegrationKeyEnv string `yaml:"integration_key_env"`
+	// TrackSecretEnv names the environment variable holding the track
+	// event shared secret, needed only by track_events syncs. Default
+	// PENDO_TRACK_SECRET.
+	TrackSecretEnv    string `yaml:"track_secret_env"`
 	Region            string `yaml:"region"`
 	BaseURL           string `yaml:"base_url"`
 	RequestsPerSecond int    `yaml:"requests_per_second"`
@@ -358,6 +362,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 		if c.Pendo.IntegrationKeyEnv == "" {
 			c.Pendo.IntegrationKeyEnv = "PENDO_INTEGRATION_KEY"
 		}
+		if c.Pendo.TrackSecretEnv == "" {
+			c.Pendo.TrackSecretEnv = "PENDO_TRACK_SECRET"
+		}
 		if tz := c.Pendo.TimeZone; tz != "" {
 			if _, err := time.LoadLocation(tz); err != nil {
 				return bad("pendo.timezone", []string{"pendo", "timezone"}, "unknown time zone %q (want an IANA name such as America/New_York)", tz)
@@ -415,7 +422,8 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 			return nil, &Error{File: file, Field: req.field, Err: errors.New("is required")}
 		}
 	}
-	if s.Mode == "" {
+	explicitMode := s.Mode != ""
+	if !explicitMode {
 		s.Mode = "update"
 	}
 	if s.OnRemove == "" {
@@ -423,8 +431,20 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 	}
 	switch s.Destination {
 	case "pendo":
+		if s.Object == "track_events" {
+			if !explicitMode {
+				s.Mode = "events"
+			}
+			if s.Mode != "events" {
+				return nil, bad("mode", "pendo track_events syncs use mode events, not %q", s.Mode)
+			}
+			if s.BatchSize == 0 {
+				s.BatchSize = 100
+			}
+			break
+		}
 		if s.Object != "visitors" && s.Object != "accounts" {
-			return nil, bad("object", "pendo syncs support visitors and accounts, not %q", s.Object)
+			return nil, bad("object", "pendo syncs support visitors, accounts and track_events, not %q", s.Object)
 		}
 		if s.Mode != "update" {
 			return nil, bad("mode", "pendo metadata syncs support mode update, not %q", s.Mode)
@@ -549,6 +569,7 @@ type Secrets struct {
 	HubSpotToken        string // private-app token, when OAuth is not configured
 	HubSpotClientSecret string // OAuth app secret, when it is
 	PendoIntegrationKey string
+	PendoTrackSecret    string // optional: only track_events syncs need it
 }
 
 // Resolve reads the credentials named in the config through lookup (the
@@ -577,6 +598,7 @@ func (c *Config) Resolve(lookup func(string) (string, bool)) (Secrets, error) {
 			missing = append(missing, c.Pendo.IntegrationKeyEnv+" (Pendo integration key)")
 		}
 		s.PendoIntegrationKey = v
+		s.PendoTrackSecret, _ = lookup(c.Pendo.TrackSecretEnv)
 	}
 	if len(missing) > 0 {
 		return s, fmt.Errorf("missing credentials: set %s", strings.Join(missing, " and "))

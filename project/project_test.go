@@ -70,6 +70,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"hubspot_upsert_by_id", goodConfig, "model: m\ndestination: hubspot\nobject: contacts\nkey: id\nmode: upsert\nfields: {a: b}\n", "syncs/traits.yml:5: mode: upsert needs match"},
 		{"hubspot_email_on_deals", goodConfig, "model: m\ndestination: hubspot\nobject: deals\nkey: id\nmatch: email\nfields: {a: b}\n", "syncs/traits.yml:5: match: email identifies contacts only"},
 		{"hubspot_create_not_yet", goodConfig, "model: m\ndestination: hubspot\nobject: tasks\nkey: id\nmode: create\nfields: {a: b}\n", "mode create is not supported by this version"},
+		{"pendo_track_update", goodConfig, "model: m\ndestination: pendo\nobject: track_events\nkey: event_key\nmode: update\nfields: {a: b}\n", "syncs/traits.yml:5: mode: pendo track_events syncs use mode events"},
+		{"pendo_unknown_object", goodConfig, "model: m\ndestination: pendo\nobject: guides\nkey: id\nfields: {a: b}\n", `syncs/traits.yml:3: object: pendo syncs support visitors, accounts and track_events, not "guides"`},
 		{"sync_bad_destination", goodConfig, strings.Replace(goodSync, "destination: pendo", "destination: salesforce", 1), `syncs/traits.yml:2: destination: must be hubspot or pendo, not "salesforce"`},
 		{"sync_unknown_field", goodConfig, goodSync + "colour: blue\n", "syncs/traits.yml: line 8: unknown field colour"},
 		{"sync_duplicate_target", goodConfig, goodSync + "  other: lifecyclestage\n", `syncs/traits.yml:8: fields.other: destination field "lifecyclestage" is already mapped on line 6`},
@@ -115,5 +117,16 @@ func TestConfig_Resolve(t *testing.T) {
 	s, err := p.Config.Resolve(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil || s.HubSpotToken != "pat-x" || s.PendoIntegrationKey != "k" {
 		t.Fatalf("secrets = %+v, err = %v", s, err)
+	}
+}
+
+func TestLoad_TrackEventSyncDefaults(t *testing.T) {
+	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)},
+		"syncs/milestones.yml": {Data: []byte("model: m\ndestination: pendo\nobject: track_events\nkey: event_key\nfields: {name: event, visitor: visitorId, at: timestamp}\n")}}, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Syncs[0]; s.Mode != "events" || s.BatchSize != 100 {
+		t.Fatalf("track event sync defaults: mode %q, batch %d; want events and 100", s.Mode, s.BatchSize)
 	}
 }

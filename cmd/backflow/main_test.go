@@ -205,3 +205,53 @@ fields:
 		t.Fatalf("plan after sync: %s", out)
 	}
 }
+
+// TestTrackEventSync sends Pendo track events from a model through the
+// CLI: the secret is required, events go out once, reruns send nothing.
+func TestTrackEventSync(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "models"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "syncs"), 0o755)
+	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("pendo:\n  base_url: "+sb.PendoURL+"\n  extract:\n    streams: [visitors]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "models", "synced.sql"), []byte(`SELECT event_key(visitor_id, 'Warehouse Synced') AS event_key,
+	'Warehouse Synced' AS name, visitor_id, now() - INTERVAL 5 MINUTE AS at, 'backflow' AS source
+FROM raw_pendo.visitors ORDER BY visitor_id LIMIT 12`), 0o644)
+	os.WriteFile(filepath.Join(dir, "syncs", "synced.yml"), []byte(`model: synced
+destination: pendo
+object: track_events
+key: event_key
+fields:
+  name: event
+  visitor_id: visitorId
+  at: timestamp
+  source: source
+`), 0o644)
+	env := map[string]string{"PENDO_INTEGRATION_KEY": sb.PendoKey}
+	for _, args := range [][]string{{"extract"}, {"models", "run"}} {
+		if code, out, stderr := run(t, env, append(args, "--project", dir, "--log-level", "warn")...); code != 0 {
+			t.Fatalf("%v: %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	if code, _, stderr := run(t, env, "sync", "--project", dir, "--log-level", "warn"); code == 0 || !strings.Contains(stderr, "syncs/synced.yml: track events need Pendo's track event secret: set PENDO_TRACK_SECRET") {
+		t.Fatalf("sync without the track secret: exit %d\n%s", code, stderr)
+	}
+	env["PENDO_TRACK_SECRET"] = sb.PendoTrackSecret
+	code, out, stderr := run(t, env, "plan", "--project", dir)
+	if code != 0 || !strings.Contains(out, "12 to add") || !strings.Contains(out, "12 API calls") {
+		t.Fatalf("plan: %d\n%s%s", code, out, stderr)
+	}
+	for i, want := range []string{`"pushed": 12`, `"pushed": 0`} {
+		code, out, stderr = run(t, env, "sync", "--project", dir, "--json", "--log-level", "warn")
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("sync %d: %d\n%s%s", i+1, code, out, stderr)
+		}
+	}
+	if n := sb.Pendo.TrackReceived(); n != 12 {
+		t.Fatalf("the data host received %d events, want 12", n)
+	}
+}

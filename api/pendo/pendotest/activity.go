@@ -311,3 +311,17 @@ func shortHash(s string) string {
 	}
 	return fmt.Sprintf("%08x", h)
 }
+
+// Tracked returns the track events the emulator kept (those Pendo would
+// process), in no particular order.
+func (s *Server) Tracked() []Activity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Activity
+	for _, a := range s.activity {
+		if a.Kind == "track" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
