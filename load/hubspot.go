@@ -25,7 +25,10 @@ type HubSpot struct {
 	// Upsert creates records that do not exist (Match must be a unique
 	// property); otherwise missing records are skipped, never created.
 	Upsert bool
-	Size   int
+	// Archive archives the records of rows that leave the model (on_remove:
+	// archive; Match must be id). Otherwise a removal clears the fields.
+	Archive bool
+	Size    int
 
 	props map[string]hubspot.Property
 }
@@ -169,8 +172,50 @@ func (h *HubSpot) Check(values map[string]json.RawMessage) string {
 	return ""
 }
 
-// Apply implements Destination.
+// Apply implements Destination. With Archive, removals archive their
+// records (one batch archive call); other rows are written.
 func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
+	if !h.Archive {
+		return h.write(ctx, rows)
+	}
+	var writes, removes []Row
+	var writeAt, removeAt []int
+	for i, r := range rows {
+		if r.Op == "remove" {
+			removes, removeAt = append(removes, r), append(removeAt, i)
+		} else {
+			writes, writeAt = append(writes, r), append(writeAt, i)
+		}
+	}
+	out := make([]Outcome, len(rows))
+	if len(writes) > 0 {
+		res, err := h.write(ctx, writes)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range writeAt {
+			out[i] = res[k]
+		}
+	}
+	if len(removes) > 0 {
+		ids := make([]string, len(removes))
+		for k, r := range removes {
+			ids[k] = r.Key
+		}
+		// HubSpot answers 204 for the whole batch, ids it does not have
+		// included: an archive is applied or the call fails.
+		if err := h.Client.BatchArchive(ctx, h.Object, ids); err != nil {
+			return nil, err
+		}
+		for _, i := range removeAt {
+			out[i] = Outcome{Status: Applied}
+		}
+	}
+	return out, nil
+}
+
+// write updates or upserts rows' properties.
+func (h *HubSpot) write(ctx context.Context, rows []Row) ([]Outcome, error) {
 	inputs := make([]hubspot.Input, len(rows))
 	for i, r := range rows {
 		props := make(map[string]string, len(r.Values))

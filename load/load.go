@@ -194,8 +194,21 @@ func (p *Plan) Close() {
 	p.conn.Close()
 }
 
-// Pending is the number of rows to send (adds and changes).
-func (p *Plan) Pending() int64 { return p.Counts.Added + p.Counts.Changed }
+// Pending is the number of rows to send: adds and changes, and removals
+// when on_remove sends them.
+func (p *Plan) Pending() int64 {
+	n := p.Counts.Added + p.Counts.Changed
+	if p.sendsRemovals() {
+		n += p.Counts.Removed
+	}
+	return n
+}
+
+// sendsRemovals reports whether rows leaving the model are sent (on_remove
+// clear or archive) rather than forgotten.
+func (p *Plan) sendsRemovals() bool {
+	return !p.events && (p.Sync.OnRemove == "clear" || p.Sync.OnRemove == "archive")
+}
 
 // Calls estimates the API calls the plan takes.
 func (p *Plan) Calls() int64 {
@@ -364,7 +377,7 @@ func (p *Plan) make(ctx context.Context) error {
 func (p *Plan) each(ctx context.Context, limit int64, fn func(Row) error) error {
 	var after, seen int64
 	for limit == 0 || seen < limit {
-		batch, last, err := readBatch(ctx, p.conn, after, 1000)
+		batch, last, err := readBatch(ctx, p.conn, after, 1000, p.sendsRemovals())
 		if err != nil || len(batch) == 0 {
 			return err
 		}
@@ -429,10 +442,16 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR)`); err != nil {
 		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)
 	}
-	// on_remove: ignore — forget removed keys without touching the
-	// destination. A test sample (limit) removes nothing.
+	// on_remove: ignore forgets removed keys without touching the
+	// destination; clear and archive send them, and forget at once only
+	// the keys that were never pushed. A test sample (limit) removes
+	// nothing; events are never forgotten.
 	if limit == 0 && !p.full && !p.events {
-		if _, err := conn.ExecContext(ctx, `DELETE FROM `+snapshot+` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove')`); err != nil {
+		forget := `DELETE FROM ` + snapshot + ` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove')`
+		if p.sendsRemovals() {
+			forget = `DELETE FROM ` + snapshot + ` WHERE key IN (SELECT key FROM __plan WHERE op = 'remove' AND old_payload IS NULL)`
+		}
+		if _, err := conn.ExecContext(ctx, forget); err != nil {
 			return fmt.Errorf("sync %s: forget removed rows: %w", s.Name, err)
 		}
 	}
@@ -460,7 +479,7 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		if limit > 0 {
 			n = min(size, limit-sent)
 		}
-		batch, last, err := readBatch(ctx, conn, after, n)
+		batch, last, err := readBatch(ctx, conn, after, n, p.sendsRemovals() && limit == 0)
 		if err != nil {
 			return fmt.Errorf("sync %s: read plan: %w", s.Name, err)
 		}
@@ -479,7 +498,7 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 			switch {
 			case b.row.Op == "change" && len(b.row.Values) == 0:
 				quiet = append(quiet, b)
-			case checker != nil && checker.Check(b.row.Values) != "":
+			case checker != nil && b.row.Op != "remove" && checker.Check(b.row.Values) != "":
 				refused = append(refused, b)
 				reasons = append(reasons, Outcome{Status: Rejected, Error: checker.Check(b.row.Values)})
 			default:
@@ -600,11 +619,13 @@ type planned struct {
 	full string // the whole new payload, stored in the snapshot on success
 }
 
-// readBatch reads the next batch of adds and changes after plan row
-// `after`, computing for a change only the fields whose value changed.
-func readBatch(ctx context.Context, conn *sql.Conn, after, size int64) ([]planned, int64, error) {
+// readBatch reads the next batch of adds and changes (and removals that
+// were pushed, with removals) after plan row `after`, computing for a
+// change only the fields whose value changed, and for a removal every
+// pushed field set to null.
+func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals bool) ([]planned, int64, error) {
 	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload FROM __plan
-		WHERE op <> 'remove' AND rn > ? ORDER BY rn LIMIT ?`, after, size)
+		WHERE (op <> 'remove' OR (? AND old_payload IS NOT NULL)) AND rn > ? ORDER BY rn LIMIT ?`, removals, after, size)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -613,11 +634,23 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64) ([]planne
 	last := after
 	for rows.Next() {
 		var p planned
-		var old sql.NullString
-		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &p.full, &p.hash, &old); err != nil {
+		var payload, hash, old sql.NullString
+		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &payload, &hash, &old); err != nil {
 			return nil, 0, err
 		}
+		p.full, p.hash = payload.String, hash.String
 		var newVals, oldVals map[string]json.RawMessage
+		if p.row.Op == "remove" {
+			if err := json.Unmarshal([]byte(old.String), &oldVals); err != nil {
+				return nil, 0, fmt.Errorf("row %s: snapshot payload: %w", p.row.Key, err)
+			}
+			p.row.Values = map[string]json.RawMessage{}
+			for k := range oldVals {
+				p.row.Values[k] = json.RawMessage("null")
+			}
+			out = append(out, p)
+			continue
+		}
 		if err := json.Unmarshal([]byte(p.full), &newVals); err != nil {
 			return nil, 0, fmt.Errorf("row %s: payload: %w", p.row.Key, err)
 		}
@@ -692,14 +725,20 @@ func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, bat
 			`INSERT INTO backflow.sync_rows (run_id, sync, key, operation, status, error, fields, recorded_at)
 				SELECT ` + warehouse.Literal(runID) + `, ` + warehouse.Literal(sync) + `, key, operation, status, error, fields, now()
 				FROM __results WHERE status <> 'unchanged'`,
+			// A removal the destination applied, or whose record is gone,
+			// leaves the snapshot: if the row comes back it is an add.
+			`DELETE FROM ` + snapshot + ` WHERE key IN (SELECT key FROM __results
+				WHERE operation = 'remove' AND status IN ('applied', 'skipped_not_found'))`,
 			`INSERT INTO ` + snapshot + ` (key, row_hash, payload, pushed_at, run_id, skipped_hash)
-				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL FROM __results WHERE status = 'applied'
+				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL FROM __results
+				WHERE status = 'applied' AND operation <> 'remove'
 				ON CONFLICT (key) DO UPDATE SET row_hash = excluded.row_hash, payload = excluded.payload,
 					pushed_at = excluded.pushed_at, run_id = excluded.run_id, skipped_hash = NULL`,
 			`UPDATE ` + snapshot + ` s SET row_hash = r.hash, payload = r.payload::JSON
 				FROM __results r WHERE r.status = 'unchanged' AND s.key = r.key`,
 			`INSERT INTO ` + snapshot + ` (key, run_id, skipped_hash)
-				SELECT key, ` + warehouse.Literal(runID) + `, hash FROM __results WHERE status IN ('skipped_not_found', 'rejected')
+				SELECT key, ` + warehouse.Literal(runID) + `, hash FROM __results
+				WHERE status IN ('skipped_not_found', 'rejected') AND operation <> 'remove'
 				ON CONFLICT (key) DO UPDATE SET skipped_hash = excluded.skipped_hash`,
 			`DROP TABLE __results`,
 		}

@@ -185,7 +185,7 @@ func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs
 	}
 	switch s.Destination {
 	case "hubspot":
-		return &load.HubSpot{Client: hs, Object: s.Object, Match: s.Match, Upsert: s.Mode == "upsert", Size: s.BatchSize}, nil
+		return &load.HubSpot{Client: hs, Object: s.Object, Match: s.Match, Upsert: s.Mode == "upsert", Archive: s.OnRemove == "archive", Size: s.BatchSize}, nil
 	case "pendo":
 		kind := pendo.Visitor
 		if s.Object == "accounts" {

@@ -488,8 +488,20 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 	default:
 		return nil, bad("destination", "must be hubspot or pendo, not %q", s.Destination)
 	}
-	if s.OnRemove != "ignore" {
-		return nil, bad("on_remove", "must be ignore (clear and archive are not supported by this version yet), not %q", s.OnRemove)
+	switch s.OnRemove {
+	case "ignore", "clear":
+		if s.Mode == "events" && s.OnRemove != "ignore" {
+			return nil, bad("on_remove", "events are never taken back; on_remove must be ignore for mode events")
+		}
+	case "archive":
+		if s.Destination != "hubspot" {
+			return nil, bad("on_remove", "archive is HubSpot-only; Pendo syncs may ignore or clear")
+		}
+		if s.Match != "id" {
+			return nil, bad("on_remove", "archive needs match: id (HubSpot archives records by id)")
+		}
+	default:
+		return nil, bad("on_remove", "must be ignore, clear or archive, not %q", s.OnRemove)
 	}
 	if s.BatchSize < 1 {
 		return nil, bad("batch_size", "must be positive")

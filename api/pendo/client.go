@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -199,7 +200,13 @@ func (c *Client) sendTo(ctx context.Context, rq request) (*http.Response, error)
 		if !retry || attempt >= c.maxRetries {
 			return nil, apiErr
 		}
-		if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
+		delay := backoff.Delay(attempt, c.retryBase)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			// Pendo counts requests per second: a retry sooner than the
+			// window's end meets the same full window.
+			delay = max(delay, retryAfter(resp.Header.Get("Retry-After"), time.Second))
+		}
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%w (while waiting to retry: %w)", apiErr, err)
 		}
 	}
@@ -234,4 +241,12 @@ func (c *Client) Verify(ctx context.Context) (writeAccess bool, err error) {
 		return false, err
 	}
 	return out.WriteAccess, nil
+}
+
+// retryAfter reads a Retry-After header in seconds, or returns def.
+func retryAfter(v string, def time.Duration) time.Duration {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return def
 }
