@@ -182,6 +182,8 @@ func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs
 			return nil, fmt.Errorf("%s: track events need Pendo's track event secret: set %s", s.File, p.Config.Pendo.TrackSecretEnv)
 		}
 		return &load.PendoTrack{Client: pd, Size: s.BatchSize}, nil
+	case s.Destination == "hubspot" && s.Object == "events":
+		return &load.HubSpotEvents{Client: hs, Event: s.Event, Size: s.BatchSize}, nil
 	}
 	switch s.Destination {
 	case "hubspot":

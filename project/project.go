@@ -158,9 +158,12 @@ type Sync struct {
 	Key         string `yaml:"key"`
 	// Match is what the key identifies in HubSpot: id (default), email, or
 	// a unique-value property.
-	Match     string  `yaml:"match"`
-	Mode      string  `yaml:"mode"`
-	Group     string  `yaml:"group"`
+	Match string `yaml:"match"`
+	Mode  string `yaml:"mode"`
+	Group string `yaml:"group"`
+	// Event is the HubSpot custom event a hubspot events sync sends (its
+	// internal name, or the fullyQualifiedName pe<portal>_<name>).
+	Event     string  `yaml:"event"`
 	OnRemove  string  `yaml:"on_remove"`
 	BatchSize int     `yaml:"batch_size"`
 	Fields    []Field `yaml:"-"`
@@ -459,6 +462,24 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 			s.BatchSize = 500
 		}
 	case "hubspot":
+		if s.Object == "events" {
+			if !explicitMode {
+				s.Mode = "events"
+			}
+			if s.Mode != "events" {
+				return nil, bad("mode", "hubspot events syncs use mode events, not %q", s.Mode)
+			}
+			if s.Event == "" {
+				return nil, &Error{File: file, Field: "event", Err: errors.New("is required: the custom event's name, as defined in HubSpot")}
+			}
+			if s.BatchSize == 0 {
+				s.BatchSize = 500
+			}
+			if s.BatchSize > 500 {
+				return nil, bad("batch_size", "HubSpot event batches hold at most 500 events, not %d", s.BatchSize)
+			}
+			break
+		}
 		if s.Match == "" {
 			s.Match = "id"
 		}
@@ -471,8 +492,10 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 			if s.Match == "id" {
 				return nil, bad("mode", "upsert needs match: email or a unique-value property (HubSpot cannot upsert by record id)")
 			}
-		case "create", "events":
-			return nil, bad("mode", "mode %s is not supported by this version of backflow yet (update and upsert are)", s.Mode)
+		case "create":
+			return nil, bad("mode", "mode create is not supported by this version of backflow yet (update and upsert are)")
+		case "events":
+			return nil, bad("mode", "mode events sends custom events: set object: events and event: <name>")
 		default:
 			return nil, bad("mode", "must be update, upsert, create or events, not %q", s.Mode)
 		}
