@@ -333,7 +333,17 @@ func TestConformance(t *testing.T) {
 				if _, _, ok := c.get(c.missing); ok {
 					t.Fatal("update mode created the missing record")
 				}
-				c.quiet() // skipped rows wait for a change
+				c.quiet() // skipped rows wait for a change, or --retry-skipped
+				p, err := load.NewPlan(context.Background(), c.w, c.confDest.sync, c.dest, load.PlanOptions{RetrySkipped: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := c.calls()
+				r, err := p.Apply(context.Background(), c.w, "retry", 0)
+				p.Close()
+				if err != nil || r.Skipped != 1 || r.Applied != 0 || c.calls() != before+1 {
+					t.Fatalf("retry-skipped: %v %v, %d calls", r, err, c.calls()-before)
+				}
 				c.model([3]any{c.keys[0], c.good[0], 1.5}, [3]any{c.missing, c.good[1], 2.5})
 				if r := c.mustPush(); r.Skipped != 1 {
 					t.Fatalf("a changed skipped row was not retried: %v", r)

@@ -143,6 +143,9 @@ func nullIfEmpty(s string) any {
 type PlanOptions struct {
 	// FullResync ignores the snapshot: every model row is sent whole.
 	FullResync bool
+	// RetrySkipped sends again the rows last skipped (no such record) or
+	// rejected, even if they did not change.
+	RetrySkipped bool
 }
 
 // Plan is one sync's diff of model against snapshot. It is made without
@@ -156,9 +159,10 @@ type Plan struct {
 	// are recorded, never sent.
 	Rejected int64
 
-	dest Destination
-	conn *sql.Conn
-	full bool
+	dest         Destination
+	conn         *sql.Conn
+	full         bool
+	retrySkipped bool
 	// events: rows are immutable events, sent once. A key in the snapshot
 	// is never sent again, whatever its payload, and keys leaving the
 	// model are kept so that they are not sent again if they return.
@@ -179,7 +183,7 @@ func NewPlan(ctx context.Context, w *warehouse.Warehouse, s project.Sync, dest D
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, events: s.Mode == "events"}
+	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, events: s.Mode == "events"}
 	p.Counts.Sync = s.Name
 	if err := p.make(ctx); err != nil {
 		conn.Close()
@@ -335,11 +339,16 @@ func (p *Plan) make(ctx context.Context) error {
 	if exists == 0 || (p.full && !p.events) {
 		snap = `(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS row_hash, NULL::JSON AS payload, NULL::VARCHAR AS skipped_hash WHERE false)`
 	}
+	// A row last skipped or rejected waits for a change, unless retried.
+	notSkipped := `s.skipped_hash IS DISTINCT FROM mh.hash`
+	if p.retrySkipped {
+		notSkipped = `true`
+	}
 	diff := `(mh.key IS NULL AND s.key IS NOT NULL)
-		   OR (mh.key IS NOT NULL AND s.row_hash IS DISTINCT FROM mh.hash AND s.skipped_hash IS DISTINCT FROM mh.hash)`
+		   OR (mh.key IS NOT NULL AND s.row_hash IS DISTINCT FROM mh.hash AND ` + notSkipped + `)`
 	if p.events {
 		// Only events never sent; a rejected one again only if it changed.
-		diff = `mh.key IS NOT NULL AND s.row_hash IS NULL AND s.skipped_hash IS DISTINCT FROM mh.hash`
+		diff = `mh.key IS NOT NULL AND s.row_hash IS NULL AND ` + notSkipped
 	}
 	plan := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE __plan AS
 		WITH m AS (

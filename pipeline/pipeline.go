@@ -273,6 +273,8 @@ type SyncOptions struct {
 	Limit int64
 	// FullResync ignores the snapshots.
 	FullResync bool
+	// RetrySkipped resends rows last skipped or rejected.
+	RetrySkipped bool
 }
 
 // PlannedSync is one sync's plan and, when applied, its result.
@@ -314,7 +316,7 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 			errs = append(errs, err)
 			continue
 		}
-		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync})
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped})
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -18,6 +18,8 @@ type syncOptions struct {
 	limit      int64
 	fullResync bool
 	json       bool
+	// retrySkipped resends skipped and rejected rows.
+	retrySkipped bool
 }
 
 func newCmdPlan(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -35,13 +37,14 @@ changes. It reads the models as they are: run backflow models run first.`,
   backflow plan --sync visitor_traits --show 5`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{FullResync: opts.fullResync})
+			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{FullResync: opts.fullResync, RetrySkipped: opts.retrySkipped})
 		},
 	}
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "plan only these syncs")
 	cmd.Flags().IntVar(&opts.show, "show", 3, "sample payloads to print per sync")
 	cmd.Flags().BoolVar(&opts.fullResync, "full-resync", false, "plan as if nothing had been pushed")
+	cmd.Flags().BoolVar(&opts.retrySkipped, "retry-skipped", false, "plan to resend rows last skipped (record not found) or rejected")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the plans as JSON on stdout")
 	return cmd
 }
@@ -59,13 +62,14 @@ the snapshot for accepted rows only. It does not extract or rebuild models
   backflow sync --full-resync                       # resend everything`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{Apply: true, Limit: opts.limit, FullResync: opts.fullResync})
+			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{Apply: true, Limit: opts.limit, FullResync: opts.fullResync, RetrySkipped: opts.retrySkipped})
 		},
 	}
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "run only these syncs")
 	cmd.Flags().Int64Var(&opts.limit, "limit", 0, "send at most this many rows per sync (a test sample)")
 	cmd.Flags().BoolVar(&opts.fullResync, "full-resync", false, "ignore what was pushed before and send every row")
+	cmd.Flags().BoolVar(&opts.retrySkipped, "retry-skipped", false, "resend rows last skipped (record not found) or rejected, changed or not")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
 	return cmd
 }
