@@ -511,6 +511,9 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 	default:
 		return nil, bad("destination", "must be hubspot or pendo, not %q", s.Destination)
 	}
+	if s.Event != "" && s.Object != "events" {
+		return nil, bad("event", "names a HubSpot custom event; only object: events syncs send one")
+	}
 	switch s.OnRemove {
 	case "ignore", "clear":
 		if s.Mode == "events" && s.OnRemove != "ignore" {
