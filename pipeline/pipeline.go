@@ -4,6 +4,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +111,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result, log *slog.Logger) error {
 	p := opts.Project
-	hs, pd, err := clients(p, opts)
+	hs, pd, err := clients(p, opts, 1)
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
 			continue
 		}
-		dest, err := destination(p, opts.Secrets, s, hs, pd)
+		dest, err := syncDestination(p, opts, s, hs, pd)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -170,6 +171,19 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// syncDestination builds a sync's destination, on clients of its own when
+// the sync may use only a share of the APIs' rate limits. Syncs run one
+// at a time, so the share holds while the sync runs.
+func syncDestination(p *project.Project, opts Options, s project.Sync, hs *hubspot.Client, pd *pendo.Client) (load.Destination, error) {
+	if s.RateLimitShare > 0 && s.RateLimitShare < 1 {
+		var err error
+		if hs, pd, err = clients(p, opts, s.RateLimitShare); err != nil {
+			return nil, err
+		}
+	}
+	return destination(p, opts.Secrets, s, hs, pd)
 }
 
 // destination builds the Destination a sync names.
@@ -201,8 +215,12 @@ func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs
 // HubSpotClient builds the project's HubSpot client: with the private-app
 // token, or with OAuth from the token file `backflow auth hubspot` wrote.
 func HubSpotClient(p *project.Project, secrets project.Secrets, httpClient *http.Client) (*hubspot.Client, error) {
+	return hubspotClient(p, secrets, httpClient, 1)
+}
+
+func hubspotClient(p *project.Project, secrets project.Secrets, httpClient *http.Client, share float64) (*hubspot.Client, error) {
 	c := p.Config.HubSpot
-	cfg := hubspot.Config{BaseURL: c.BaseURL, HTTPClient: httpClient, Token: secrets.HubSpotToken, BurstLimit: c.BurstLimit, APIVersion: c.APIVersion}
+	cfg := hubspot.Config{BaseURL: c.BaseURL, HTTPClient: httpClient, Token: secrets.HubSpotToken, BurstLimit: c.BurstLimit, APIVersion: c.APIVersion, RateShare: share}
 	if o := c.OAuth; o != nil {
 		src, err := hubspot.NewOAuthTokenSource(OAuthConfig(p, secrets, httpClient), hubspot.FileStore{Path: p.Path(o.TokenFile)})
 		if err != nil {
@@ -240,12 +258,14 @@ func Models(ctx context.Context, w *warehouse.Warehouse, p *project.Project, sel
 	return models.Select(ordered, selectors)
 }
 
-func clients(p *project.Project, opts Options) (*hubspot.Client, *pendo.Client, error) {
+// clients builds the project's API clients; share (0 < share ≤ 1) is the
+// part of each API's rate limit they may use.
+func clients(p *project.Project, opts Options, share float64) (*hubspot.Client, *pendo.Client, error) {
 	var hs *hubspot.Client
 	var pd *pendo.Client
 	var err error
 	if c := p.Config.HubSpot; c != nil {
-		if hs, err = HubSpotClient(p, opts.Secrets, opts.HTTPClient); err != nil {
+		if hs, err = hubspotClient(p, opts.Secrets, opts.HTTPClient, share); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -256,8 +276,12 @@ func clients(p *project.Project, opts Options) (*hubspot.Client, *pendo.Client, 
 				return nil, nil, fmt.Errorf("pendo.timezone: %w", err)
 			}
 		}
+		rps := c.RequestsPerSecond
+		if share < 1 {
+			rps = max(1, int(float64(cmp.Or(rps, 100))*share))
+		}
 		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey, TrackSecret: opts.Secrets.PendoTrackSecret,
-			RequestsPerSecond: c.RequestsPerSecond, TimeZone: loc})
+			RequestsPerSecond: rps, TimeZone: loc})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -291,7 +315,7 @@ type PlannedSync struct {
 // plan before it is applied; the plan is closed after.
 func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSync) error) error {
 	p := opts.Project
-	hs, pd, err := clients(p, opts)
+	hs, pd, err := clients(p, opts, 1)
 	if err != nil {
 		return err
 	}
@@ -311,7 +335,7 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
 			continue
 		}
-		dest, err := destination(p, opts.Secrets, s, hs, pd)
+		dest, err := syncDestination(p, opts, s, hs, pd)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -352,11 +376,11 @@ func rate(p *project.Project, s project.Sync) float64 {
 		if c := p.Config.HubSpot; c != nil && c.BurstLimit > 0 {
 			burst = c.BurstLimit
 		}
-		return float64(burst-1) / 10
+		return s.RateLimitShare * float64(burst-1) / 10
 	}
 	rps := 100
 	if c := p.Config.Pendo; c != nil && c.RequestsPerSecond > 0 {
 		rps = c.RequestsPerSecond
 	}
-	return float64(rps - 1)
+	return s.RateLimitShare * float64(rps-1)
 }

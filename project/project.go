@@ -163,10 +163,13 @@ type Sync struct {
 	Group string `yaml:"group"`
 	// Event is the HubSpot custom event a hubspot events sync sends (its
 	// internal name, or the fullyQualifiedName pe<portal>_<name>).
-	Event     string  `yaml:"event"`
-	OnRemove  string  `yaml:"on_remove"`
-	BatchSize int     `yaml:"batch_size"`
-	Fields    []Field `yaml:"-"`
+	Event     string `yaml:"event"`
+	OnRemove  string `yaml:"on_remove"`
+	BatchSize int    `yaml:"batch_size"`
+	// RateLimitShare is the part of the API's rate limit this sync may use
+	// (0 < x ≤ 1), leaving the rest to other integrations. Default 1.
+	RateLimitShare float64 `yaml:"rate_limit_share"`
+	Fields         []Field `yaml:"-"`
 }
 
 // Field maps a model column to a destination field.
@@ -531,6 +534,12 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 	}
 	if s.BatchSize < 1 {
 		return nil, bad("batch_size", "must be positive")
+	}
+	if s.RateLimitShare == 0 {
+		s.RateLimitShare = 1
+	}
+	if s.RateLimitShare < 0 || s.RateLimitShare > 1 {
+		return nil, bad("rate_limit_share", "must be more than 0 and at most 1 (a share of the API's limit), not %g", s.RateLimitShare)
 	}
 	fields, err := parseFields(file, &sf.Fields)
 	if err != nil {

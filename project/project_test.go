@@ -76,6 +76,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"hubspot_events_mode_on_contacts", goodConfig, "model: m\ndestination: hubspot\nobject: contacts\nkey: id\nmode: events\nfields: {a: b}\n", "set object: events and event: <name>"},
 		{"pendo_archive", goodConfig, goodSync + "on_remove: archive\n", "syncs/traits.yml:8: on_remove: archive is HubSpot-only"},
 		{"archive_by_email", goodConfig, "model: m\ndestination: hubspot\nobject: contacts\nkey: e\nmatch: email\non_remove: archive\nfields: {a: b}\n", "on_remove: archive needs match: id"},
+		{"bad_rate_share", goodConfig, goodSync + "rate_limit_share: 1.5\n", "syncs/traits.yml:8: rate_limit_share: must be more than 0 and at most 1"},
 		{"sync_bad_destination", goodConfig, strings.Replace(goodSync, "destination: pendo", "destination: salesforce", 1), `syncs/traits.yml:2: destination: must be hubspot or pendo, not "salesforce"`},
 		{"sync_unknown_field", goodConfig, goodSync + "colour: blue\n", "syncs/traits.yml: line 8: unknown field colour"},
 		{"sync_duplicate_target", goodConfig, goodSync + "  other: lifecyclestage\n", `syncs/traits.yml:8: fields.other: destination field "lifecyclestage" is already mapped on line 6`},

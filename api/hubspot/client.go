@@ -51,6 +51,9 @@ type Config struct {
 	BurstLimit int
 	// Window is the burst window; default 10s. Tests shorten it.
 	Window time.Duration
+	// RateShare is the part of the burst limit this client uses (0 < x ≤
+	// 1; default 1), leaving the rest to other integrations on the app.
+	RateShare float64
 	// MaxRetries bounds retries of one call on 429, 5xx and network
 	// errors. Default 6.
 	MaxRetries int
@@ -123,11 +126,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryBaseDelay == 0 {
 		cfg.RetryBaseDelay = time.Second
 	}
+	lim := NewLimiter(cfg.BurstLimit, cfg.Window)
+	lim.SetShare(cfg.RateShare)
 	return &Client{
 		baseURL: cfg.BaseURL,
 		http:    cfg.HTTPClient,
 		tokens:  tokens,
-		limiter: NewLimiter(cfg.BurstLimit, cfg.Window),
+		limiter: lim,
 		// Search counts a sliding second; spacing calls at 90% of the limit
 		// keeps network jitter from bunching five into one second.
 		search:     rate.NewLimiter(rate.Limit(cfg.SearchPerSecond*0.9), 1),

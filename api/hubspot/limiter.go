@@ -28,18 +28,33 @@ type Limiter struct {
 	// left of it at the last response that said (-1: not known; OAuth
 	// calls carry no daily headers).
 	daily, dailyLeft int
+	// share is the part of the app's limit this limiter may use (0 < share
+	// ≤ 1), leaving the rest to other integrations on the same app.
+	share float64
 }
 
 // NewLimiter returns a limiter for limit calls per window.
 func NewLimiter(limit int, window time.Duration) *Limiter {
-	l := &Limiter{rl: rate.NewLimiter(1, 1), daily: -1, dailyLeft: -1}
+	l := &Limiter{rl: rate.NewLimiter(1, 1), daily: -1, dailyLeft: -1, share: 1}
 	l.set(limit, window)
 	return l
 }
 
 func (l *Limiter) set(limit int, window time.Duration) {
 	l.limit, l.window = limit, window
-	l.rl.SetLimit(rate.Limit(float64(max(limit-1, 1)) / window.Seconds()))
+	l.rl.SetLimit(rate.Limit(l.share * float64(max(limit-1, 1)) / window.Seconds()))
+}
+
+// SetShare makes the limiter use only a share (0 < share ≤ 1) of the
+// app's limit, also once the limit is corrected from response headers.
+func (l *Limiter) SetShare(share float64) {
+	if share <= 0 || share > 1 {
+		share = 1
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.share = share
+	l.set(l.limit, l.window)
 }
 
 // Window is the current burst window.

@@ -170,6 +170,7 @@ destination: hubspot
 object: contacts
 key: email
 match: email
+rate_limit_share: 0.5
 fields:
   engagement: hubspotscore
 `), 0o644)
@@ -181,7 +182,7 @@ fields:
 	}
 	code, out, stderr := run(t, env, "plan", "--project", dir, "--show", "2")
 	if code != 0 || !strings.Contains(out, "engagement → hubspot contacts") || !strings.Contains(out, "to add") || !strings.Contains(out, `{"hubspotscore":`) ||
-		!strings.Contains(out, "calls left in today's budget") {
+		!strings.Contains(out, "calls left in today's budget") || !strings.Contains(out, "at 5.0 requests/s") { // half of 99 per 10 s
 		t.Fatalf("plan: %d\n%s%s", code, out, stderr)
 	}
 	code, out, _ = run(t, env, "query", "--project", dir, "--format", "csv", "SELECT count(*) FROM backflow.sync_runs")
