@@ -45,6 +45,8 @@ type confDest struct {
 	// get returns a record's a and n as strings ("" when unset), and
 	// false when the record does not exist (or is archived).
 	get func(key string) (a, n string, ok bool)
+	// field returns any field's value as a string ("" when unset).
+	field func(key, name string) string
 	// calls counts write requests that reached the emulator; limited the
 	// 429s it answered.
 	calls   func() int64
@@ -102,6 +104,7 @@ func newHubSpotConf(t *testing.T, env confEnv) *confDest {
 		}
 		return o.Properties["lifecyclestage"], o.Properties["usage_score"], true
 	}
+	d.field = func(key, name string) string { o, _ := emu.Object("contacts", key); return o.Properties[name] }
 	d.calls = calls.Load
 	d.limited = func() int { _, n := emu.Requests(); return n }
 	if env.storm {
@@ -168,6 +171,13 @@ func newPendoConf(t *testing.T, env confEnv) *confDest {
 			return fmt.Sprint(v)
 		}
 		return str(md["custom"]["stage"]), str(md["custom"]["score"]), true
+	}
+	d.field = func(key, name string) string {
+		md, _ := emu.Visitor(key)
+		if v := md["custom"][name]; v != nil {
+			return fmt.Sprint(v)
+		}
+		return ""
 	}
 	d.calls = calls.Load
 	d.limited = func() int { _, n := emu.Requests(); return n }
@@ -405,6 +415,35 @@ func TestConformance(t *testing.T) {
 				}
 				if c.limited() == 0 {
 					t.Fatal("no 429 was answered: the storm did not happen")
+				}
+			})
+			t.Run("create_fields", func(t *testing.T) {
+				c := newConfRun(t, target, confEnv{})
+				c.confDest.sync.CreateFields = true
+				c.confDest.sync.Fields = append(c.confDest.sync.Fields, project.Field{Column: "n", Field: "bf_usage_score"})
+				c.model([3]any{c.keys[0], c.good[0], 1.5})
+				p, err := load.NewPlan(context.Background(), c.w, c.confDest.sync, c.dest, load.PlanOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Close()
+				if len(p.Creates) != 1 || p.Creates[0].Field != "bf_usage_score" {
+					t.Fatalf("plan creates %v", p.Creates)
+				}
+				if r := c.mustPush(); r.Applied != 1 {
+					t.Fatalf("sync: %v", r)
+				}
+				if got := c.field(c.keys[0], "bf_usage_score"); got != "1.5" {
+					t.Fatalf("the created field holds %q, want 1.5", got)
+				}
+				// The field exists now: nothing more to create.
+				p, err = load.NewPlan(context.Background(), c.w, c.confDest.sync, c.dest, load.PlanOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Close()
+				if len(p.Creates) != 0 {
+					t.Fatalf("second plan creates %v", p.Creates)
 				}
 			})
 			t.Run("plan_changes_nothing", func(t *testing.T) {

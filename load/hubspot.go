@@ -3,7 +3,9 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -256,4 +258,87 @@ func (h *HubSpot) write(ctx context.Context, rows []Row) ([]Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+var _ FieldCreator = (*HubSpot)(nil)
+
+// createdGroup is the property group create_fields puts properties in.
+const createdGroup = "backflow"
+
+// Missing implements FieldCreator.
+func (h *HubSpot) Missing(ctx context.Context, fields []string) ([]string, error) {
+	props, err := h.Client.Properties(ctx, h.Object)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, p := range props {
+		have[p.Name] = true
+	}
+	var out []string
+	for _, f := range fields {
+		if !have[f] {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// TypeFor implements FieldCreator.
+func (h *HubSpot) TypeFor(colType string) (string, error) {
+	switch {
+	case colType == "BOOLEAN":
+		return "bool", nil
+	case isNumeric(colType):
+		return "number", nil
+	case colType == "DATE":
+		return "date", nil
+	case strings.HasPrefix(colType, "TIMESTAMP"):
+		return "datetime", nil
+	case colType == "VARCHAR":
+		return "string", nil
+	}
+	return "", fmt.Errorf("no HubSpot property type holds a %s column; cast it in the model", colType)
+}
+
+// CreateField implements FieldCreator: the property goes into a "backflow"
+// group (created once), labelled with its name.
+func (h *HubSpot) CreateField(ctx context.Context, field, fieldType string) error {
+	groups, err := h.Client.PropertyGroups(ctx, h.Object)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(groups, func(g hubspot.PropertyGroup) bool { return g.Name == createdGroup }) {
+		err := h.Client.CreatePropertyGroup(ctx, h.Object, hubspot.PropertyGroup{Name: createdGroup, Label: "backflow"})
+		if err != nil && !isConflict(err) {
+			return err
+		}
+	}
+	p := hubspot.Property{Name: field, Label: field, Type: fieldType, GroupName: createdGroup,
+		Description: "Written by backflow (create_fields)."}
+	switch fieldType {
+	case "string":
+		p.FieldType = "text"
+	case "number":
+		p.FieldType = "number"
+	case "bool":
+		p.FieldType = "booleancheckbox"
+		p.Options = []hubspot.Option{{Label: "Yes", Value: "true"}, {Label: "No", Value: "false"}}
+	case "date", "datetime":
+		p.FieldType = "date"
+	}
+	created, err := h.Client.CreateProperty(ctx, h.Object, p)
+	if err != nil && !isConflict(err) {
+		return err
+	}
+	if created != nil && h.props != nil {
+		h.props[field] = *created
+	}
+	return nil
+}
+
+// isConflict reports a 409: the thing to create already exists.
+func isConflict(err error) bool {
+	var apiErr *hubspot.Error
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict
 }

@@ -158,6 +158,8 @@ type Plan struct {
 	// Rejected counts rows the destination would refuse (Checker); they
 	// are recorded, never sent.
 	Rejected int64
+	// Creates lists the fields created before the first batch is sent.
+	Creates []NewField
 
 	dest         Destination
 	conn         *sql.Conn
@@ -168,6 +170,23 @@ type Plan struct {
 	// model are kept so that they are not sent again if they return.
 	events bool
 }
+
+// FieldCreator is implemented by destinations that can create the fields
+// a sync maps but the destination lacks (create_fields).
+type FieldCreator interface {
+	// Missing returns the fields the destination does not have. It
+	// changes nothing.
+	Missing(ctx context.Context, fields []string) ([]string, error)
+	// TypeFor is the field type to create for a model column of DuckDB
+	// type colType, or an error if there is none.
+	TypeFor(colType string) (string, error)
+	// CreateField creates one field; a field that already exists is not
+	// an error.
+	CreateField(ctx context.Context, field, fieldType string) error
+}
+
+// NewField is a field the plan creates before sending (create_fields).
+type NewField struct{ Field, Type string }
 
 // Checker is implemented by destinations that can tell before sending
 // that the destination would refuse a row's values. Check returns why, or "".
@@ -277,9 +296,37 @@ func (p *Plan) make(ctx context.Context) error {
 	for i, f := range s.Fields {
 		names[i] = f.Field
 	}
+	// create_fields: missing fields get a type from their column and are
+	// created at apply time; the plan itself creates nothing.
+	created := map[string]string{}
+	if fc, ok := dest.(FieldCreator); ok && s.CreateFields {
+		missing, err := fc.Missing(ctx, names)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.File, err)
+		}
+		for _, f := range s.Fields {
+			if !slices.Contains(missing, f.Field) {
+				continue
+			}
+			ct, ok := colTypes[f.Column]
+			if !ok {
+				return fmt.Errorf("%s: fields.%s: model %s has no column %q", s.File, f.Column, s.Model, f.Column)
+			}
+			typ, err := fc.TypeFor(ct)
+			if err != nil {
+				return fmt.Errorf("%s: fields.%s: create_fields: %w", s.File, f.Column, err)
+			}
+			created[f.Field] = typ
+			p.Creates = append(p.Creates, NewField{Field: f.Field, Type: typ})
+		}
+		names = slices.DeleteFunc(names, func(n string) bool { _, ok := created[n]; return ok })
+	}
 	fieldTypes, err := dest.FieldTypes(ctx, names)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.File, err)
+	}
+	for f, t := range created {
+		fieldTypes[f] = t
 	}
 	// Members sorted by destination field: reordering the YAML must not
 	// change the payload, its hash, and so every row's diff.
@@ -447,6 +494,13 @@ func (p *Plan) Apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, limit int64, res *Result) error {
 	s, conn, dest := p.Sync, p.conn, p.dest
 	snapshot := SnapshotTable(s.Name)
+	if fc, ok := dest.(FieldCreator); ok {
+		for _, f := range p.Creates {
+			if err := fc.CreateField(ctx, f.Field, f.Type); err != nil {
+				return fmt.Errorf("sync %s: create field %s: %w", s.Name, f.Field, err)
+			}
+		}
+	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+snapshot+` (
 		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR)`); err != nil {
 		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)

@@ -148,3 +148,53 @@ func (p *Pendo) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 	}
 	return out, nil
 }
+
+var _ FieldCreator = (*Pendo)(nil)
+
+// Missing implements FieldCreator.
+func (p *Pendo) Missing(ctx context.Context, fields []string) ([]string, error) {
+	schema, err := p.Client.Schema(ctx, p.Kind)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range fields {
+		if desc, ok := schema[p.Group][f]; !ok || desc.IsDeleted {
+			out = append(out, f)
+		}
+	}
+	if len(out) > 0 && p.Group != "custom" {
+		return nil, fmt.Errorf("create_fields: Pendo creates custom fields only; declare %s %s fields %s in Data Mappings", p.Kind, p.Group, strings.Join(out, ", "))
+	}
+	return out, nil
+}
+
+// TypeFor implements FieldCreator.
+func (p *Pendo) TypeFor(colType string) (string, error) {
+	switch {
+	case colType == "BOOLEAN":
+		return "boolean", nil
+	case isInteger(colType):
+		return "integer", nil
+	case isNumeric(colType):
+		return "float", nil
+	case colType == "DATE" || strings.HasPrefix(colType, "TIMESTAMP"):
+		return "time", nil
+	case colType == "VARCHAR":
+		return "string", nil
+	case strings.HasSuffix(colType, "[]"):
+		return "list", nil
+	}
+	return "", fmt.Errorf("no Pendo field type holds a %s column; cast it in the model", colType)
+}
+
+// CreateField implements FieldCreator: a custom field, displayed under its
+// name.
+func (p *Pendo) CreateField(ctx context.Context, field, fieldType string) error {
+	err := p.Client.CreateField(ctx, p.Kind, field, fieldType, field)
+	var apiErr *pendo.Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
+		return nil
+	}
+	return err
+}

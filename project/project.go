@@ -169,7 +169,11 @@ type Sync struct {
 	// RateLimitShare is the part of the API's rate limit this sync may use
 	// (0 < x ≤ 1), leaving the rest to other integrations. Default 1.
 	RateLimitShare float64 `yaml:"rate_limit_share"`
-	Fields         []Field `yaml:"-"`
+	// CreateFields creates mapped fields the destination lacks (HubSpot
+	// properties in a "backflow" group, Pendo custom fields), typed from
+	// the model's columns.
+	CreateFields bool    `yaml:"create_fields"`
+	Fields       []Field `yaml:"-"`
 }
 
 // Field maps a model column to a destination field.

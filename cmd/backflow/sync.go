@@ -91,6 +91,9 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 			if est.DailyLeft >= 0 {
 				sum["daily_calls_left"] = est.DailyLeft
 			}
+			if len(pl.Creates) > 0 {
+				sum["creates_fields"] = pl.Creates
+			}
 			if ps.Result != nil {
 				r := ps.Result
 				sum["pushed"], sum["skipped"], sum["failed"], sum["rejected"] = r.Applied, r.Skipped, r.Failed, r.Rejected
@@ -110,6 +113,9 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 			fmt.Fprintf(stdio.Out, "%s → %s %s (%s)\n", pl.Sync.Name, pl.Sync.Destination, pl.Sync.Object, pl.Sync.File)
 			fmt.Fprintf(stdio.Out, "  %d model rows: %d to add, %d to change, %d removed, %d unchanged; %d the destination would refuse\n",
 				c.ModelRows, c.Added, c.Changed, c.Removed, c.Unchanged, pl.Rejected)
+			for _, f := range pl.Creates {
+				fmt.Fprintf(stdio.Out, "  creates field %s (%s) before sending (create_fields)\n", f.Field, f.Type)
+			}
 			fmt.Fprintf(stdio.Out, "  %d API calls, about %s at %.1f requests/s", est.Calls, est.Duration.Round(time.Second), est.PerSecond)
 			switch {
 			case est.DailyLeft < 0:
