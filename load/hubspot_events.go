@@ -196,25 +196,15 @@ func (h *HubSpotEvents) Apply(ctx context.Context, rows []Row) ([]Outcome, error
 }
 
 func (h *HubSpotEvents) send(ctx context.Context, events []hubspot.Event) ([]Outcome, error) {
-	err := h.Client.SendEvents(ctx, events)
-	var apiErr *hubspot.Error
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
-		if len(events) == 1 {
-			return []Outcome{{Status: Rejected, Error: apiErr.Category + ": " + apiErr.Message}}, nil
+	return isolate(events, func(events []hubspot.Event) ([]Outcome, string, error) {
+		err := h.Client.SendEvents(ctx, events)
+		var apiErr *hubspot.Error
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+			return nil, apiErr.Category + ": " + apiErr.Message, nil
 		}
-		mid := len(events) / 2
-		left, err := h.send(ctx, events[:mid])
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		right, err := h.send(ctx, events[mid:])
-		if err != nil {
-			return nil, err
-		}
-		return append(left, right...), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return repeat(Outcome{Status: Applied}, len(events)), nil
+		return repeat(Outcome{Status: Applied}, len(events)), "", nil
+	})
 }

@@ -63,6 +63,30 @@ const (
 	unchanged Status = "unchanged"
 )
 
+// isolate sends items with send. When send reports that the destination
+// refused the whole batch for a bad item (refused, the destination's
+// reason), the batch is split in halves until each bad item is alone and
+// rejected with that reason; the good items still go through.
+func isolate[T any](items []T, send func([]T) (out []Outcome, refused string, err error)) ([]Outcome, error) {
+	out, refused, err := send(items)
+	if err != nil || refused == "" {
+		return out, err
+	}
+	if len(items) == 1 {
+		return []Outcome{{Status: Rejected, Error: refused}}, nil
+	}
+	mid := len(items) / 2
+	left, err := isolate(items[:mid], send)
+	if err != nil {
+		return nil, err
+	}
+	right, err := isolate(items[mid:], send)
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
 func repeat(o Outcome, n int) []Outcome {
 	out := make([]Outcome, n)
 	for i := range out {

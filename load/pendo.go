@@ -109,27 +109,23 @@ func isNumeric(t string) bool {
 // row; the batch is split in halves until the row is isolated and reported
 // as rejected, and the good rows still go through.
 func (p *Pendo) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
+	return isolate(rows, func(rows []Row) ([]Outcome, string, error) {
+		out, err := p.update(ctx, rows)
+		var apiErr *pendo.Error
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+			return nil, apiErr.Message, nil
+		}
+		return out, "", err
+	})
+}
+
+// update sends one bulk update and reads its per-row results.
+func (p *Pendo) update(ctx context.Context, rows []Row) ([]Outcome, error) {
 	updates := make([]pendo.Update, len(rows))
 	for i, r := range rows {
 		updates[i] = pendo.Update{ID: r.Key, Values: r.Values}
 	}
 	res, err := p.Client.UpdateMetadata(ctx, p.Kind, p.Group, updates, false)
-	var apiErr *pendo.Error
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
-		if len(rows) == 1 {
-			return []Outcome{{Status: Rejected, Error: apiErr.Message}}, nil
-		}
-		mid := len(rows) / 2
-		left, err := p.Apply(ctx, rows[:mid])
-		if err != nil {
-			return nil, err
-		}
-		right, err := p.Apply(ctx, rows[mid:])
-		if err != nil {
-			return nil, err
-		}
-		return append(left, right...), nil
-	}
 	if err != nil {
 		return nil, err
 	}
