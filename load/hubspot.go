@@ -30,7 +30,13 @@ type HubSpot struct {
 	// Archive archives the records of rows that leave the model (on_remove:
 	// archive; Match must be id). Otherwise a removal clears the fields.
 	Archive bool
-	Size    int
+	// Create creates a record for each new row (mode create), writes the
+	// row's key into KeyProperty, and updates it by its id afterwards. A new
+	// row whose KeyProperty value HubSpot already holds (a creation whose
+	// answer was lost) is adopted, not created again.
+	Create      bool
+	KeyProperty string
+	Size        int
 
 	props map[string]hubspot.Property
 }
@@ -69,6 +75,11 @@ func (h *HubSpot) FieldTypes(ctx context.Context, fields []string) (map[string]s
 	for _, p := range props {
 		h.props[p.Name] = p
 	}
+	if h.Create {
+		if p, ok := h.props[h.KeyProperty]; ok && p.Type != "string" {
+			return nil, fmt.Errorf("key_property: %s property %q is a %s; it must be text to hold the model key", h.Object, h.KeyProperty, p.Type)
+		}
+	}
 	if h.Upsert || h.Match != "id" {
 		p, ok := h.props[h.Match]
 		unique := ok && (p.HasUniqueValue || (h.Match == "email" && h.Object == "contacts"))
@@ -78,6 +89,13 @@ func (h *HubSpot) FieldTypes(ctx context.Context, fields []string) (map[string]s
 	}
 	out := map[string]string{}
 	for _, f := range fields {
+		if to, ok := strings.CutPrefix(f, "@"); ok {
+			if _, known := hubspot.DefaultAssociationType(h.Object, to); !known {
+				return nil, fmt.Errorf("associations: backflow cannot associate %s to %s (standard objects only)", h.Object, to)
+			}
+			out[f] = "association"
+			continue
+		}
 		p, ok := h.props[f]
 		switch {
 		case !ok:
@@ -103,6 +121,8 @@ func (h *HubSpot) ValueSQL(col, colType, fieldType string) (string, error) {
 			return "", fmt.Errorf("a %s column cannot feed a HubSpot %s property: cast it to VARCHAR in the model", colType, fieldType)
 		}
 		return text("CAST(" + col + " AS VARCHAR)"), nil
+	case "association":
+		return "CAST(" + col + " AS VARCHAR)", nil
 	case "enumeration":
 		if strings.HasSuffix(colType, "[]") {
 			return text("hubspot_multi_join(" + col + ")"), nil
@@ -177,13 +197,21 @@ func (h *HubSpot) Check(values map[string]json.RawMessage) string {
 // Apply implements Destination. With Archive, removals archive their
 // records (one batch archive call); other rows are written.
 func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
-	if !h.Archive {
+	if h.Create {
+		// Records created before are addressed by the id kept for them.
+		for i := range rows {
+			if rows[i].DestID != "" {
+				rows[i].Key = rows[i].DestID
+			}
+		}
+	}
+	if !h.Archive && !h.Create {
 		return h.write(ctx, rows)
 	}
 	var writes, removes []Row
 	var writeAt, removeAt []int
 	for i, r := range rows {
-		if r.Op == "remove" {
+		if r.Op == "remove" && h.Archive {
 			removes, removeAt = append(removes, r), append(removeAt, i)
 		} else {
 			writes, writeAt = append(writes, r), append(writeAt, i)
@@ -191,7 +219,11 @@ func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 	}
 	out := make([]Outcome, len(rows))
 	if len(writes) > 0 {
-		res, err := h.write(ctx, writes)
+		write := h.write
+		if h.Create {
+			write = h.createOrUpdate
+		}
+		res, err := write(ctx, writes)
 		if err != nil {
 			return nil, err
 		}
@@ -216,17 +248,111 @@ func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 	return out, nil
 }
 
+// properties splits a row's values into properties and association
+// targets ("@<object>" fields).
+func (h *HubSpot) properties(r Row) (map[string]string, []hubspot.Association, error) {
+	props := make(map[string]string, len(r.Values))
+	var assoc []hubspot.Association
+	for k, raw := range r.Values {
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, nil, fmt.Errorf("row %s: field %s is not a string: %s", r.Key, k, raw)
+		}
+		if to, ok := strings.CutPrefix(k, "@"); ok {
+			if typ, known := hubspot.DefaultAssociationType(h.Object, to); known && v != "" {
+				assoc = append(assoc, hubspot.Association{ToID: v, TypeID: typ})
+			}
+			continue
+		}
+		props[k] = v
+	}
+	return props, assoc, nil
+}
+
+// createOrUpdate writes create-mode rows: rows with an id are updated by
+// it (association changes are not applied to existing records); new rows
+// are first looked up by KeyProperty and adopted when HubSpot has them,
+// and created otherwise. Each outcome carries the record's id.
+func (h *HubSpot) createOrUpdate(ctx context.Context, rows []Row) ([]Outcome, error) {
+	out := make([]Outcome, len(rows))
+	var newKeys []string
+	for _, r := range rows {
+		if r.DestID == "" {
+			newKeys = append(newKeys, r.Key)
+		}
+	}
+	found := map[string]string{}
+	if len(newKeys) > 0 {
+		page, err := h.Client.Search(ctx, h.Object, hubspot.SearchRequest{
+			FilterGroups: [][]hubspot.Filter{{{PropertyName: h.KeyProperty, Operator: "IN", Values: newKeys}}},
+			Properties:   []string{h.KeyProperty}, Limit: 200})
+		if err != nil {
+			return nil, fmt.Errorf("look up %s by %s before creating: %w", h.Object, h.KeyProperty, err)
+		}
+		for _, o := range page.Results {
+			if v := o.Properties[h.KeyProperty]; v != nil {
+				found[*v] = o.ID
+			}
+		}
+	}
+	var updates, creates []Row
+	var updateAt, createAt []int
+	for i, r := range rows {
+		if r.DestID == "" {
+			if id, ok := found[r.Key]; ok {
+				r.DestID = id
+			}
+		}
+		if r.DestID != "" {
+			r.Key = r.DestID
+			updates, updateAt = append(updates, r), append(updateAt, i)
+			out[i].DestID = r.DestID
+			continue
+		}
+		creates, createAt = append(creates, r), append(createAt, i)
+	}
+	if len(updates) > 0 {
+		res, err := h.write(ctx, updates)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range updateAt {
+			res[k].DestID = out[i].DestID
+			out[i] = res[k]
+		}
+	}
+	if len(creates) > 0 {
+		inputs := make([]hubspot.Input, len(creates))
+		for k, r := range creates {
+			props, assoc, err := h.properties(r)
+			if err != nil {
+				return nil, err
+			}
+			inputs[k] = hubspot.Input{Properties: props, Associations: assoc}
+		}
+		// A create is not retried after an ambiguous failure (the client's
+		// rule); the next run's lookup finds it if it happened.
+		res, err := h.Client.BatchCreate(ctx, h.Object, inputs)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range createAt {
+			out[i] = h.outcome(res[k], creates[k])
+			if res[k].Err == nil && res[k].Object != nil {
+				out[i].DestID = res[k].Object.ID
+			}
+		}
+	}
+	return out, nil
+}
+
 // write updates or upserts rows' properties.
 func (h *HubSpot) write(ctx context.Context, rows []Row) ([]Outcome, error) {
 	inputs := make([]hubspot.Input, len(rows))
 	for i, r := range rows {
-		props := make(map[string]string, len(r.Values))
-		for k, raw := range r.Values {
-			var v string
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return nil, fmt.Errorf("row %s: field %s is not a string: %s", r.Key, k, raw)
-			}
-			props[k] = v
+		props, _, err := h.properties(r)
+		if err != nil {
+			return nil, err
 		}
 		in := hubspot.Input{ID: r.Key, Properties: props}
 		if h.Match != "id" {
@@ -246,18 +372,22 @@ func (h *HubSpot) write(ctx context.Context, rows []Row) ([]Outcome, error) {
 	}
 	out := make([]Outcome, len(results))
 	for i, r := range results {
-		switch {
-		case r.Err == nil:
-			out[i] = Outcome{Status: Applied}
-		case r.Err.NotFound():
-			out[i] = Outcome{Status: SkippedNotFound, Error: fmt.Sprintf("no %s with %s %q", h.Object, h.Match, rows[i].Key)}
-		case r.Err.Category == "VALIDATION_ERROR" || r.Err.Category == "CONFLICT":
-			out[i] = Outcome{Status: Rejected, Error: r.Err.Category + ": " + r.Err.Message}
-		default:
-			out[i] = Outcome{Status: Failed, Error: r.Err.Category + ": " + r.Err.Message}
-		}
+		out[i] = h.outcome(r, rows[i])
 	}
 	return out, nil
+}
+
+// outcome reads one batch result.
+func (h *HubSpot) outcome(r hubspot.Result, row Row) Outcome {
+	switch {
+	case r.Err == nil:
+		return Outcome{Status: Applied}
+	case r.Err.NotFound():
+		return Outcome{Status: SkippedNotFound, Error: fmt.Sprintf("no %s with %s %q", h.Object, h.Match, row.Key)}
+	case r.Err.Category == "VALIDATION_ERROR" || r.Err.Category == "CONFLICT":
+		return Outcome{Status: Rejected, Error: r.Err.Category + ": " + r.Err.Message}
+	}
+	return Outcome{Status: Failed, Error: r.Err.Category + ": " + r.Err.Message}
 }
 
 var _ FieldCreator = (*HubSpot)(nil)

@@ -5,6 +5,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -45,8 +46,11 @@ type Destination interface {
 // fields to set (JSON values; null clears).
 type Row struct {
 	Key    string
-	Op     string // add | change
+	Op     string // add | change | remove
 	Values map[string]json.RawMessage
+	// DestID is the destination's id for the record, when a previous push
+	// created it (create mode).
+	DestID string
 }
 
 // Status is a row's outcome.
@@ -99,6 +103,9 @@ func repeat(o Outcome, n int) []Outcome {
 type Outcome struct {
 	Status Status
 	Error  string
+	// DestID is the id of a record the destination created (create mode);
+	// it is kept in the snapshot so the record is updated, not created, next.
+	DestID string
 }
 
 // Result counts what one sync did.
@@ -408,7 +415,16 @@ func (p *Plan) make(ctx context.Context) error {
 		AND table_schema = 'backflow' AND table_name = ?`, "snapshot_"+s.Name).Scan(&exists)
 	// A full resync never resends events: Pendo cannot deduplicate them.
 	if exists == 0 || (p.full && !p.events) {
-		snap = `(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS row_hash, NULL::JSON AS payload, NULL::VARCHAR AS skipped_hash WHERE false)`
+		snap = `(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS row_hash, NULL::JSON AS payload, NULL::VARCHAR AS skipped_hash, NULL::VARCHAR AS dest_id WHERE false)`
+	} else {
+		// Snapshots written before create mode have no dest_id column (apply
+		// adds it; the plan writes nothing).
+		var has int
+		conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database()
+			AND table_schema = 'backflow' AND table_name = ? AND column_name = 'dest_id'`, "snapshot_"+s.Name).Scan(&has)
+		if has == 0 {
+			snap = `(SELECT *, NULL::VARCHAR AS dest_id FROM ` + snapshot + `)`
+		}
 	}
 	// A row last skipped or rejected waits for a change, unless retried.
 	notSkipped := `s.skipped_hash IS DISTINCT FROM mh.hash`
@@ -428,7 +444,7 @@ func (p *Plan) make(ctx context.Context) error {
 		SELECT row_number() OVER (ORDER BY coalesce(mh.key, s.key)) AS rn,
 			coalesce(mh.key, s.key) AS key,
 			CASE WHEN mh.key IS NULL THEN 'remove' WHEN s.payload IS NULL THEN 'add' ELSE 'change' END AS op,
-			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload
+			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload, s.dest_id
 		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
 		WHERE %s`,
 		keyExpr, strings.Join(members, ", "), model, snap, diff)
@@ -526,8 +542,11 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		}
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+snapshot+` (
-		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR)`); err != nil {
+		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR, dest_id VARCHAR)`); err != nil {
 		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)
+	}
+	if _, err := conn.ExecContext(ctx, `ALTER TABLE `+snapshot+` ADD COLUMN IF NOT EXISTS dest_id VARCHAR`); err != nil {
+		return fmt.Errorf("sync %s: snapshot: %w", s.Name, err)
 	}
 	// on_remove: ignore forgets removed keys without touching the
 	// destination; clear and archive send them, and forget at once only
@@ -711,7 +730,7 @@ type planned struct {
 // change only the fields whose value changed, and for a removal every
 // pushed field set to null.
 func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals bool) ([]planned, int64, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload FROM __plan
+	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload, coalesce(dest_id, '') FROM __plan
 		WHERE (op <> 'remove' OR (? AND old_payload IS NOT NULL)) AND rn > ? ORDER BY rn LIMIT ?`, removals, after, size)
 	if err != nil {
 		return nil, 0, err
@@ -722,7 +741,7 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 	for rows.Next() {
 		var p planned
 		var payload, hash, old sql.NullString
-		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &payload, &hash, &old); err != nil {
+		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &payload, &hash, &old, &p.row.DestID); err != nil {
 			return nil, 0, err
 		}
 		p.full, p.hash = payload.String, hash.String
@@ -765,6 +784,7 @@ var resultSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "fields", Type: arrow.ListOf(arrow.BinaryTypes.String)},
 	{Name: "payload", Type: arrow.BinaryTypes.String},
 	{Name: "hash", Type: arrow.BinaryTypes.String},
+	{Name: "dest_id", Type: arrow.BinaryTypes.String, Nullable: true},
 }, nil)
 
 // record writes a batch's outcomes in one transaction: a sync_rows line
@@ -790,6 +810,11 @@ func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, bat
 		}
 		b.Field(5).(*array.StringBuilder).Append(p.full)
 		b.Field(6).(*array.StringBuilder).Append(p.hash)
+		if id := cmp.Or(outcomes[i].DestID, p.row.DestID); id != "" {
+			b.Field(7).(*array.StringBuilder).Append(id)
+		} else {
+			b.Field(7).AppendNull()
+		}
 	}
 	rec := b.NewRecordBatch()
 	rdr, err := array.NewRecordReader(resultSchema, []arrow.RecordBatch{rec})
@@ -816,11 +841,12 @@ func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, bat
 			// leaves the snapshot: if the row comes back it is an add.
 			`DELETE FROM ` + snapshot + ` WHERE key IN (SELECT key FROM __results
 				WHERE operation = 'remove' AND status IN ('applied', 'skipped_not_found'))`,
-			`INSERT INTO ` + snapshot + ` (key, row_hash, payload, pushed_at, run_id, skipped_hash)
-				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL FROM __results
+			`INSERT INTO ` + snapshot + ` (key, row_hash, payload, pushed_at, run_id, skipped_hash, dest_id)
+				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL, dest_id FROM __results
 				WHERE status = 'applied' AND operation <> 'remove'
 				ON CONFLICT (key) DO UPDATE SET row_hash = excluded.row_hash, payload = excluded.payload,
-					pushed_at = excluded.pushed_at, run_id = excluded.run_id, skipped_hash = NULL`,
+					pushed_at = excluded.pushed_at, run_id = excluded.run_id, skipped_hash = NULL,
+					dest_id = coalesce(excluded.dest_id, dest_id)`,
 			`UPDATE ` + snapshot + ` s SET row_hash = r.hash, payload = r.payload::JSON
 				FROM __results r WHERE r.status = 'unchanged' AND s.key = r.key`,
 			`INSERT INTO ` + snapshot + ` (key, run_id, skipped_hash)

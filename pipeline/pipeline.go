@@ -201,7 +201,8 @@ func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs
 	}
 	switch s.Destination {
 	case "hubspot":
-		return &load.HubSpot{Client: hs, Object: s.Object, Match: s.Match, Upsert: s.Mode == "upsert", Archive: s.OnRemove == "archive", Size: s.BatchSize}, nil
+		return &load.HubSpot{Client: hs, Object: s.Object, Match: s.Match, Upsert: s.Mode == "upsert", Archive: s.OnRemove == "archive",
+			Create: s.Mode == "create", KeyProperty: s.KeyProperty, Size: s.BatchSize}, nil
 	case "pendo":
 		kind := pendo.Visitor
 		if s.Object == "accounts" {

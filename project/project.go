@@ -169,12 +169,29 @@ type Sync struct {
 	// RateLimitShare is the part of the API's rate limit this sync may use
 	// (0 < x ≤ 1), leaving the rest to other integrations. Default 1.
 	RateLimitShare float64 `yaml:"rate_limit_share"`
+	// KeyProperty is, in create mode, the HubSpot property that holds the
+	// model key on every created record, so that a record whose creation
+	// was not recorded (a crash) is found again instead of created twice.
+	KeyProperty string `yaml:"key_property"`
+	// Associations link records created in create mode to existing ones.
+	Associations []Association `yaml:"associations"`
 	// CreateFields creates mapped fields the destination lacks (HubSpot
 	// properties in a "backflow" group, Pendo custom fields), typed from
 	// the model's columns.
 	CreateFields bool    `yaml:"create_fields"`
 	Fields       []Field `yaml:"-"`
 }
+
+// Association links a created record to the record whose id a model
+// column holds.
+type Association struct {
+	Column string `yaml:"column"`
+	To     string `yaml:"to"` // contacts, companies, deals, tickets, tasks
+}
+
+// AssociationField is the field name under which a sync's plan carries an
+// association's target id: "@" and the object type.
+func AssociationField(to string) string { return "@" + to }
 
 // Field maps a model column to a destination field.
 type Field struct {
@@ -500,7 +517,13 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 				return nil, bad("mode", "upsert needs match: email or a unique-value property (HubSpot cannot upsert by record id)")
 			}
 		case "create":
-			return nil, bad("mode", "mode create is not supported by this version of backflow yet (update and upsert are)")
+			if s.Match != "id" {
+				return nil, bad("match", "create mode keeps the id of each record it creates; match must be id")
+			}
+			if !validName.MatchString(s.KeyProperty) {
+				return nil, &Error{File: file, Line: lineOf(doc, "key_property"), Field: "key_property",
+					Err: errors.New("create mode needs key_property: a text property that holds the model key on each created record")}
+			}
 		case "events":
 			return nil, bad("mode", "mode events sends custom events: set object: events and event: <name>")
 		default:
@@ -551,6 +574,22 @@ func loadSync(fsys fs.FS, file string) (*Sync, error) {
 	}
 	if len(fields) == 0 {
 		return nil, &Error{File: file, Field: "fields", Err: errors.New("maps no columns; list at least one `column: destination_field`")}
+	}
+	if len(s.Associations) > 0 && s.Mode != "create" {
+		return nil, bad("associations", "associations are made when records are created: mode create only")
+	}
+	if s.Mode == "create" {
+		// The key goes into key_property; association ids ride along in the
+		// plan under "@<object>".
+		if !slices.ContainsFunc(fields, func(f Field) bool { return f.Field == s.KeyProperty }) {
+			fields = append(fields, Field{Column: s.Key, Field: s.KeyProperty})
+		}
+		for i, a := range s.Associations {
+			if a.Column == "" || !validName.MatchString(a.To) {
+				return nil, bad("associations", "association %d needs column (the model column holding the record id) and to (the object type)", i+1)
+			}
+			fields = append(fields, Field{Column: a.Column, Field: AssociationField(a.To)})
+		}
 	}
 	s.Fields = fields
 	return &s, nil

@@ -69,7 +69,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"sync_missing_key", goodConfig, strings.Replace(goodSync, "key: visitor_id\n", "", 1), "syncs/traits.yml: key: is required"},
 		{"hubspot_upsert_by_id", goodConfig, "model: m\ndestination: hubspot\nobject: contacts\nkey: id\nmode: upsert\nfields: {a: b}\n", "syncs/traits.yml:5: mode: upsert needs match"},
 		{"hubspot_email_on_deals", goodConfig, "model: m\ndestination: hubspot\nobject: deals\nkey: id\nmatch: email\nfields: {a: b}\n", "syncs/traits.yml:5: match: email identifies contacts only"},
-		{"hubspot_create_not_yet", goodConfig, "model: m\ndestination: hubspot\nobject: tasks\nkey: id\nmode: create\nfields: {a: b}\n", "mode create is not supported by this version"},
+		{"create_needs_key_property", goodConfig, "model: m\ndestination: hubspot\nobject: tasks\nkey: id\nmode: create\nfields: {a: b}\n", "syncs/traits.yml: key_property: create mode needs key_property"},
+		{"associations_outside_create", goodConfig, "model: m\ndestination: hubspot\nobject: tasks\nkey: id\nassociations: [{column: c, to: contacts}]\nfields: {a: b}\n", "syncs/traits.yml:5: associations: associations are made when records are created"},
 		{"pendo_track_update", goodConfig, "model: m\ndestination: pendo\nobject: track_events\nkey: event_key\nmode: update\nfields: {a: b}\n", "syncs/traits.yml:5: mode: pendo track_events syncs use mode events"},
 		{"pendo_unknown_object", goodConfig, "model: m\ndestination: pendo\nobject: guides\nkey: id\nfields: {a: b}\n", `syncs/traits.yml:3: object: pendo syncs support visitors, accounts and track_events, not "guides"`},
 		{"hubspot_events_no_event", goodConfig, "model: m\ndestination: hubspot\nobject: events\nkey: event_key\nfields: {a: b}\n", "syncs/traits.yml: event: is required"},
@@ -133,5 +134,24 @@ func TestLoad_TrackEventSyncDefaults(t *testing.T) {
 	}
 	if s := p.Syncs[0]; s.Mode != "events" || s.BatchSize != 100 {
 		t.Fatalf("track event sync defaults: mode %q, batch %d; want events and 100", s.Mode, s.BatchSize)
+	}
+}
+
+func TestLoad_CreateSyncAddsKeyAndAssociationFields(t *testing.T) {
+	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)},
+		"syncs/churn.yml": {Data: []byte("model: m\ndestination: hubspot\nobject: tasks\nkey: task_key\nmode: create\nkey_property: backflow_key\n" +
+			"associations:\n  - {column: contact_id, to: contacts}\nfields: {subject: hs_task_subject}\n")}}, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Syncs[0].Fields
+	want := []project.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "task_key", Field: "backflow_key"}, {Column: "contact_id", Field: "@contacts"}}
+	if len(got) != len(want) {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("fields %v, want %v", got, want)
+		}
 	}
 }

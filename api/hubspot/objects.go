@@ -536,3 +536,24 @@ func orEmptyMap(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+// defaultAssociationTypes are HubSpot's unlabelled association type ids
+// (HUBSPOT_DEFINED) between standard objects, from → to.
+var defaultAssociationTypes = map[[2]string]int{
+	{"contacts", "companies"}: 279, {"companies", "contacts"}: 280,
+	{"deals", "contacts"}: 3, {"contacts", "deals"}: 4,
+	{"deals", "companies"}: 341, {"companies", "deals"}: 342,
+	{"tickets", "contacts"}: 16, {"contacts", "tickets"}: 15,
+	{"tickets", "companies"}: 339, {"companies", "tickets"}: 340,
+	{"deals", "tickets"}: 27, {"tickets", "deals"}: 28,
+	{"tasks", "contacts"}: 204, {"contacts", "tasks"}: 203,
+	{"tasks", "companies"}: 192, {"companies", "tasks"}: 191,
+	{"tasks", "deals"}: 216, {"deals", "tasks"}: 215,
+}
+
+// DefaultAssociationType returns HubSpot's unlabelled association type id
+// from one standard object type to another.
+func DefaultAssociationType(from, to string) (int, bool) {
+	id, ok := defaultAssociationTypes[[2]string{from, to}]
+	return id, ok
+}
