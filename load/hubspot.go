@@ -407,7 +407,7 @@ func (h *HubSpot) Missing(ctx context.Context, fields []string) ([]string, error
 	}
 	var out []string
 	for _, f := range fields {
-		if !have[f] {
+		if !have[f] && !strings.HasPrefix(f, "@") { // "@…": an association, not a property
 			out = append(out, f)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
 	"github.com/backflow-dev/backflow/sandbox"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -60,6 +61,18 @@ func TestCrashConverges(t *testing.T) {
 	write("syncs/titles.yml", "model: titles\ndestination: hubspot\nobject: contacts\nkey: id\nbatch_size: 20\nfields:\n  title: jobtitle\n")
 	write("syncs/pings.yml", "model: pings\ndestination: pendo\nobject: track_events\nkey: event_key\nbatch_size: 10\n"+
 		"fields:\n  name: event\n  visitor_id: visitorId\n  at: timestamp\n  event_key: ek\n")
+	write("syncs/followups.yml", "model: followups\ndestination: hubspot\nobject: tasks\nmode: create\nkey: task_key\nkey_property: backflow_key\n"+
+		"create_fields: true\nbatch_size: 10\nassociations:\n  - {column: contact_id, to: contacts}\nfields:\n  subject: hs_task_subject\n  due: hs_timestamp\n")
+	write("syncs/adoption.yml", "model: adoption\ndestination: hubspot\nobject: events\nevent: crash_feature_used\nkey: event_key\nbatch_size: 10\n"+
+		"fields:\n  contact_id: objectId\n  feature: feature\n")
+	hc, err := hubspot.New(hubspot.Config{BaseURL: sb.HubSpotURL, Token: sb.HubSpotToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hc.CreateEventDefinition(context.Background(), hubspot.EventDefinition{Name: "crash_feature_used", Label: "Feature used", PrimaryObject: "CONTACT",
+		PropertyDefinitions: []hubspot.EventProperty{{Name: "feature", Label: "Feature", Type: "string"}}}); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"HUBSPOT_TOKEN": sb.HubSpotToken, "PENDO_INTEGRATION_KEY": sb.PendoKey, "PENDO_TRACK_SECRET": sb.PendoTrackSecret}
 	if code, out, stderr := run(t, env, "extract", "--project", dir, "--log-level", "warn"); code != 0 {
 		t.Fatalf("extract: %d\n%s%s", code, out, stderr)
@@ -73,6 +86,12 @@ func TestCrashConverges(t *testing.T) {
 		write("models/titles.sql", fmt.Sprintf(`SELECT id, 'Title ' || id || ' v%d' AS title FROM raw_hubspot.contacts`, trial))
 		write("models/pings.sql", fmt.Sprintf(`SELECT event_key(visitor_id, t.n) AS event_key, 'Crash Ping' AS name, visitor_id,
 	now() - INTERVAL 1 MINUTE AS at FROM (SELECT visitor_id FROM raw_pendo.visitors ORDER BY visitor_id LIMIT 30) v, (SELECT %d AS n) t`, trial))
+		// 20 new follow-up tasks per trial (the previous ones leave the
+		// model and stay in HubSpot); 20 new HubSpot events per trial.
+		write("models/followups.sql", fmt.Sprintf(`SELECT 'followup:' || id || ':%d' AS task_key, id AS contact_id, 'Follow up v%d' AS subject,
+	TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due FROM raw_hubspot.contacts ORDER BY id LIMIT 20`, trial, trial))
+		write("models/adoption.sql", fmt.Sprintf(`SELECT event_key(id, %d) AS event_key, id AS contact_id, 'Reports' AS feature
+	FROM raw_hubspot.contacts ORDER BY id LIMIT 20`, trial))
 		if code, out, stderr := run(t, env, "models", "run", "--project", dir, "--log-level", "warn"); code != 0 {
 			t.Fatalf("trial %d: models run: %d\n%s%s", trial, code, out, stderr)
 		}
@@ -102,7 +121,7 @@ func TestCrashConverges(t *testing.T) {
 			withDups++
 		}
 		code, out, stderr := run(t, env, "plan", "--project", dir)
-		if code != 0 || strings.Count(out, "0 to add, 0 to change") != 3 {
+		if code != 0 || strings.Count(out, "0 to add, 0 to change") != 5 {
 			t.Fatalf("trial %d: plan after the rerun still has work: %d\n%s%s", trial, code, out, stderr)
 		}
 	}
@@ -175,6 +194,27 @@ func checkConverged(t *testing.T, sb *sandbox.Sandbox, dir string, trial int) in
 	}
 	if dups > 10 {
 		t.Fatalf("trial %d: %d events arrived twice; at most one batch (10) may", trial, dups)
+	}
+	// HubSpot: one task per key, ever, each associated with its contact;
+	// each event stored exactly once (HubSpot deduplicates by uuid).
+	tasks := map[string]int{}
+	for _, id := range sb.HubSpot.ObjectIDs("tasks") {
+		o, _ := sb.HubSpot.Object("tasks", id)
+		tasks[o.Properties["backflow_key"]]++
+		if len(sb.HubSpot.Associations("tasks", id, "contacts")) != 1 {
+			t.Fatalf("trial %d: task %s is not associated with its contact", trial, id)
+		}
+	}
+	if len(tasks) != 20*trial {
+		t.Fatalf("trial %d: tasks for %d keys, want %d", trial, len(tasks), 20*trial)
+	}
+	for k, n := range tasks {
+		if n != 1 {
+			t.Fatalf("trial %d: %d tasks for %s", trial, n, k)
+		}
+	}
+	if n := len(sb.HubSpot.Events()); n != 20*trial {
+		t.Fatalf("trial %d: HubSpot holds %d events, want %d", trial, n, 20*trial)
 	}
 	return dups
 }
