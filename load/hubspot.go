@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,8 +39,37 @@ type HubSpot struct {
 	KeyProperty string
 	Size        int
 
-	props map[string]hubspot.Property
+	props   map[string]hubspot.Property
+	apiType string // Object as the API names it: a custom object's objectTypeId
 }
+
+// standardObjects are addressed by name; custom objects by objectTypeId.
+var standardObjects = []string{"contacts", "companies", "deals", "tickets", "tasks"}
+
+// resolve finds a custom object's objectTypeId (the API's name for it)
+// from the account's schemas; standard objects keep their name.
+func (h *HubSpot) resolve(ctx context.Context) error {
+	if h.apiType != "" {
+		return nil
+	}
+	if slices.Contains(standardObjects, h.Object) || strings.HasPrefix(h.Object, "2-") || strings.HasPrefix(h.Object, "0-") {
+		h.apiType = h.Object
+		return nil
+	}
+	schemas, err := h.Client.Schemas(ctx)
+	if err != nil {
+		return fmt.Errorf("look up custom object %s: %w", h.Object, err)
+	}
+	for _, sc := range schemas {
+		if sc.Name == h.Object || sc.FullyQualifiedName == h.Object {
+			h.apiType = sc.ObjectTypeID
+			return nil
+		}
+	}
+	return fmt.Errorf("object: %q is neither a standard object nor a custom object of this HubSpot account", h.Object)
+}
+
+func (h *HubSpot) api() string { return cmp.Or(h.apiType, h.Object) }
 
 var (
 	_ Destination = (*HubSpot)(nil)
@@ -67,7 +97,10 @@ func (h *HubSpot) BatchSize() int { return min(max(h.Size, 1), hubspot.MaxBatch)
 // FieldTypes implements Destination: types come from the property
 // definitions; a read-only or calculated property cannot be written.
 func (h *HubSpot) FieldTypes(ctx context.Context, fields []string) (map[string]string, error) {
-	props, err := h.Client.Properties(ctx, h.Object)
+	if err := h.resolve(ctx); err != nil {
+		return nil, err
+	}
+	props, err := h.Client.Properties(ctx, h.api())
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +271,7 @@ func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 		}
 		// HubSpot answers 204 for the whole batch, ids it does not have
 		// included: an archive is applied or the call fails.
-		if err := h.Client.BatchArchive(ctx, h.Object, ids); err != nil {
+		if err := h.Client.BatchArchive(ctx, h.api(), ids); err != nil {
 			return nil, err
 		}
 		for _, i := range removeAt {
@@ -283,7 +316,7 @@ func (h *HubSpot) createOrUpdate(ctx context.Context, rows []Row) ([]Outcome, er
 	}
 	found := map[string]string{}
 	if len(newKeys) > 0 {
-		page, err := h.Client.Search(ctx, h.Object, hubspot.SearchRequest{
+		page, err := h.Client.Search(ctx, h.api(), hubspot.SearchRequest{
 			FilterGroups: [][]hubspot.Filter{{{PropertyName: h.KeyProperty, Operator: "IN", Values: newKeys}}},
 			Properties:   []string{h.KeyProperty}, Limit: 200})
 		if err != nil {
@@ -332,7 +365,7 @@ func (h *HubSpot) createOrUpdate(ctx context.Context, rows []Row) ([]Outcome, er
 		}
 		// A create is not retried after an ambiguous failure (the client's
 		// rule); the next run's lookup finds it if it happened.
-		res, err := h.Client.BatchCreate(ctx, h.Object, inputs)
+		res, err := h.Client.BatchCreate(ctx, h.api(), inputs)
 		if err != nil {
 			return nil, err
 		}
@@ -363,9 +396,9 @@ func (h *HubSpot) write(ctx context.Context, rows []Row) ([]Outcome, error) {
 	var results []hubspot.Result
 	var err error
 	if h.Upsert {
-		results, err = h.Client.BatchUpsert(ctx, h.Object, inputs)
+		results, err = h.Client.BatchUpsert(ctx, h.api(), inputs)
 	} else {
-		results, err = h.Client.BatchUpdate(ctx, h.Object, inputs)
+		results, err = h.Client.BatchUpdate(ctx, h.api(), inputs)
 	}
 	if err != nil {
 		return nil, err
@@ -397,7 +430,10 @@ const createdGroup = "backflow"
 
 // Missing implements FieldCreator.
 func (h *HubSpot) Missing(ctx context.Context, fields []string) ([]string, error) {
-	props, err := h.Client.Properties(ctx, h.Object)
+	if err := h.resolve(ctx); err != nil {
+		return nil, err
+	}
+	props, err := h.Client.Properties(ctx, h.api())
 	if err != nil {
 		return nil, err
 	}
@@ -434,12 +470,12 @@ func (h *HubSpot) TypeFor(colType string) (string, error) {
 // CreateField implements FieldCreator: the property goes into a "backflow"
 // group (created once), labelled with its name.
 func (h *HubSpot) CreateField(ctx context.Context, field, fieldType string) error {
-	groups, err := h.Client.PropertyGroups(ctx, h.Object)
+	groups, err := h.Client.PropertyGroups(ctx, h.api())
 	if err != nil {
 		return err
 	}
 	if !slices.ContainsFunc(groups, func(g hubspot.PropertyGroup) bool { return g.Name == createdGroup }) {
-		err := h.Client.CreatePropertyGroup(ctx, h.Object, hubspot.PropertyGroup{Name: createdGroup, Label: "backflow"})
+		err := h.Client.CreatePropertyGroup(ctx, h.api(), hubspot.PropertyGroup{Name: createdGroup, Label: "backflow"})
 		if err != nil && !isConflict(err) {
 			return err
 		}
@@ -457,7 +493,7 @@ func (h *HubSpot) CreateField(ctx context.Context, field, fieldType string) erro
 	case "date", "datetime":
 		p.FieldType = "date"
 	}
-	created, err := h.Client.CreateProperty(ctx, h.Object, p)
+	created, err := h.Client.CreateProperty(ctx, h.api(), p)
 	if err != nil && !isConflict(err) {
 		return err
 	}

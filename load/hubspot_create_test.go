@@ -3,8 +3,10 @@ package load_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
@@ -101,5 +103,52 @@ func TestHubSpotCreate(t *testing.T) {
 	w.DB().QueryRow(`SELECT count(DISTINCT dest_id) FROM backflow.snapshot_churn_tasks`).Scan(&ids)
 	if ids != 3 {
 		t.Fatalf("the snapshot keeps %d task ids, want 3", ids)
+	}
+}
+
+// TestHubSpotCustomObjectByName syncs to a custom object named in the sync
+// file: the API is called with its objectTypeId, as HubSpot requires.
+func TestHubSpotCustomObjectByName(t *testing.T) {
+	ctx := context.Background()
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+	typeID, err := emu.DefineObject("widgets", "Widget", "Widgets", "widget_name", []hubspottest.Property{
+		{Name: "widget_name", Label: "Name", Type: "string", FieldType: "text"}, {Name: "color", Label: "Color", Type: "string", FieldType: "text"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := emu.CreateObject(typeID, map[string]string{"widget_name": "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byName, byID int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/widgets"):
+			byName++
+		case strings.Contains(r.URL.Path, "/"+typeID):
+			byID++
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, _ := hubspot.New(hubspot.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.DB().Exec(fmt.Sprintf(`CREATE TABLE models.widgets AS SELECT '%s' AS id, 'teal' AS color`, id)); err != nil {
+		t.Fatal(err)
+	}
+	s := project.Sync{Name: "widgets", File: "syncs/widgets.yml", Model: "widgets", Destination: "hubspot", Object: "widgets",
+		Key: "id", Match: "id", Mode: "update", OnRemove: "ignore", BatchSize: 100, Fields: []project.Field{{Column: "color", Field: "color"}}}
+	if r, err := load.Sync(ctx, w, "r1", s, &load.HubSpot{Client: c, Object: "widgets", Match: "id", Size: 100}); err != nil || r.Applied != 1 {
+		t.Fatalf("sync: %v %v", r, err)
+	}
+	if o, _ := emu.Object(typeID, id); o.Properties["color"] != "teal" {
+		t.Fatalf("widget color %q", o.Properties["color"])
+	}
+	if byName != 0 || byID == 0 {
+		t.Fatalf("%d calls named the object, %d used its objectTypeId", byName, byID)
 	}
 }
