@@ -44,6 +44,9 @@ type Options struct {
 	Progress func(stream string, rows int64)
 	// Select limits the models built (see models.Select).
 	Select []string
+	// LockTimeout is how long to wait for another process to release the
+	// DuckDB file.
+	LockTimeout time.Duration
 	// Syncs limits the syncs run, by name.
 	Syncs []string
 }
@@ -88,7 +91,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	res := &Result{RunID: uuid.Must(uuid.NewV7()).String(), Warehouse: opts.WarehousePath}
-	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{})
+	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
 	if err != nil {
 		return res, err
 	}
@@ -320,7 +323,7 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 	if err != nil {
 		return err
 	}
-	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{})
+	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/duckdb/duckdb-go/v2"
@@ -39,12 +42,84 @@ type Options struct {
 	// MemoryLimit caps DuckDB's memory (e.g. "2GB"); empty keeps DuckDB's
 	// default of 80% of RAM.
 	MemoryLimit string
+	// LockTimeout is how long Open waits while another process holds the
+	// file (DuckDB lets one process write, and a writer shuts out
+	// readers). Zero fails at once.
+	LockTimeout time.Duration
+}
+
+// ErrLocked is wrapped by the error Open returns when another process
+// held the file for the whole LockTimeout.
+var ErrLocked = errors.New("the DuckDB file is in use by another process")
+
+// LockError says who holds the file and what to do.
+type LockError struct {
+	Path   string
+	Holder string // as DuckDB reports it: the program and its PID
+	Waited time.Duration
+}
+
+func (e *LockError) Error() string {
+	return fmt.Sprintf("warehouse: %s is in use by %s; waited %s. Another backflow run, or an open DuckDB session (an analyst's CLI, a notebook), "+
+		"holds it: close it, let analysts query a published copy (backflow run --publish), or wait longer with --lock-timeout",
+		e.Path, e.Holder, e.Waited.Round(time.Millisecond))
+}
+
+func (e *LockError) Unwrap() error { return ErrLocked }
+
+// lockHolder finds DuckDB's "Could not set lock" error and the holder it
+// names ("/usr/bin/duckdb (PID 4242)").
+func lockHolder(err error) (string, bool) {
+	msg := err.Error()
+	if !strings.Contains(msg, "Could not set lock on file") {
+		return "", false
+	}
+	holder := "another process"
+	if _, rest, ok := strings.Cut(msg, "Conflicting lock is held in "); ok {
+		holder, _, _ = strings.Cut(rest, " by user")
+		holder, _, _ = strings.Cut(holder, ". See also")
+	}
+	return holder, true
 }
 
 // Open opens or creates the DuckDB file at path (":memory:" or "" for an
 // in-memory database), creates backflow's schemas and state tables, and
 // installs the shipped macros.
 func Open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
+	var w *Warehouse
+	err := waitLock(ctx, path, opts.LockTimeout, func() error {
+		var err error
+		w, err = open(ctx, path, opts)
+		return err
+	})
+	return w, err
+}
+
+// waitLock calls try until it succeeds, fails for a reason other than
+// DuckDB's file lock, or the lock has been held for timeout.
+func waitLock(ctx context.Context, path string, timeout time.Duration, try func() error) error {
+	start := time.Now()
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		holder, locked := lockHolder(err)
+		if !locked {
+			return err
+		}
+		if waited := time.Since(start); waited >= timeout {
+			return &LockError{Path: displayPath(path), Holder: holder, Waited: waited}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("warehouse: waiting for %s held by %s: %w", displayPath(path), holder, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 	dsn := path
 	if dsn == ":memory:" {
 		dsn = ""
@@ -64,6 +139,12 @@ func Open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 		return nil, fmt.Errorf("warehouse: open %s: %w", displayPath(path), err)
 	}
 	db := sqlx.NewDb(sql.OpenDB(connector), "duckdb")
+	// The file lock is taken when the database is first opened: ping so a
+	// held lock shows here and not at the first query.
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("warehouse: open %s: %w", displayPath(path), err)
+	}
 	w := &Warehouse{db: db, path: path}
 	if !opts.ReadOnly {
 		if err := w.install(ctx); err != nil {
@@ -163,4 +244,57 @@ func Table(schema, name string) string {
 // Literal quotes a SQL string literal.
 func Literal(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Publish writes a read-only copy of the DuckDB file at src to dst, for
+// analysts who must never block the runner. The copy goes through DuckDB
+// (COPY FROM DATABASE, so committed data still in the write-ahead log is
+// included) into dst+".tmp", which is then renamed over dst: a reader
+// opens either the old copy or the new one, never half of one.
+func Publish(ctx context.Context, src, dst string, lockTimeout time.Duration) error {
+	absSrc, err1 := filepath.Abs(src)
+	absDst, err2 := filepath.Abs(dst)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("warehouse: publish: %w", err)
+	}
+	if absSrc == absDst {
+		return fmt.Errorf("warehouse: publish: %s is the runner's own file; publish to another path", dst)
+	}
+	connector, err := duckdb.NewConnector("", nil) // in memory: both files are attached
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	catalog := "__source"
+	// Attaching the source read-only waits for, then shuts out, a writer.
+	if err := waitLock(ctx, src, lockTimeout, func() error {
+		_, err := conn.ExecContext(ctx, `ATTACH `+Literal(absSrc)+` AS `+catalog+` (READ_ONLY)`)
+		return err
+	}); err != nil {
+		return err
+	}
+	tmp := absDst + ".tmp"
+	os.Remove(tmp)
+	for _, q := range []string{
+		`ATTACH ` + Literal(tmp) + ` AS __publish`,
+		`COPY FROM DATABASE ` + Ident(catalog) + ` TO __publish`,
+		`DETACH __publish`,
+		`DETACH ` + catalog,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("warehouse: publish %s: %w", dst, err)
+		}
+	}
+	if err := os.Rename(tmp, absDst); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("warehouse: publish: %w", err)
+	}
+	return nil
 }

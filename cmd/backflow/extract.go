@@ -52,7 +52,7 @@ replaces each table.`,
 			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
 			defer prog.done()
 			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
-				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log,
+				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
 				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update,
 			})
 			prog.done()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/backflow-dev/backflow/sandbox"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -254,5 +256,32 @@ fields:
 	}
 	if n := sb.Pendo.TrackReceived(); n != 12 {
 		t.Fatalf("the data host received %d events, want 12", n)
+	}
+}
+
+// TestRunPublish leaves analysts a copy of the file after a run.
+func TestRunPublish(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("pendo:\n  base_url: "+sb.PendoURL+"\n  extract:\n    streams: [visitors]\n"), 0o644)
+	pub := filepath.Join(t.TempDir(), "analytics.duckdb")
+	env := map[string]string{"PENDO_INTEGRATION_KEY": sb.PendoKey}
+	if code, out, stderr := run(t, env, "run", "--project", dir, "--publish", pub, "--log-level", "warn"); code != 0 {
+		t.Fatalf("run --publish: %d\n%s%s", code, out, stderr)
+	}
+	w, err := warehouse.Open(context.Background(), pub, warehouse.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var visitors, runs int
+	w.DB().QueryRow(`SELECT count(*) FROM raw_pendo.visitors`).Scan(&visitors)
+	w.DB().QueryRow(`SELECT count(*) FROM backflow.runs WHERE status = 'succeeded'`).Scan(&runs)
+	if visitors == 0 || runs != 1 {
+		t.Fatalf("the published copy holds %d visitors and %d finished runs", visitors, runs)
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // openProject loads the project and opens its DuckDB file.
-func openProject(ctx context.Context, dir string, readOnly bool) (*project.Project, *warehouse.Warehouse, error) {
+func openProject(ctx context.Context, g *globals, dir string, readOnly bool) (*project.Project, *warehouse.Warehouse, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, err
@@ -26,14 +26,14 @@ func openProject(ctx context.Context, dir string, readOnly bool) (*project.Proje
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: readOnly})
+	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: readOnly, LockTimeout: g.lockTimeout})
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, w, nil
 }
 
-func newCmdModels(stdio IO) *cobra.Command {
+func newCmdModels(g *globals, stdio IO) *cobra.Command {
 	var dir string
 	var selectors []string
 	cmd := &cobra.Command{
@@ -46,7 +46,7 @@ func newCmdModels(stdio IO) *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
 	load := func(ctx context.Context, readOnly bool) (*project.Project, *warehouse.Warehouse, []models.Model, error) {
-		p, w, err := openProject(ctx, dir, readOnly)
+		p, w, err := openProject(ctx, g, dir, readOnly)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -140,7 +140,7 @@ func newCmdModels(stdio IO) *cobra.Command {
 	return cmd
 }
 
-func newCmdTest(stdio IO) *cobra.Command {
+func newCmdTest(g *globals, stdio IO) *cobra.Command {
 	var dir string
 	var selectors []string
 	cmd := &cobra.Command{
@@ -154,7 +154,7 @@ five failing rows and exits 1 if any test fails.`,
   backflow test --select visitor_traits`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, w, err := openProject(cmd.Context(), dir, false)
+			p, w, err := openProject(cmd.Context(), g, dir, false)
 			if err != nil {
 				return err
 			}

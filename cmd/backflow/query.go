@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newCmdQuery(stdio IO) *cobra.Command {
+func newCmdQuery(g *globals, stdio IO) *cobra.Command {
 	var dir, format string
 	var limit int
 	cmd := &cobra.Command{
@@ -24,7 +24,7 @@ func newCmdQuery(stdio IO) *cobra.Command {
 			if format != "table" && format != "csv" && format != "json" {
 				return &usageError{fmt.Errorf("--format must be table, csv or json, not %q", format)}
 			}
-			_, w, err := openProject(cmd.Context(), dir, true)
+			_, w, err := openProject(cmd.Context(), g, dir, true)
 			if err != nil {
 				return err
 			}

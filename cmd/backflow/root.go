@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // IO is where commands read and write; tests pass buffers.
@@ -30,6 +32,7 @@ const (
 	exitFailed     = 1 // the run failed
 	exitRowsFailed = 2 // the run finished, but some rows failed or were rejected
 	exitConfig     = 3 // the project or the command line is wrong
+	exitLocked     = 4 // another process held the DuckDB file past --lock-timeout
 )
 
 // errRowsFailed marks a run that completed with failed rows.
@@ -37,8 +40,9 @@ var errRowsFailed = errors.New("some rows failed")
 
 // globals are flags every command shares.
 type globals struct {
-	logLevel  string
-	logFormat string
+	logLevel    string
+	logFormat   string
+	lockTimeout time.Duration
 }
 
 func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
@@ -74,17 +78,18 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.PersistentFlags().DurationVar(&g.lockTimeout, "lock-timeout", time.Minute, "how long to wait while another process holds the DuckDB file")
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.ErrOut)
 	root.AddCommand(
 		newCmdRun(g, stdio, lookupEnv),
 		newCmdExtract(g, stdio, lookupEnv),
-		newCmdModels(stdio),
+		newCmdModels(g, stdio),
 		newCmdPlan(g, stdio, lookupEnv),
 		newCmdSync(g, stdio, lookupEnv),
-		newCmdTest(stdio),
-		newCmdQuery(stdio),
+		newCmdTest(g, stdio),
+		newCmdQuery(g, stdio),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(stdio),
 		newCmdAuth(stdio, lookupEnv),
@@ -109,6 +114,8 @@ func exitCode(err error, errOut io.Writer) int {
 	switch {
 	case errors.As(err, &pe), errors.As(err, &ue), errors.Is(err, project.ErrNoProject):
 		return exitConfig
+	case errors.Is(err, warehouse.ErrLocked):
+		return exitLocked
 	case errors.As(err, &ke):
 		fmt.Fprintln(errOut, "Try: fix the model so the key is unique and not null; `backflow query` shows the duplicates.")
 		return exitFailed

@@ -10,11 +10,13 @@ import (
 
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 type runOptions struct {
 	project string
 	json    bool
+	publish string
 }
 
 func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -23,7 +25,9 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 		Use:   "run",
 		Short: "Extract, build models, and run every sync",
 		Example: `  # from cron or Airflow, in the project folder
-  HUBSPOT_TOKEN=pat-... PENDO_INTEGRATION_KEY=... backflow run --json`,
+  HUBSPOT_TOKEN=pat-... PENDO_INTEGRATION_KEY=... backflow run --json
+  # and leave analysts a copy they can keep open
+  backflow run --publish /srv/analytics/backflow.duckdb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
@@ -34,6 +38,7 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 				Project:       p,
 				Secrets:       secrets,
 				WarehousePath: p.Path(p.Config.Warehouse),
+				LockTimeout:   g.lockTimeout,
 				Logger:        log,
 			})
 			if opts.json {
@@ -44,7 +49,13 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 				printRun(stdio, res)
 			}
 			if err != nil {
-				return err
+				return err // the last published copy stays as it was
+			}
+			if opts.publish != "" {
+				if err := warehouse.Publish(cmd.Context(), p.Path(p.Config.Warehouse), opts.publish, g.lockTimeout); err != nil {
+					return err
+				}
+				log.Info("published", "path", opts.publish)
 			}
 			if t := res.Totals(); t.Failed+t.Rejected > 0 {
 				return errRowsFailed
@@ -52,6 +63,7 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&opts.publish, "publish", "", "after a run, write a read-only copy of the DuckDB file here for analysts (replaced atomically)")
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
 	return cmd
