@@ -1,12 +1,9 @@
 package warehouse_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,56 +11,18 @@ import (
 	"time"
 
 	"github.com/backflow-dev/backflow/warehouse"
+	"github.com/backflow-dev/backflow/warehouse/warehousetest"
 )
 
-// TestMain lets the test binary hold a DuckDB file open as another
-// process would: with HOLD_DUCKDB=path it opens the file, says "held",
-// and keeps it until its stdin closes.
 func TestMain(m *testing.M) {
-	if path := os.Getenv("HOLD_DUCKDB"); path != "" {
-		w, err := warehouse.Open(context.Background(), path, warehouse.Options{})
-		if err != nil {
-			fmt.Println("error:", err)
-			os.Exit(1)
-		}
-		fmt.Println("held")
-		bufio.NewReader(os.Stdin).ReadString('\n')
-		w.Close()
-		os.Exit(0)
-	}
+	warehousetest.MaybeHold()
 	os.Exit(m.Run())
-}
-
-// hold opens path in another process and returns a function that lets go.
-func hold(t *testing.T, path string) (pid int, release func()) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "HOLD_DUCKDB="+path)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	if strings.TrimSpace(line) != "held" {
-		t.Fatalf("the holder did not open the file: %q", line)
-	}
-	released := false
-	release = func() {
-		if !released {
-			released = true
-			stdin.Close()
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(release)
-	return cmd.Process.Pid, release
 }
 
 func TestOpen_WaitsForTheLock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.duckdb")
-	pid, release := hold(t, path)
+	pid, release := warehousetest.Hold(t, path)
 
 	start := time.Now()
 	_, err := warehouse.Open(ctx, path, warehouse.Options{LockTimeout: 600 * time.Millisecond})

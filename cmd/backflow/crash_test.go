@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,28 +15,17 @@ import (
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
 	"github.com/backflow-dev/backflow/sandbox"
 	"github.com/backflow-dev/backflow/warehouse"
+	"github.com/backflow-dev/backflow/warehouse/warehousetest"
 )
 
 // TestMain lets the test binary stand in for the backflow command: with
 // BACKFLOW_AS_CLI=1 it runs Main on its arguments, so the crash test can
 // kill a real `backflow sync` process without building one.
-// With HOLD_DUCKDB=path it holds that DuckDB file open, as an analyst's
-// session would, until its stdin closes.
 func TestMain(m *testing.M) {
 	if os.Getenv("BACKFLOW_AS_CLI") == "1" {
 		os.Exit(Main(os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.LookupEnv))
 	}
-	if path := os.Getenv("HOLD_DUCKDB"); path != "" {
-		w, err := warehouse.Open(context.Background(), path, warehouse.Options{})
-		if err != nil {
-			fmt.Println("error:", err)
-			os.Exit(1)
-		}
-		fmt.Println("held")
-		io.Copy(io.Discard, os.Stdin)
-		w.Close()
-		os.Exit(0)
-	}
+	warehousetest.MaybeHold()
 	os.Exit(m.Run())
 }
 
@@ -47,21 +34,11 @@ func TestMain(m *testing.M) {
 func TestLockTimeout(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("name: locked\n"), 0o644)
-	holder := exec.Command(os.Args[0], "-test.run=^$")
-	holder.Env = append(os.Environ(), "HOLD_DUCKDB="+filepath.Join(dir, "warehouse.duckdb"))
-	stdin, _ := holder.StdinPipe()
-	stdout, _ := holder.StdoutPipe()
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); holder.Wait() }()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); strings.TrimSpace(line) != "held" {
-		t.Fatalf("holder: %q", line)
-	}
+	pid, _ := warehousetest.Hold(t, filepath.Join(dir, "warehouse.duckdb"))
 	start := time.Now()
 	code, _, stderr := run(t, nil, "query", "--project", dir, "--lock-timeout", "500ms", "SELECT 1")
 	if code != exitLocked || time.Since(start) < 500*time.Millisecond ||
-		!strings.Contains(stderr, fmt.Sprintf("(PID %d)", holder.Process.Pid)) || !strings.Contains(stderr, "--lock-timeout") {
+		!strings.Contains(stderr, fmt.Sprintf("(PID %d)", pid)) || !strings.Contains(stderr, "--lock-timeout") {
 		t.Fatalf("exit %d after %s:\n%s", code, time.Since(start), stderr)
 	}
 }
