@@ -273,6 +273,11 @@ func TestRunPublish(t *testing.T) {
 	if code, out, stderr := run(t, env, "run", "--project", dir, "--publish", pub, "--log-level", "warn"); code != 0 {
 		t.Fatalf("run --publish: %d\n%s%s", code, out, stderr)
 	}
+	// A second run on the staged data extracts nothing.
+	code, out, stderr := run(t, env, "run", "--project", dir, "--skip-extract", "--json", "--publish", pub, "--log-level", "warn")
+	if code != 0 || !strings.Contains(out, `"staged": 0`) {
+		t.Fatalf("run --skip-extract: %d\n%s%s", code, out, stderr)
+	}
 	w, err := warehouse.Open(context.Background(), pub, warehouse.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +286,7 @@ func TestRunPublish(t *testing.T) {
 	var visitors, runs int
 	w.DB().QueryRow(`SELECT count(*) FROM raw_pendo.visitors`).Scan(&visitors)
 	w.DB().QueryRow(`SELECT count(*) FROM backflow.runs WHERE status = 'succeeded'`).Scan(&runs)
-	if visitors == 0 || runs != 1 {
+	if visitors == 0 || runs != 2 {
 		t.Fatalf("the published copy holds %d visitors and %d finished runs", visitors, runs)
 	}
 }

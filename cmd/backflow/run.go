@@ -14,9 +14,12 @@ import (
 )
 
 type runOptions struct {
-	project string
-	json    bool
-	publish string
+	project     string
+	json        bool
+	publish     string
+	selectors   []string
+	syncs       []string
+	skipExtract bool
 }
 
 func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -40,6 +43,9 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 				WarehousePath: p.Path(p.Config.Warehouse),
 				LockTimeout:   g.lockTimeout,
 				Logger:        log,
+				Select:        opts.selectors,
+				Syncs:         opts.syncs,
+				SkipExtract:   opts.skipExtract,
 			})
 			if opts.json {
 				if jerr := printJSON(stdio.Out, runSummary(res, err)); jerr != nil && err == nil {
@@ -63,6 +69,9 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 			return nil
 		},
 	}
+	cmd.Flags().StringSliceVar(&opts.selectors, "select", nil, "build only these models (name, +name, name+)")
+	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "run only these syncs (e.g. one per Airflow task)")
+	cmd.Flags().BoolVar(&opts.skipExtract, "skip-extract", false, "use the data already staged")
 	cmd.Flags().StringVar(&opts.publish, "publish", "", "after a run, write a read-only copy of the DuckDB file here for analysts (replaced atomically)")
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
