@@ -96,7 +96,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return res, err
 	}
 	defer w.Close()
-	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, 'run', now(), 'running')`, res.RunID); err != nil {
+	command := "run"
+	if opts.ExtractOnly {
+		command = "extract"
+	}
+	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, ?, now(), 'running')`, res.RunID, command); err != nil {
 		return res, fmt.Errorf("record run: %w", err)
 	}
 	err = run(ctx, w, opts, res, log)

@@ -207,6 +207,22 @@ fields:
 	if code != 0 || !strings.Contains(out, "0 to add, 0 to change") {
 		t.Fatalf("plan after sync: %s", out)
 	}
+	// History, newest first: the two syncs (the rest, then the sample) and
+	// the extraction.
+	code, out, stderr = run(t, env, "runs", "--project", dir, "--format", "json")
+	var runs []struct {
+		Command string
+		Status  string
+		Pushed  int64
+	}
+	json.Unmarshal([]byte(out), &runs)
+	if code != 0 || len(runs) != 3 || runs[0].Command != "sync" || runs[1].Pushed != 5 || runs[2].Command != "extract" || runs[0].Pushed != int64(res[0].Pushed) {
+		t.Fatalf("runs: %d %+v\n%s%s", code, runs, out, stderr)
+	}
+	code, out, stderr = run(t, env, "status", "--project", dir)
+	if code != 0 || !strings.Contains(out, "last runs:") || !strings.Contains(out, "engagement") || !strings.Contains(out, "top row errors") {
+		t.Fatalf("status: %d\n%s%s", code, out, stderr)
+	}
 }
 
 // TestTrackEventSync sends Pendo track events from a model through the

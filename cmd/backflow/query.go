@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 )
 
@@ -21,70 +23,19 @@ func newCmdQuery(g *globals, stdio IO) *cobra.Command {
   backflow query --format csv "SELECT * FROM models.visitor_traits" > traits.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "table" && format != "csv" && format != "json" {
-				return &usageError{fmt.Errorf("--format must be table, csv or json, not %q", format)}
+			if err := checkFormat(format); err != nil {
+				return err
 			}
 			_, w, err := openProject(cmd.Context(), g, dir, true)
 			if err != nil {
 				return err
 			}
 			defer w.Close()
-			rows, err := w.DB().QueryContext(cmd.Context(), args[0])
+			t, err := queryTable(cmd.Context(), w.DB(), limit, args[0])
 			if err != nil {
 				return fmt.Errorf("query: %w", err)
 			}
-			defer rows.Close()
-			cols, _ := rows.Columns()
-			var out [][]any
-			for rows.Next() && (limit <= 0 || len(out) < limit) {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(vals))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					return err
-				}
-				out = append(out, vals)
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("query: %w", err)
-			}
-			switch format {
-			case "json":
-				objs := make([]map[string]any, len(out))
-				for i, r := range out {
-					objs[i] = map[string]any{}
-					for k, c := range cols {
-						objs[i][c] = r[k]
-					}
-				}
-				return printJSON(stdio.Out, objs)
-			case "csv":
-				cw := csv.NewWriter(stdio.Out)
-				cw.Write(cols)
-				for _, r := range out {
-					rec := make([]string, len(r))
-					for i, v := range r {
-						rec[i] = cell(v)
-					}
-					cw.Write(rec)
-				}
-				cw.Flush()
-				return cw.Error()
-			}
-			tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, strings.Join(cols, "\t"))
-			for _, r := range out {
-				cells := make([]string, len(r))
-				for i, v := range r {
-					cells[i] = cell(v)
-				}
-				fmt.Fprintln(tw, strings.Join(cells, "\t"))
-			}
-			tw.Flush()
-			fmt.Fprintf(stdio.ErrOut, "(%d rows)\n", len(out))
-			return nil
+			return t.print(stdio, format)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
@@ -106,4 +57,84 @@ func cell(v any) string {
 		return string(b)
 	}
 	return fmt.Sprint(v)
+}
+
+// table is a query's result, for printing.
+type table struct {
+	cols []string
+	rows [][]any
+}
+
+// queryTable runs a query and keeps at most limit rows (0: all).
+func queryTable(ctx context.Context, db *sqlx.DB, limit int, q string, args ...any) (*table, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	t := &table{cols: cols}
+	for rows.Next() && (limit <= 0 || len(t.rows) < limit) {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		t.rows = append(t.rows, vals)
+	}
+	return t, rows.Err()
+}
+
+// objects is the table as JSON objects, one per row.
+func (t *table) objects() []map[string]any {
+	objs := make([]map[string]any, len(t.rows))
+	for i, r := range t.rows {
+		objs[i] = map[string]any{}
+		for k, c := range t.cols {
+			objs[i][c] = r[k]
+		}
+	}
+	return objs
+}
+
+// print writes the table as an aligned table, CSV or JSON.
+func (t *table) print(stdio IO, format string) error {
+	switch format {
+	case "json":
+		return printJSON(stdio.Out, t.objects())
+	case "csv":
+		cw := csv.NewWriter(stdio.Out)
+		cw.Write(t.cols)
+		for _, r := range t.rows {
+			rec := make([]string, len(r))
+			for i, v := range r {
+				rec[i] = cell(v)
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(t.cols, "\t"))
+	for _, r := range t.rows {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			cells[i] = cell(v)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	tw.Flush()
+	fmt.Fprintf(stdio.ErrOut, "(%d rows)\n", len(t.rows))
+	return nil
+}
+
+func checkFormat(format string) error {
+	if format != "table" && format != "csv" && format != "json" {
+		return &usageError{fmt.Errorf("--format must be table, csv or json, not %q", format)}
+	}
+	return nil
 }

@@ -90,6 +90,8 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		newCmdSync(g, stdio, lookupEnv),
 		newCmdTest(g, stdio),
 		newCmdQuery(g, stdio),
+		newCmdRuns(g, stdio),
+		newCmdStatus(g, stdio),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(stdio),
 		newCmdAuth(stdio, lookupEnv),

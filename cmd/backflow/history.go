@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// runsSQL lists runs, newest first, with what their syncs did.
+const runsSQL = `SELECT r.run_id, r.command, r.started_at, r.finished_at, r.status,
+	coalesce(sum(s.applied), 0)::BIGINT AS pushed, coalesce(sum(s.skipped), 0)::BIGINT AS skipped,
+	coalesce(sum(s.failed), 0)::BIGINT AS failed, coalesce(sum(s.rejected), 0)::BIGINT AS rejected, r.error
+FROM backflow.runs r LEFT JOIN backflow.sync_runs s USING (run_id)
+GROUP BY ALL ORDER BY r.started_at DESC`
+
+// syncStateSQL is each sync's latest run.
+const syncStateSQL = `SELECT sync, status, started_at AS last_run, applied AS pushed, skipped, failed, rejected, error
+FROM backflow.sync_runs QUALIFY row_number() OVER (PARTITION BY sync ORDER BY started_at DESC) = 1
+ORDER BY status = 'succeeded', sync`
+
+// topErrorsSQL groups the row errors of each sync's latest run.
+const topErrorsSQL = `WITH latest AS (
+	SELECT sync, run_id FROM backflow.sync_runs
+	QUALIFY row_number() OVER (PARTITION BY sync ORDER BY started_at DESC) = 1)
+SELECT r.sync, r.status, count(*) AS rows, r.error, min(r.key) AS example_key
+FROM backflow.sync_rows r JOIN latest USING (sync, run_id)
+WHERE r.status <> 'applied'
+GROUP BY ALL ORDER BY rows DESC, r.sync LIMIT 10`
+
+func newCmdRuns(g *globals, stdio IO) *cobra.Command {
+	var dir, format string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List past runs, newest first, with what their syncs pushed and failed",
+		Example: `  backflow runs --limit 5
+  backflow runs --format json | jq '.[0].status'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			_, w, err := openProject(cmd.Context(), g, dir, true)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			t, err := queryTable(cmd.Context(), w.DB(), limit, runsSQL)
+			if err != nil {
+				return fmt.Errorf("runs: %w", err)
+			}
+			return t.print(stdio, format)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs (0: all)")
+	return cmd
+}
+
+func newCmdStatus(g *globals, stdio IO) *cobra.Command {
+	var dir string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the last runs, each sync's latest state, and the top row errors",
+		Long: `status reads the DuckDB file's history (backflow.runs, sync_runs, sync_rows):
+the last five runs, each sync's latest run with failing syncs first, and the
+most frequent row errors of those latest runs with an example key.`,
+		Example: `  backflow status
+  backflow status --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, w, err := openProject(cmd.Context(), g, dir, true)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			sections := []struct{ title, sql string }{
+				{"last runs", runsSQL}, {"syncs", syncStateSQL}, {"top row errors (latest run of each sync)", topErrorsSQL},
+			}
+			out := map[string]any{}
+			for i, sec := range sections {
+				limit := 0
+				if i == 0 {
+					limit = 5
+				}
+				t, err := queryTable(cmd.Context(), w.DB(), limit, sec.sql)
+				if err != nil {
+					return fmt.Errorf("status: %s: %w", sec.title, err)
+				}
+				if asJSON {
+					out[[]string{"runs", "syncs", "errors"}[i]] = t.objects()
+					continue
+				}
+				fmt.Fprintf(stdio.Out, "%s:\n", sec.title)
+				if len(t.rows) == 0 {
+					fmt.Fprintln(stdio.Out, "  (none)")
+				} else if err := t.print(IO{Out: stdio.Out, ErrOut: io.Discard}, "table"); err != nil {
+					return err
+				}
+				fmt.Fprintln(stdio.Out)
+			}
+			if asJSON {
+				return printJSON(stdio.Out, out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the three sections as one JSON object")
+	return cmd
+}
