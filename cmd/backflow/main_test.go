@@ -306,3 +306,11 @@ func TestRunPublish(t *testing.T) {
 		t.Fatalf("the published copy holds %d visitors and %d finished runs", visitors, runs)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if code, out, _ := run(t, nil, args...); code != 0 || !strings.Contains(out, "backflow") || !strings.Contains(out, version) {
+			t.Fatalf("%v: %d %q", args, code, out)
+		}
+	}
+}

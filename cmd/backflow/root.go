@@ -91,6 +91,12 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		newCmdTest(g, stdio),
 		newCmdQuery(g, stdio),
 		newCmdRuns(g, stdio),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print backflow's version",
+			Args:  cobra.NoArgs,
+			Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdio.Out, "backflow", version) },
+		},
 		newCmdStatus(g, stdio),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(stdio),
