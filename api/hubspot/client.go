@@ -33,6 +33,7 @@ type Client struct {
 	tokens     TokenSource
 	limiter    *Limiter
 	search     *rate.Limiter
+	events     *rate.Limiter // event sends: their own 1,250/s, outside the burst window
 	maxRetries int
 	retryBase  time.Duration
 	version    string
@@ -136,6 +137,7 @@ func New(cfg Config) (*Client, error) {
 		// Search counts a sliding second; spacing calls at 90% of the limit
 		// keeps network jitter from bunching five into one second.
 		search:     rate.NewLimiter(rate.Limit(cfg.SearchPerSecond*0.9), 1),
+		events:     rate.NewLimiter(rate.Limit(EventSendsPerSecond*0.9), 1),
 		version:    cfg.APIVersion,
 		maxRetries: cfg.MaxRetries,
 		retryBase:  cfg.RetryBaseDelay,
@@ -156,6 +158,7 @@ type call struct {
 	// 423, 477): a lost response or a gateway timeout may hide a write.
 	idempotent bool
 	search     bool // counts against the search limiter, not the burst window
+	eventSend  bool // counts against the event-send limiter: exempt from the burst window and the daily budget
 	// status receives the HTTP status of the final answer when non-nil.
 	status *int
 }
@@ -180,8 +183,11 @@ func (c *Client) do(ctx context.Context, k call) error {
 	refreshed := false
 	for attempt := 0; ; attempt++ {
 		lim := c.limiter.Wait
-		if k.search {
+		switch {
+		case k.search:
 			lim = c.search.Wait
+		case k.eventSend:
+			lim = c.events.Wait
 		}
 		if err := lim(ctx); err != nil {
 			return fmt.Errorf("hubspot: %s: rate limiter: %w", op, err)

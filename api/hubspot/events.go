@@ -64,6 +64,10 @@ type Event struct {
 	Properties map[string]string `json:"properties"`
 }
 
+// EventSendsPerSecond is HubSpot's limit on custom event sends, which
+// count against neither the ten-second window nor the daily budget.
+const EventSendsPerSecond = 1250
+
 // MaxEventBatch is the batch send's limit.
 const MaxEventBatch = 500
 
@@ -98,5 +102,5 @@ func (c *Client) SendEvents(ctx context.Context, events []Event) error {
 		inputs[i] = e.wire()
 		idempotent = idempotent && e.UUID != ""
 	}
-	return c.do(ctx, call{method: "POST", path: "/events/v3/send/batch", body: map[string]any{"inputs": inputs}, idempotent: idempotent})
+	return c.do(ctx, call{method: "POST", path: "/events/v3/send/batch", body: map[string]any{"inputs": inputs}, idempotent: idempotent, eventSend: true})
 }

@@ -1,11 +1,14 @@
 package hubspot_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
 )
 
 func TestLimiter_PaceShareAndDaily(t *testing.T) {
@@ -42,5 +45,30 @@ func TestLimiter_PaceShareAndDaily(t *testing.T) {
 				t.Errorf("daily remaining %d (known %v), want %d", left, ok, tt.wantDaily)
 			}
 		})
+	}
+}
+
+// TestEventSendsBypassTheBurstWindow: custom event sends have their own
+// limit, so a tier's small burst window does not pace them.
+func TestEventSendsBypassTheBurstWindow(t *testing.T) {
+	emu, c := newPair(t, hubspottest.Options{BurstLimit: 10}, hubspot.Config{BurstLimit: 10})
+	ctx := context.Background()
+	def, err := c.CreateEventDefinition(ctx, hubspot.EventDefinition{Name: "pinged", Label: "Pinged", PrimaryObject: "CONTACT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := emu.CreateObject("contacts", map[string]string{"email": "e@x.com"})
+	// Paced by the burst limiter (9 calls per 10 s), 30 sends would need
+	// half a minute, and rate.Limiter refuses waits past the deadline.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for i := 0; i < 30; i++ {
+		ev := hubspot.Event{EventName: def.FullyQualifiedName, ObjectID: id, UUID: fmt.Sprintf("00000000-0000-0000-0000-%012d", i), Properties: map[string]string{}}
+		if err := c.SendEvents(ctx, []hubspot.Event{ev}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if n := len(emu.Events()); n != 30 {
+		t.Fatalf("%d events stored", n)
 	}
 }
