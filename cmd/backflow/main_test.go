@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,5 +314,46 @@ func TestVersion(t *testing.T) {
 		if code, out, _ := run(t, nil, args...); code != 0 || !strings.Contains(out, "backflow") || !strings.Contains(out, version) {
 			t.Fatalf("%v: %d %q", args, code, out)
 		}
+	}
+}
+
+// TestRunNotifyWebhook: a failed run posts a Slack-shaped summary; a clean
+// run posts nothing; an unreachable webhook never prints its secret URL.
+func TestRunNotifyWebhook(t *testing.T) {
+	var posts []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		posts = append(posts, m)
+	}))
+	defer hook.Close()
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	write := func(base string) {
+		os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("name: acme\npendo:\n  base_url: "+base+"\n  extract:\n    streams: [visitors]\n"), 0o644)
+	}
+	env := map[string]string{"PENDO_INTEGRATION_KEY": sb.PendoKey}
+
+	write(sb.PendoURL)
+	if code, _, stderr := run(t, env, "run", "--project", dir, "--notify-webhook", hook.URL+"/T000/B000/s3cr3t", "--log-level", "warn"); code != 0 || len(posts) != 0 {
+		t.Fatalf("a clean run: exit %d, %d posts\n%s", code, len(posts), stderr)
+	}
+	env["PENDO_INTEGRATION_KEY"] = "wrong-key"
+	code, _, _ := run(t, env, "run", "--project", dir, "--notify-webhook", hook.URL+"/T000/B000/s3cr3t", "--log-level", "warn")
+	if code != exitFailed || len(posts) != 1 {
+		t.Fatalf("a failed run: exit %d, %d posts", code, len(posts))
+	}
+	text, _ := posts[0]["text"].(string)
+	if !strings.Contains(text, "failed") || !strings.Contains(text, "acme") || posts[0]["run"] == nil {
+		t.Fatalf("post: %v", posts[0])
+	}
+	hook.Close()
+	_, _, stderr := run(t, env, "run", "--project", dir, "--notify-webhook", hook.URL+"/T000/B000/s3cr3t", "--log-level", "warn")
+	if !strings.Contains(stderr, "notify") || strings.Contains(stderr, "s3cr3t") {
+		t.Fatalf("an unreachable webhook: the log should say so without the URL:\n%s", stderr)
 	}
 }

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/backflow-dev/backflow/notify"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -20,6 +23,7 @@ type runOptions struct {
 	selectors   []string
 	syncs       []string
 	skipExtract bool
+	webhook     string
 }
 
 func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -54,6 +58,12 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 			} else {
 				printRun(stdio, res)
 			}
+			if opts.webhook != "" {
+				// A failed alert is logged, never the run's outcome.
+				if nerr := alert(cmd.Context(), opts.webhook, p.Config.Name, res, err); nerr != nil {
+					log.Error("notify", "err", nerr)
+				}
+			}
 			if err != nil {
 				return err // the last published copy stays as it was
 			}
@@ -72,6 +82,7 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 	cmd.Flags().StringSliceVar(&opts.selectors, "select", nil, "build only these models (name, +name, name+)")
 	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "run only these syncs (e.g. one per Airflow task)")
 	cmd.Flags().BoolVar(&opts.skipExtract, "skip-extract", false, "use the data already staged")
+	cmd.Flags().StringVar(&opts.webhook, "notify-webhook", "", "post a JSON summary here when the run fails or rows fail (a Slack incoming webhook shows it); pass it from an env var, it is a secret")
 	cmd.Flags().StringVar(&opts.publish, "publish", "", "after a run, write a read-only copy of the DuckDB file here for analysts (replaced atomically)")
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
@@ -140,4 +151,25 @@ func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bo
 		return nil, nil, project.Secrets{}, &usageError{err}
 	}
 	return log, p, secrets, nil
+}
+
+// alert posts a summary to the webhook when the run failed or rows failed.
+func alert(ctx context.Context, webhook, project string, res *pipeline.Result, runErr error) error {
+	t := res.Totals()
+	var text string
+	switch {
+	case runErr != nil:
+		text = fmt.Sprintf(":x: backflow run %s (%s) failed: %v", res.RunID, project, runErr)
+	case t.Failed+t.Rejected > 0:
+		var bad []string
+		for _, s := range res.Syncs {
+			if s.Failed+s.Rejected > 0 {
+				bad = append(bad, fmt.Sprintf("%s (%d failed, %d rejected)", s.Sync, s.Failed, s.Rejected))
+			}
+		}
+		text = fmt.Sprintf(":warning: backflow run %s (%s): rows failed in %s. See `backflow status`.", res.RunID, project, strings.Join(bad, ", "))
+	default:
+		return nil
+	}
+	return notify.Post(ctx, nil, webhook, notify.Message{Text: text, Run: runSummary(res, runErr)})
 }
