@@ -230,14 +230,6 @@ func (h *HubSpot) Check(values map[string]json.RawMessage) string {
 // Apply implements Destination. With Archive, removals archive their
 // records (one batch archive call); other rows are written.
 func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
-	if h.Create {
-		// Records created before are addressed by the id kept for them.
-		for i := range rows {
-			if rows[i].DestID != "" {
-				rows[i].Key = rows[i].DestID
-			}
-		}
-	}
 	if !h.Archive && !h.Create {
 		return h.write(ctx, rows)
 	}
@@ -267,7 +259,7 @@ func (h *HubSpot) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 	if len(removes) > 0 {
 		ids := make([]string, len(removes))
 		for k, r := range removes {
-			ids[k] = r.Key
+			ids[k] = cmp.Or(r.DestID, r.Key) // a created record by the id kept for it
 		}
 		// HubSpot answers 204 for the whole batch, ids it does not have
 		// included: an archive is applied or the call fails.

@@ -601,12 +601,16 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		var send, quiet, refused []planned
 		var reasons []Outcome
 		for _, b := range batch {
+			why := ""
+			if checker != nil && b.row.Op != "remove" {
+				why = checker.Check(b.row.Values)
+			}
 			switch {
 			case b.row.Op == "change" && len(b.row.Values) == 0:
 				quiet = append(quiet, b)
-			case checker != nil && b.row.Op != "remove" && checker.Check(b.row.Values) != "":
+			case why != "":
 				refused = append(refused, b)
-				reasons = append(reasons, Outcome{Status: Rejected, Error: checker.Check(b.row.Values)})
+				reasons = append(reasons, Outcome{Status: Rejected, Error: why})
 			default:
 				send = append(send, b)
 			}
