@@ -177,7 +177,15 @@ type PlanOptions struct {
 	// RetrySkipped sends again the rows last skipped (no such record) or
 	// rejected, even if they did not change.
 	RetrySkipped bool
+	// Stop, once closed, makes Apply stop before its next batch: the batch
+	// in flight is finished and recorded, and Apply returns ErrStopped.
+	// The rows not sent stay pending for the next run.
+	Stop <-chan struct{}
 }
+
+// ErrStopped is returned by Apply when PlanOptions.Stop closed before the
+// plan was sent whole.
+var ErrStopped = errors.New("stopped after the batch in flight; the next run sends the rest")
 
 // Plan is one sync's diff of model against snapshot. It is made without
 // writing anything to the file (a temp table on its own connection holds
@@ -196,6 +204,7 @@ type Plan struct {
 	conn         *sql.Conn
 	full         bool
 	retrySkipped bool
+	stop         <-chan struct{}
 	// events: rows are immutable events, sent once. A key in the snapshot
 	// is never sent again, whatever its payload, and keys leaving the
 	// model are kept so that they are not sent again if they return.
@@ -233,7 +242,7 @@ func NewPlan(ctx context.Context, w *warehouse.Warehouse, s project.Sync, dest D
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, events: s.Mode == "events"}
+	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, stop: opts.Stop, events: s.Mode == "events"}
 	p.Counts.Sync = s.Name
 	if err := p.make(ctx); err != nil {
 		conn.Close()
@@ -519,6 +528,8 @@ func (p *Plan) Apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	res.Duration = time.Since(start)
 	status, msg := "succeeded", ""
 	switch {
+	case errors.Is(err, ErrStopped):
+		status, msg = "stopped", err.Error()
 	case err != nil:
 		status, msg = "failed", err.Error()
 	case res.Failed+res.Rejected > 0:
@@ -581,6 +592,14 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		}
 	}()
 	for limit == 0 || sent < limit {
+		select {
+		case <-p.stop:
+			if err := landPrev(); err != nil {
+				return err
+			}
+			return fmt.Errorf("sync %s: %w", s.Name, ErrStopped)
+		default:
+		}
 		n := size
 		if limit > 0 {
 			n = min(size, limit-sent)

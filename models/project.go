@@ -345,3 +345,51 @@ func MatchReport(ctx context.Context, db *sqlx.DB, model string) ([]MatchCount, 
 	}
 	return out, rows.Err()
 }
+
+// Blocked names the models that failing tests make unfit to sync, each
+// with the reason: a model with a failing (or erroring) test, and every
+// model downstream of it. A failing SQL test blocks the models it reads
+// (found by DuckDB's parser) and their downstream.
+func Blocked(ctx context.Context, db *sqlx.DB, ordered []Model, results []TestResult) (map[string]string, error) {
+	blocked := map[string]string{}
+	for _, r := range results {
+		if r.Err == nil && r.Failures == 0 {
+			continue
+		}
+		why := fmt.Sprintf("data test %s failed (%d rows)", r.Test.Name, r.Failures)
+		if r.Err != nil {
+			why = fmt.Sprintf("data test %s could not run: %v", r.Test.Name, r.Err)
+		}
+		read := []string{r.Test.Model}
+		if r.Test.Model == "" {
+			refs, err := tableRefs(ctx, db, Model{File: r.Test.File, SQL: r.Test.SQL})
+			if err != nil {
+				return nil, err
+			}
+			read = read[:0]
+			for _, ref := range refs {
+				if ref.schema == "models" {
+					read = append(read, ref.table)
+				}
+			}
+		}
+		for _, m := range read {
+			if _, ok := blocked[m]; !ok {
+				blocked[m] = why
+			}
+		}
+	}
+	// ordered is in dependency order, so one pass carries a block down.
+	for _, m := range ordered {
+		if _, ok := blocked[m.Name]; ok {
+			continue
+		}
+		for _, d := range m.Depends {
+			if why, ok := blocked[d]; ok {
+				blocked[m.Name] = why + " upstream in models." + d
+				break
+			}
+		}
+	}
+	return blocked, nil
+}

@@ -49,6 +49,55 @@ type Options struct {
 	LockTimeout time.Duration
 	// Syncs limits the syncs run, by name.
 	Syncs []string
+	// Stop, once closed, ends the run gracefully: extraction, model
+	// builds and plans are canceled (each rolls back), a sync finishes the
+	// batch in flight and records it, and no further sync starts. The run
+	// then returns an error wrapping load.ErrStopped. Canceling ctx
+	// instead aborts at once, in-flight calls included.
+	Stop <-chan struct{}
+}
+
+// stopping returns a context canceled when opts.Stop closes (or ctx is
+// done), for the work that can be dropped and redone: reads, builds and
+// plans.
+func stopping(ctx context.Context, stop <-chan struct{}) (context.Context, context.CancelFunc) {
+	soft, cancel := context.WithCancel(ctx)
+	if stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-soft.Done():
+			}
+		}()
+	}
+	return soft, cancel
+}
+
+// stopped turns the cancellation a Stop caused into load.ErrStopped.
+func stopped(err error, stop <-chan struct{}) error {
+	if err == nil || errors.Is(err, load.ErrStopped) || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	select {
+	case <-stop:
+		return fmt.Errorf("%w (%v)", load.ErrStopped, err)
+	default:
+		return err
+	}
+}
+
+// status is how a run or sync ended, for backflow.runs.
+func status(err error, t load.Result) (string, any) {
+	switch {
+	case errors.Is(err, load.ErrStopped):
+		return "stopped", err.Error()
+	case err != nil:
+		return "failed", err.Error()
+	case t.Failed+t.Rejected > 0:
+		return "partial", nil
+	}
+	return "succeeded", nil
 }
 
 // Result is what a run did.
@@ -58,7 +107,20 @@ type Result struct {
 	Extract   []extract.Result
 	Models    []models.Result
 	Syncs     []load.Result
-	Duration  time.Duration
+	// Tests are the data tests run after the models were built.
+	Tests    []models.TestResult
+	Duration time.Duration
+}
+
+// TestsFailed counts the data tests that failed or could not run.
+func (r *Result) TestsFailed() int {
+	n := 0
+	for _, t := range r.Tests {
+		if t.Err != nil || t.Failures > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Staged is the number of rows extracted, over all streams.
@@ -91,9 +153,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	res := &Result{RunID: uuid.Must(uuid.NewV7()).String(), Warehouse: opts.WarehousePath}
-	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
+	soft, cancel := stopping(ctx, opts.Stop)
+	defer cancel()
+	w, err := warehouse.Open(soft, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
 	if err != nil {
-		return res, err
+		return res, stopped(err, opts.Stop)
 	}
 	defer w.Close()
 	command := "run"
@@ -103,20 +167,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, ?, now(), 'running')`, res.RunID, command); err != nil {
 		return res, fmt.Errorf("record run: %w", err)
 	}
-	err = run(ctx, w, opts, res, log)
+	err = stopped(run(ctx, soft, w, opts, res, log), opts.Stop)
 	res.Duration = time.Since(start)
-	status, msg := "succeeded", any(nil)
-	if t := res.Totals(); t.Failed+t.Rejected > 0 {
-		status = "partial"
-	}
-	if err != nil {
-		status, msg = "failed", err.Error()
-	}
-	_, uerr := w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, status, msg, res.RunID)
+	st, msg := status(err, res.Totals())
+	_, uerr := w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, st, msg, res.RunID)
 	return res, errors.Join(err, uerr)
 }
 
-func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result, log *slog.Logger) error {
+// run does the work on ctx, canceled by a stop; only sends run on hard.
+func run(hard, ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result, log *slog.Logger) error {
 	p := opts.Project
 	hs, pd, err := clients(p, opts, 1)
 	if err != nil {
@@ -158,10 +217,33 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 		return err
 	}
 
+	// Data tests guard the syncs: a sync whose model (or a model upstream
+	// of it) fails a test is not run, as dbt build skips what a failing
+	// test feeds.
+	tests, err := DataTests(p, ordered, len(opts.Select) == 0)
+	if err != nil {
+		return err
+	}
+	res.Tests = models.RunTests(ctx, w.DB(), tests)
+	for _, t := range res.Tests {
+		if t.Err != nil || t.Failures > 0 {
+			log.Warn("data test failed", "test", t.Test.Name, "file", t.Test.File, "rows", t.Failures, "err", t.Err)
+		}
+	}
+	blocked, err := models.Blocked(ctx, w.DB(), ordered, res.Tests)
+	if err != nil {
+		return err
+	}
+
 	// Every sync runs even if one fails; the errors are returned together.
 	var errs []error
 	for _, s := range p.Syncs {
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
+			continue
+		}
+		if why, ok := blocked[s.Model]; ok {
+			errs = append(errs, fmt.Errorf("sync %s: not run: %s", s.Name, why))
+			log.Error("sync not run", "sync", s.Name, "reason", why)
 			continue
 		}
 		dest, err := syncDestination(p, opts, s, hs, pd)
@@ -169,13 +251,27 @@ func run(ctx context.Context, w *warehouse.Warehouse, opts Options, res *Result,
 			errs = append(errs, err)
 			continue
 		}
-		r, err := load.Sync(ctx, w, res.RunID, s, dest)
+		if ctx.Err() != nil {
+			break
+		}
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{Stop: opts.Stop})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// The plan is applied on the hard context: a stop finishes the
+		// batch in flight instead of abandoning it.
+		r, err := plan.Apply(hard, w, res.RunID, 0)
+		plan.Close()
 		res.Syncs = append(res.Syncs, r)
 		log.Info("synced", "sync", s.Name, "added", r.Added, "changed", r.Changed, "applied", r.Applied,
 			"skipped", r.Skipped, "failed", r.Failed, "rejected", r.Rejected, "duration", r.Duration.Round(time.Millisecond))
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if ctx.Err() != nil && !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, load.ErrStopped) }) {
+		errs = append(errs, ctx.Err())
 	}
 	return errors.Join(errs...)
 }
@@ -266,6 +362,23 @@ func Models(ctx context.Context, w *warehouse.Warehouse, p *project.Project, sel
 	return models.Select(ordered, selectors)
 }
 
+// DataTests are the tests declared beside the ordered models and, with
+// withSQL, the project's tests/*.sql.
+func DataTests(p *project.Project, ordered []models.Model, withSQL bool) ([]models.Test, error) {
+	var tests []models.Test
+	for _, m := range ordered {
+		tests = append(tests, m.Tests...)
+	}
+	if !withSQL {
+		return tests, nil
+	}
+	sqlTests, err := models.SQLTests(p.FS, "tests")
+	if err != nil {
+		return nil, err
+	}
+	return append(tests, sqlTests...), nil
+}
+
 // clients builds the project's API clients; share (0 < share ≤ 1) is the
 // part of each API's rate limit they may use.
 func clients(p *project.Project, opts Options, share float64) (*hubspot.Client, *pendo.Client, error) {
@@ -321,7 +434,9 @@ type PlannedSync struct {
 // Syncs plans (and with Apply, runs) the selected syncs against the models
 // already built, without extracting or rebuilding anything. fn sees each
 // plan before it is applied; the plan is closed after.
-func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSync) error) error {
+func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSync) error) error {
+	ctx, cancel := stopping(hard, opts.Stop)
+	defer cancel()
 	p := opts.Project
 	hs, pd, err := clients(p, opts, 1)
 	if err != nil {
@@ -329,7 +444,7 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 	}
 	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
 	if err != nil {
-		return err
+		return stopped(err, opts.Stop)
 	}
 	defer w.Close()
 	runID := uuid.Must(uuid.NewV7()).String()
@@ -348,14 +463,17 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 			errs = append(errs, err)
 			continue
 		}
-		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped})
+		if ctx.Err() != nil {
+			break
+		}
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		ps := PlannedSync{Plan: plan, Rate: rate(p, s)}
 		if so.Apply {
-			res, err := plan.Apply(ctx, w, runID, so.Limit)
+			res, err := plan.Apply(hard, w, runID, so.Limit)
 			ps.Result = &res
 			if err != nil {
 				errs = append(errs, err)
@@ -367,14 +485,15 @@ func Syncs(ctx context.Context, opts Options, so SyncOptions, fn func(PlannedSyn
 			return err
 		}
 	}
-	if so.Apply {
-		status, msg := "succeeded", any(nil)
-		if err := errors.Join(errs...); err != nil {
-			status, msg = "failed", err.Error()
-		}
-		w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, status, msg, runID)
+	if ctx.Err() != nil && !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, load.ErrStopped) }) {
+		errs = append(errs, ctx.Err())
 	}
-	return errors.Join(errs...)
+	err = stopped(errors.Join(errs...), opts.Stop)
+	if so.Apply {
+		st, msg := status(err, load.Result{})
+		w.DB().ExecContext(context.WithoutCancel(hard), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, st, msg, runID)
+	}
+	return err
 }
 
 // rate is a destination's sustained requests per second.

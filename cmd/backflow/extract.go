@@ -51,7 +51,7 @@ replaces each table.`,
 			}
 			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
 			defer prog.done()
-			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
+			res, err := pipeline.Run(g.hard, pipeline.Options{Stop: g.stop,
 				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
 				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update,
 			})

@@ -163,16 +163,9 @@ five failing rows and exits 1 if any test fails.`,
 			if err != nil {
 				return err
 			}
-			var tests []models.Test
-			for _, m := range ordered {
-				tests = append(tests, m.Tests...)
-			}
-			if len(selectors) == 0 {
-				sqlTests, err := models.SQLTests(p.FS, "tests")
-				if err != nil {
-					return err
-				}
-				tests = append(tests, sqlTests...)
+			tests, err := pipeline.DataTests(p, ordered, len(selectors) == 0)
+			if err != nil {
+				return err
 			}
 			failed := 0
 			for _, r := range models.RunTests(cmd.Context(), w.DB(), tests) {

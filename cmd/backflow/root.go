@@ -33,6 +33,7 @@ const (
 	exitRowsFailed = 2 // the run finished, but some rows failed or were rejected
 	exitConfig     = 3 // the project or the command line is wrong
 	exitLocked     = 4 // another process held the DuckDB file past --lock-timeout
+	exitStopped    = 5 // a signal stopped the run after the batch in flight
 )
 
 // errRowsFailed marks a run that completed with failed rows.
@@ -43,6 +44,12 @@ type globals struct {
 	logLevel    string
 	logFormat   string
 	lockTimeout time.Duration
+	// hard is canceled only by a second signal; work that must finish
+	// once started (a batch at the API and its recording) runs on it.
+	// stop closes on the first signal. Commands get a context canceled
+	// by the first signal.
+	hard context.Context
+	stop <-chan struct{}
 }
 
 func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
@@ -66,9 +73,31 @@ func (e *usageError) Unwrap() error { return e.error }
 
 // Main runs the CLI and returns the exit code.
 func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	g := &globals{}
+	hard, abort := context.WithCancel(context.Background())
+	defer abort()
+	soft, stopAll := context.WithCancel(hard)
+	defer stopAll()
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stdio.ErrOut, "backflow: %v: finishing the batch in flight, then stopping (signal again to abort now)\n", sig)
+			close(stop)
+			stopAll()
+		case <-hard.Done():
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stdio.ErrOut, "backflow: %v: aborting\n", sig)
+			abort()
+		case <-hard.Done():
+		}
+	}()
+	g := &globals{hard: hard, stop: stop}
 	root := &cobra.Command{
 		Use:           "backflow",
 		Short:         "Reverse ETL between HubSpot and Pendo through a DuckDB file you own",
@@ -103,7 +132,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		newCmdAuth(stdio, lookupEnv),
 	)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(soft)
 	return exitCode(err, stdio.ErrOut)
 }
 
@@ -116,6 +145,9 @@ func exitCode(err error, errOut io.Writer) int {
 		return exitRowsFailed
 	}
 	fmt.Fprintln(errOut, "Error:", err)
+	if errors.Is(err, load.ErrStopped) {
+		return exitStopped
+	}
 	var pe *project.Error
 	var ue *usageError
 	var ke *load.KeyError

@@ -41,7 +41,11 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 			if err != nil {
 				return err
 			}
-			res, err := pipeline.Run(cmd.Context(), pipeline.Options{
+			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
+			defer prog.done()
+			res, err := pipeline.Run(g.hard, pipeline.Options{
+				Stop:          g.stop,
+				Progress:      prog.update,
 				Project:       p,
 				Secrets:       secrets,
 				WarehousePath: p.Path(p.Config.Warehouse),
@@ -51,6 +55,7 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 				Syncs:         opts.syncs,
 				SkipExtract:   opts.skipExtract,
 			})
+			prog.done()
 			if opts.json {
 				if jerr := printJSON(stdio.Out, runSummary(res, err)); jerr != nil && err == nil {
 					err = jerr
@@ -60,7 +65,7 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 			}
 			if opts.webhook != "" {
 				// A failed alert is logged, never the run's outcome.
-				if nerr := alert(cmd.Context(), opts.webhook, p.Config.Name, res, err); nerr != nil {
+				if nerr := alert(g.hard, opts.webhook, p.Config.Name, res, err); nerr != nil {
 					log.Error("notify", "err", nerr)
 				}
 			}
@@ -109,6 +114,13 @@ func runSummary(res *pipeline.Result, err error) map[string]any {
 		syncs = append(syncs, syncSummary{s.Sync, s.ModelRows, s.Added, s.Changed, s.Removed, s.Unchanged, s.Applied, s.Skipped, s.Failed, s.Rejected})
 	}
 	out["syncs"] = syncs
+	failing := []string{}
+	for _, t := range res.Tests {
+		if t.Err != nil || t.Failures > 0 {
+			failing = append(failing, t.Test.Name)
+		}
+	}
+	out["tests"] = map[string]any{"run": len(res.Tests), "failed": failing}
 	if err != nil {
 		out["error"] = err.Error()
 	}
@@ -124,6 +136,17 @@ func printRun(stdio IO, res *pipeline.Result) {
 	}
 	for _, m := range res.Models {
 		fmt.Fprintln(stdio.Out, "model  ", m)
+	}
+	if len(res.Tests) > 0 {
+		fmt.Fprintf(stdio.Out, "tests   %d passed, %d failed\n", len(res.Tests)-res.TestsFailed(), res.TestsFailed())
+	}
+	for _, t := range res.Tests {
+		switch {
+		case t.Err != nil:
+			fmt.Fprintf(stdio.Out, "  ERROR %s: %v\n", t.Test.Name, t.Err)
+		case t.Failures > 0:
+			fmt.Fprintf(stdio.Out, "  FAIL  %s (%s): %d failing rows; run backflow test to see them\n", t.Test.Name, t.Test.File, t.Failures)
+		}
 	}
 	for _, s := range res.Syncs {
 		fmt.Fprintln(stdio.Out, "sync   ", s)
