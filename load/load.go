@@ -592,13 +592,11 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		}
 	}()
 	for limit == 0 || sent < limit {
-		select {
-		case <-p.stop:
+		if p.stopped() {
 			if err := landPrev(); err != nil {
 				return err
 			}
 			return fmt.Errorf("sync %s: %w", s.Name, ErrStopped)
-		default:
 		}
 		n := size
 		if limit > 0 {
@@ -656,6 +654,16 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		// unrecorded at any moment.
 		if prev != nil {
 			<-prev.done
+		}
+		// A stop that came while the previous batch was out sends
+		// nothing more.
+		if p.stopped() {
+			if err := landPrev(); err != nil {
+				return err
+			}
+			return fmt.Errorf("sync %s: %w", s.Name, ErrStopped)
+		}
+		if prev != nil {
 			if prev.err != nil || p.events {
 				// Events are recorded before the next batch goes out: a
 				// crash then resends at most one batch.
@@ -672,6 +680,16 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		}
 	}
 	return landPrev()
+}
+
+// stopped reports whether PlanOptions.Stop has closed.
+func (p *Plan) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // flight is one batch sent to the destination, its outcomes arriving on

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,20 @@ type Options struct {
 	// then returns an error wrapping load.ErrStopped. Canceling ctx
 	// instead aborts at once, in-flight calls included.
 	Stop <-chan struct{}
+}
+
+// checkSyncs refuses --sync names the project does not have.
+func checkSyncs(p *project.Project, names []string) error {
+	var have []string
+	for _, s := range p.Syncs {
+		have = append(have, s.Name)
+	}
+	for _, n := range names {
+		if !slices.Contains(have, n) {
+			return &project.Error{File: "syncs/" + n + ".yml", Err: fmt.Errorf("no such sync (the project has: %s)", strings.Join(have, ", "))}
+		}
+	}
+	return nil
 }
 
 // stopping returns a context canceled when opts.Stop closes (or ctx is
@@ -153,6 +168,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	res := &Result{RunID: uuid.Must(uuid.NewV7()).String(), Warehouse: opts.WarehousePath}
+	if err := checkSyncs(opts.Project, opts.Syncs); err != nil {
+		return res, err
+	}
 	soft, cancel := stopping(ctx, opts.Stop)
 	defer cancel()
 	w, err := warehouse.Open(soft, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
@@ -438,6 +456,9 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	ctx, cancel := stopping(hard, opts.Stop)
 	defer cancel()
 	p := opts.Project
+	if err := checkSyncs(p, opts.Syncs); err != nil {
+		return err
+	}
 	hs, pd, err := clients(p, opts, 1)
 	if err != nil {
 		return err

@@ -46,6 +46,9 @@ type Options struct {
 	HubSpotAddr, PendoAddr string
 	// HubSpot tunes the HubSpot emulator (rate limits, faults).
 	HubSpot hubspottest.Options
+	// Pendo tunes the Pendo emulator (bulk processing speed, faults); its
+	// keys are the sandbox's.
+	Pendo pendotest.Options
 }
 
 func (o *Options) setDefaults() {
@@ -110,7 +113,9 @@ func Start(opts Options) (*Sandbox, error) {
 			RedirectURIs: []string{"http://localhost:8976/oauth-callback", "http://127.0.0.1:8976/oauth-callback"}}
 	}
 	s.HubSpot = hubspottest.New(hsOpts)
-	s.Pendo = pendotest.New(pendotest.Options{IntegrationKey: s.PendoKey, TrackSecret: s.PendoTrackSecret})
+	pdOpts := opts.Pendo
+	pdOpts.IntegrationKey, pdOpts.TrackSecret = s.PendoKey, s.PendoTrackSecret
+	s.Pendo = pendotest.New(pdOpts)
 	if err := Seed(s.HubSpot, s.Pendo, opts); err != nil {
 		return nil, err
 	}

@@ -18,17 +18,6 @@ import (
 	"github.com/backflow-dev/backflow/warehouse/warehousetest"
 )
 
-// TestMain lets the test binary stand in for the backflow command: with
-// BACKFLOW_AS_CLI=1 it runs Main on its arguments, so the crash test can
-// kill a real `backflow sync` process without building one.
-func TestMain(m *testing.M) {
-	if os.Getenv("BACKFLOW_AS_CLI") == "1" {
-		os.Exit(Main(os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.LookupEnv))
-	}
-	warehousetest.MaybeHold()
-	os.Exit(m.Run())
-}
-
 // TestLockTimeout: while another process holds the file, a command waits
 // --lock-timeout, then exits 4 naming the holder and the fix.
 func TestLockTimeout(t *testing.T) {

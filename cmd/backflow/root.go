@@ -112,6 +112,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.ErrOut)
 	root.AddCommand(
+		newCmdInit(stdio),
 		newCmdRun(g, stdio, lookupEnv),
 		newCmdExtract(g, stdio, lookupEnv),
 		newCmdModels(g, stdio),

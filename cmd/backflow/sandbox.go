@@ -24,8 +24,8 @@ func newCmdSandbox(stdio IO) *cobra.Command {
 addresses, seeded with a deterministic CRM (owners, companies, contacts,
 deals, a custom object, associations) and matching Pendo visitors and
 accounts, so models and syncs can be developed without touching production.
-Point a project's base_url settings at the printed URLs. It serves until
-interrupted.`,
+Point a project's base_url settings at the printed URLs (backflow init
+--sandbox writes the default ones). It serves until interrupted.`,
 		Example: `  backflow sandbox --hubspot-addr 127.0.0.1:8081 --pendo-addr 127.0.0.1:8082 --token dev-token`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,8 +42,8 @@ interrupted.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opts.hubspotAddr, "hubspot-addr", "127.0.0.1:0", "HubSpot emulator listen address")
-	cmd.Flags().StringVar(&opts.pendoAddr, "pendo-addr", "127.0.0.1:0", "Pendo emulator listen address")
+	cmd.Flags().StringVar(&opts.hubspotAddr, "hubspot-addr", sandboxHubSpotAddr, "HubSpot emulator listen address (127.0.0.1:0 picks a free port)")
+	cmd.Flags().StringVar(&opts.pendoAddr, "pendo-addr", sandboxPendoAddr, "Pendo emulator listen address (127.0.0.1:0 picks a free port)")
 	cmd.Flags().StringVar(&opts.token, "token", "", "accept this as the HubSpot token, the Pendo integration key and the track secret (default: fixed sandbox credentials)")
 	cmd.Flags().Uint64Var(&opts.seed, "seed", 1, "seed of the generated data")
 	cmd.Flags().IntVar(&opts.contacts, "contacts", 2000, "HubSpot contacts to generate")

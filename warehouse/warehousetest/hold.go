@@ -41,23 +41,34 @@ func MaybeHold() {
 // cleanup lets go too.
 func Hold(t *testing.T, path string) (pid int, release func()) {
 	t.Helper()
+	pid, release, err := Start(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return pid, release
+}
+
+// Start is Hold for callers without a *testing.T (testscript commands):
+// the caller must call release.
+func Start(path string) (pid int, release func(), err error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), holdEnv+"="+path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	if line, _ := bufio.NewReader(stdout).ReadString('\n'); strings.TrimSpace(line) != "held" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("the holder did not open %s: %q", path, line)
+		return 0, nil, fmt.Errorf("the holder did not open %s: %q", path, line)
 	}
 	released := false
 	release = func() {
@@ -67,6 +78,5 @@ func Hold(t *testing.T, path string) (pid int, release func()) {
 			cmd.Wait()
 		}
 	}
-	t.Cleanup(release)
-	return cmd.Process.Pid, release
+	return cmd.Process.Pid, release, nil
 }
