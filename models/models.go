@@ -268,3 +268,19 @@ func sortedKeys(m map[string]bool) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Reads lists the tables outside the models schema that m reads
+// ("raw_hubspot.contacts"), sorted, for lineage.
+func Reads(ctx context.Context, db *sqlx.DB, m Model) ([]string, error) {
+	refs, err := tableRefs(ctx, db, m)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range refs {
+		if r.schema != "models" && r.schema != "" {
+			seen[r.schema+"."+r.table] = true
+		}
+	}
+	return sortedKeys(seen), nil
+}

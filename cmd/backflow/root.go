@@ -128,6 +128,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 			Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdio.Out, "backflow", version) },
 		},
 		newCmdStatus(g, stdio),
+		newCmdReport(g, stdio),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(stdio),
 		newCmdAuth(stdio, lookupEnv),

@@ -1,0 +1,156 @@
+// Package report writes one self-contained HTML page about a project's
+// DuckDB file: model lineage as a graph, each sync's history as a chart,
+// and the top row errors. The page embeds its data and script; it loads
+// nothing from the network, so it can be mailed or archived as is.
+package report
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/project"
+)
+
+// Node is a box in the lineage graph.
+type Node struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	// Kind is source (a raw table), model, shipped (a shipped model),
+	// sync, or destination.
+	Kind string `json:"kind"`
+}
+
+// Edge is data flowing From one node To another.
+type Edge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// SyncRun is one run of a sync.
+type SyncRun struct {
+	RunID     string `json:"run_id"`
+	StartedAt string `json:"started_at"`
+	Status    string `json:"status"`
+	Pushed    int64  `json:"pushed"`
+	Skipped   int64  `json:"skipped"`
+	Failed    int64  `json:"failed"`
+	Rejected  int64  `json:"rejected"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Sync is a sync and its recent runs, oldest first.
+type Sync struct {
+	Name        string    `json:"name"`
+	Model       string    `json:"model"`
+	Destination string    `json:"destination"`
+	Runs        []SyncRun `json:"runs"`
+}
+
+// RowError is one kind of row error in a sync's latest run.
+type RowError struct {
+	Sync       string `db:"sync" json:"sync"`
+	Status     string `db:"status" json:"status"`
+	Error      string `db:"error" json:"error"`
+	Rows       int64  `db:"rows" json:"rows"`
+	ExampleKey string `db:"example_key" json:"example_key"`
+}
+
+// Data is everything the page shows.
+type Data struct {
+	Project   string     `json:"project"`
+	Warehouse string     `json:"warehouse"`
+	Generated string     `json:"generated"`
+	Nodes     []Node     `json:"nodes"`
+	Edges     []Edge     `json:"edges"`
+	Syncs     []Sync     `json:"syncs"`
+	Errors    []RowError `json:"errors"`
+}
+
+// Collect reads the report's data: lineage from the ordered models and
+// the project's syncs, history from backflow.sync_runs (the last runs per
+// sync), errors from backflow.sync_rows.
+func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []models.Model, runs int, now time.Time) (*Data, error) {
+	d := &Data{Project: p.Config.Name, Warehouse: p.Path(p.Config.Warehouse), Generated: now.UTC().Format(time.RFC3339),
+		Nodes: []Node{}, Edges: []Edge{}, Syncs: []Sync{}, Errors: []RowError{}}
+	seen := map[string]bool{}
+	add := func(n Node) {
+		if !seen[n.ID] {
+			seen[n.ID] = true
+			d.Nodes = append(d.Nodes, n)
+		}
+	}
+	for _, m := range ordered {
+		kind := "model"
+		if m.Shipped {
+			kind = "shipped"
+		}
+		add(Node{ID: "models." + m.Name, Label: m.Name, Kind: kind})
+		reads, err := models.Reads(ctx, db, m)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range reads {
+			add(Node{ID: r, Label: r, Kind: "source"})
+			d.Edges = append(d.Edges, Edge{From: r, To: "models." + m.Name})
+		}
+		for _, dep := range m.Depends {
+			d.Edges = append(d.Edges, Edge{From: "models." + dep, To: "models." + m.Name})
+		}
+	}
+	for _, s := range p.Syncs {
+		dest := s.Destination + " " + s.Object
+		add(Node{ID: "sync:" + s.Name, Label: s.Name, Kind: "sync"})
+		add(Node{ID: "dest:" + dest, Label: dest, Kind: "destination"})
+		if seen["models."+s.Model] {
+			d.Edges = append(d.Edges, Edge{From: "models." + s.Model, To: "sync:" + s.Name})
+		}
+		d.Edges = append(d.Edges, Edge{From: "sync:" + s.Name, To: "dest:" + dest})
+		sy := Sync{Name: s.Name, Model: s.Model, Destination: dest, Runs: []SyncRun{}}
+		rows, err := db.QueryContext(ctx, `SELECT * FROM (
+			SELECT run_id, strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S'), status, applied, skipped, failed, rejected, coalesce(error, '')
+			FROM backflow.sync_runs WHERE sync = ? ORDER BY started_at DESC LIMIT ?) ORDER BY 2`, s.Name, runs)
+		if err != nil {
+			return nil, fmt.Errorf("report: history of %s: %w", s.Name, err)
+		}
+		for rows.Next() {
+			var r SyncRun
+			if err := rows.Scan(&r.RunID, &r.StartedAt, &r.Status, &r.Pushed, &r.Skipped, &r.Failed, &r.Rejected, &r.Error); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			sy.Runs = append(sy.Runs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		d.Syncs = append(d.Syncs, sy)
+	}
+	if err := db.SelectContext(ctx, &d.Errors, `WITH latest AS (
+			SELECT sync, run_id FROM backflow.sync_runs
+			QUALIFY row_number() OVER (PARTITION BY sync ORDER BY started_at DESC) = 1)
+		SELECT r.sync, r.status, coalesce(r.error, '') AS error, count(*) AS rows, min(r.key) AS example_key
+		FROM backflow.sync_rows r JOIN latest USING (sync, run_id)
+		WHERE r.status NOT IN ('applied', 'unchanged')
+		GROUP BY ALL ORDER BY rows DESC, r.sync, error LIMIT 20`); err != nil {
+		return nil, fmt.Errorf("report: top errors: %w", err)
+	}
+	return d, nil
+}
+
+//go:embed page.html
+var page string
+
+var pageTemplate = template.Must(template.New("report").Parse(page))
+
+// Write renders the page.
+func Write(w io.Writer, d *Data) error {
+	return pageTemplate.Execute(w, d)
+}
