@@ -97,7 +97,14 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		case <-hard.Done():
 		}
 	}()
-	g := &globals{hard: hard, stop: stop}
+	root := newRoot(&globals{hard: hard, stop: stop}, stdio, lookupEnv)
+	root.SetArgs(args)
+	err := root.ExecuteContext(soft)
+	return exitCode(err, stdio.ErrOut)
+}
+
+// newRoot builds the command tree.
+func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "backflow",
 		Short:         "Reverse ETL between HubSpot and Pendo through a DuckDB file you own",
@@ -133,9 +140,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		newCmdSandbox(stdio),
 		newCmdAuth(stdio, lookupEnv),
 	)
-	root.SetArgs(args)
-	err := root.ExecuteContext(soft)
-	return exitCode(err, stdio.ErrOut)
+	return root
 }
 
 // exitCode maps errors to exit codes in one place.
