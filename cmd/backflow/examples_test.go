@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // TestExampleCommandLines checks that every backflow command line in
@@ -61,4 +63,22 @@ func TestAirflowDAGCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+}
+
+// TestHelpHasExamples: every command a user runs shows examples in --help.
+func TestHelpHasExamples(t *testing.T) {
+	root := newRoot(&globals{}, IO{}, func(string) (string, bool) { return "", false })
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" || sub.Name() == "completion" || strings.HasPrefix(sub.CommandPath(), "backflow completion") {
+				continue
+			}
+			if sub.Runnable() && strings.TrimSpace(sub.Example) == "" {
+				t.Errorf("%s has no examples in --help", sub.CommandPath())
+			}
+			walk(sub)
+		}
+	}
+	walk(root)
 }

@@ -60,7 +60,9 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Build models into the models schema, in dependency order",
-		Args:  cobra.NoArgs,
+		Example: `  backflow models run
+  backflow models run --select +visitor_traits   # the model and everything it reads`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, w, ordered, err := load(cmd.Context(), false)
 			if err != nil {
@@ -78,7 +80,9 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List models in build order",
-		Args:  cobra.NoArgs,
+		Example: `  backflow models list
+  backflow models list --select visitor_traits+`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, w, ordered, err := load(cmd.Context(), false)
 			if err != nil {
@@ -96,7 +100,9 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 	graph := &cobra.Command{
 		Use:   "graph",
 		Short: "Print the model dependency graph as text",
-		Args:  cobra.NoArgs,
+		Example: `  backflow models graph
+  backflow report   # the same lineage, drawn, with the syncs`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, w, ordered, err := load(cmd.Context(), false)
 			if err != nil {
@@ -110,7 +116,9 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 	report := &cobra.Command{
 		Use:   "match-report",
 		Short: "Build the identity models and count matched, ambiguous and unmatched records per rule",
-		Args:  cobra.NoArgs,
+		Example: `  backflow models match-report
+  backflow query "SELECT * FROM models.identity_contacts_visitors WHERE status = 'ambiguous'"`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			selectors = []string{"+identity_contacts_visitors", "+identity_companies_accounts"}
 			_, w, ordered, err := load(cmd.Context(), false)
