@@ -290,6 +290,13 @@ type Paced interface {
 	Pace() (perSecond float64, dailyLeft int64)
 }
 
+// RowPaced is implemented by destinations whose API processes rows at a
+// bounded rate whatever the call rate (Pendo's bulk metadata: about 2,500
+// rows/s), so an estimate from calls alone would be short.
+type RowPaced interface {
+	RowsPerSecond() float64
+}
+
 // Estimate is how long a plan takes to send.
 type Estimate struct {
 	Calls     int64
@@ -315,6 +322,9 @@ func (p *Plan) Estimate(perSecond float64) Estimate {
 	}
 	if e.PerSecond > 0 {
 		e.Duration = time.Duration(float64(e.Calls) / e.PerSecond * float64(time.Second))
+	}
+	if rp, ok := p.dest.(RowPaced); ok && rp.RowsPerSecond() > 0 {
+		e.Duration = max(e.Duration, time.Duration(float64(p.Pending())/rp.RowsPerSecond()*float64(time.Second)))
 	}
 	return e
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/api/pendo"
+	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -96,5 +98,38 @@ func TestApplyStopFinishesTheBatchInFlight(t *testing.T) {
 	res, err = load.Sync(ctx, w, "r2", s, dest)
 	if err != nil || res.Added != 300 || res.Applied != 300 || writes.Load() != 5 {
 		t.Errorf("rerun: %+v, %v, %d batch calls in all; want the other 300 in 3 more calls", res, err, writes.Load())
+	}
+}
+
+// TestEstimateCountsPendoProcessing: a Pendo bulk metadata plan takes at
+// least its rows at Pendo's processing rate, not just its calls.
+func TestEstimateCountsPendoProcessing(t *testing.T) {
+	ctx := context.Background()
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.DB().Exec(`CREATE TABLE models.m AS SELECT 'v' || i AS visitor_id, 'x' AS plan FROM range(10000) r(i)`); err != nil {
+		t.Fatal(err)
+	}
+	pd := pendotest.New(pendotest.Options{IntegrationKey: "k"})
+	pd.AddField("visitor", "custom", "plan", "string")
+	srv := httptest.NewServer(pd)
+	defer srv.Close()
+	pc, err := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := project.Sync{Name: "traits", File: "syncs/traits.yml", Model: "m", Destination: "pendo", Object: "visitors", Key: "visitor_id",
+		Group: "custom", Mode: "update", OnRemove: "ignore", BatchSize: 1000, Fields: []project.Field{{Column: "plan", Field: "plan"}}}
+	plan, err := load.NewPlan(ctx, w, s, &load.Pendo{Client: pc, Kind: pendo.Visitor, Group: "custom", Size: 1000}, load.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	e := plan.Estimate(99)
+	if e.Calls != 10 || e.Duration != 4*time.Second {
+		t.Errorf("estimate: %d calls in %s; want 10 calls in 4s (10,000 rows at 2,500/s)", e.Calls, e.Duration)
 	}
 }
