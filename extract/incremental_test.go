@@ -249,6 +249,14 @@ func TestPendo_IncrementalVisitorsLateEventsAndNPS(t *testing.T) {
 	if n := count(`SELECT count(*) FROM raw_pendo.nps_responses WHERE text IS NOT NULL`); n == 0 {
 		t.Fatal("no NPS text joined to a score")
 	}
+	// Every feature id in the events has its name in the catalog.
+	if n := count(`SELECT count(DISTINCT feature_id) FROM raw_pendo.feature_events e
+		WHERE NOT EXISTS (SELECT 1 FROM raw_pendo.catalog c WHERE c.kind = 'feature' AND c.id = e.feature_id AND c.name IS NOT NULL)`); n != 0 {
+		t.Errorf("%d feature ids without a name in raw_pendo.catalog", n)
+	}
+	if n := count(`SELECT count(*) FROM raw_pendo.catalog WHERE kind = 'guide' AND id = 'guide-nps'`); n != 1 {
+		t.Errorf("the NPS guide is %d times in raw_pendo.catalog, want 1", n)
+	}
 
 	// Late data: an event of yesterday arrives after the first run, and
 	// one visitor changes.

@@ -115,6 +115,18 @@ var schemaSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "is_deleted", Type: typeBool}, {Name: "column_name", Type: typeString}, {Name: "column_type", Type: typeString},
 }, nil)
 
+// catalogSchema is raw_pendo.catalog: the names behind the ids event
+// streams carry (features, pages, guides, track event types).
+var catalogSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "kind", Type: typeString}, {Name: "id", Type: typeString}, {Name: "name", Type: typeString, Nullable: true},
+	{Name: "app_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+}, nil)
+
+// catalogSources are Pendo's catalog sources, by the kind staged.
+var catalogSources = []struct{ kind, source string }{
+	{"feature", "features"}, {"page", "pages"}, {"guide", "guides"}, {"track_type", "trackTypes"},
+}
+
 // Name implements Source.
 func (p *Pendo) Name() string { return "pendo" }
 
@@ -169,6 +181,10 @@ func (p *Pendo) Streams(ctx context.Context) ([]Stream, error) {
 			out = append(out, st)
 		}
 	}
+	if len(out) > len(schemas) {
+		// Event streams carry ids; the catalog names them.
+		out = append(out, Stream{Name: "pendo/catalog", Schema: "raw_pendo", Table: "catalog", Arrow: catalogSchema})
+	}
 	if len(schemas) > 0 {
 		p.entities["pendo/metadata_schema"] = nil
 		out = append(out, Stream{Name: "pendo/metadata_schema", Schema: "raw_pendo", Table: "metadata_schema", Arrow: schemaSchema})
@@ -211,6 +227,8 @@ func (p *Pendo) Read(ctx context.Context, st Stream, cursor string, emit func(ar
 		return p.readEntities(ctx, st, cursor, emit)
 	case "metadata_schema":
 		return ReadResult{}, p.readSchema(st, emit)
+	case "catalog":
+		return ReadResult{}, p.readCatalog(ctx, st, emit)
 	}
 	return p.readEvents(ctx, st, cursor, emit)
 }
@@ -293,6 +311,30 @@ func (p *Pendo) readSchema(st Stream, emit func(arrow.RecordBatch) error) error 
 				b.Field(6).(*array.BooleanBuilder).Append(f.IsDeleted)
 				b.Field(7).(*array.StringBuilder).Append(group + "__" + field)
 				b.Field(8).(*array.StringBuilder).Append(duckType(PendoColumnType(f.Type)))
+			}
+		}
+	}
+	return emit(b.NewRecordBatch())
+}
+
+// readCatalog reads every catalog source, whole, each run.
+func (p *Pendo) readCatalog(ctx context.Context, st Stream, emit func(arrow.RecordBatch) error) error {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
+	defer b.Release()
+	for _, c := range catalogSources {
+		rows, err := p.Client.Catalog(ctx, c.source, p.AllApps)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.source, err)
+		}
+		for _, r := range rows {
+			b.Field(0).(*array.StringBuilder).Append(c.kind)
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprint(r["id"]))
+			name, _ := r["name"].(string)
+			appendString(b.Field(2), name)
+			if app, ok := r["appId"].(float64); ok {
+				b.Field(3).(*array.Int64Builder).Append(int64(app))
+			} else {
+				b.Field(3).AppendNull()
 			}
 		}
 	}
