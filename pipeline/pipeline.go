@@ -474,9 +474,19 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 			return fmt.Errorf("record run: %w", err)
 		}
 	}
+	// The data tests hold syncs here too, so plan shows what run would
+	// do and sync never sends a model that fails one.
+	blocked, err := heldSyncs(ctx, w, p, opts.Logger)
+	if err != nil {
+		return stopped(err, opts.Stop)
+	}
 	var errs []error
 	for _, s := range p.Syncs {
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
+			continue
+		}
+		if why, ok := blocked[s.Model]; ok {
+			errs = append(errs, fmt.Errorf("sync %s: not run: %s", s.Name, why))
 			continue
 		}
 		dest, err := syncDestination(p, opts, s, hs, pd)
@@ -515,6 +525,26 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 		w.DB().ExecContext(context.WithoutCancel(hard), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, st, msg, runID)
 	}
 	return err
+}
+
+// heldSyncs runs every data test against the models as they are and
+// returns the models they make unfit to sync, with the reason.
+func heldSyncs(ctx context.Context, w *warehouse.Warehouse, p *project.Project, log *slog.Logger) (map[string]string, error) {
+	ordered, err := Models(ctx, w, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	tests, err := DataTests(p, ordered, true)
+	if err != nil {
+		return nil, err
+	}
+	results := models.RunTests(ctx, w.DB(), tests)
+	for _, t := range results {
+		if (t.Err != nil || t.Failures > 0) && log != nil {
+			log.Warn("data test failed", "test", t.Test.Name, "file", t.Test.File, "rows", t.Failures, "err", t.Err)
+		}
+	}
+	return models.Blocked(ctx, w.DB(), ordered, results)
 }
 
 // rate is a destination's sustained requests per second.
