@@ -15,7 +15,7 @@ import (
 	"text/template"
 )
 
-//go:embed demo starter
+//go:embed demo starter recipes
 var files embed.FS
 
 // Demo is the demo project: backflow.yml, models/ and syncs/.
@@ -27,6 +27,26 @@ func Demo() fs.FS {
 // (*.tmpl) are rendered.
 func Starter() fs.FS {
 	return sub("starter")
+}
+
+// Recipes lists the recipe folders under examples/recipes, sorted.
+func Recipes() []string {
+	entries, err := fs.ReadDir(files, "recipes")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// Recipe is one recipe's project: backflow.yml, models/, syncs/, tests/.
+func Recipe(name string) fs.FS {
+	return sub(path.Join("recipes", name))
 }
 
 func sub(dir string) fs.FS {

@@ -213,7 +213,9 @@ func TestPendo_IncrementalVisitorsLateEventsAndNPS(t *testing.T) {
 		emu.PutVisitor(fmt.Sprintf("v%02d", i), map[string]map[string]any{"agent": {"email": fmt.Sprintf("v%d@x.com", i)}, "auto": {"accountid": "a1"}})
 	}
 	emu.PutVisitor("_PENDO_T_anon", nil)
-	pendotest.GenerateActivity(emu, pendotest.ActivityOptions{Days: 10, NPSRate: 0.9})
+	// Activity stops two hours before the first run, past Pendo's processing
+	// lag, so that run reads all of it.
+	pendotest.GenerateActivity(emu, pendotest.ActivityOptions{Days: 10, NPSRate: 0.9, Now: clock.Add(-2 * time.Hour)})
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
 	c, _ := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: "k", RequestsPerSecond: 100_000})

@@ -346,10 +346,24 @@ func MatchReport(ctx context.Context, db *sqlx.DB, model string) ([]MatchCount, 
 	return out, rows.Err()
 }
 
+// AllModels is Blocked's key for a failing SQL test that reads no model:
+// it holds every sync.
+const AllModels = "*"
+
+// Held reports whether blocked (from Blocked) holds a sync of model, and why.
+func Held(blocked map[string]string, model string) (string, bool) {
+	if why, ok := blocked[model]; ok {
+		return why, true
+	}
+	why, ok := blocked[AllModels]
+	return why, ok
+}
+
 // Blocked names the models that failing tests make unfit to sync, each
 // with the reason: a model with a failing (or erroring) test, and every
 // model downstream of it. A failing SQL test blocks the models it reads
-// (found by DuckDB's parser) and their downstream.
+// (found by DuckDB's parser) and their downstream, or, reading none,
+// every model (AllModels).
 func Blocked(ctx context.Context, db *sqlx.DB, ordered []Model, results []TestResult) (map[string]string, error) {
 	blocked := map[string]string{}
 	for _, r := range results {
@@ -371,6 +385,11 @@ func Blocked(ctx context.Context, db *sqlx.DB, ordered []Model, results []TestRe
 				if ref.schema == "models" {
 					read = append(read, ref.table)
 				}
+			}
+			if len(read) == 0 {
+				// A project-wide assertion (information_schema, raw
+				// tables): nothing is fit to sync while it fails.
+				read = []string{AllModels}
 			}
 		}
 		for _, m := range read {

@@ -259,7 +259,7 @@ func run(hard, ctx context.Context, w *warehouse.Warehouse, opts Options, res *R
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
 			continue
 		}
-		if why, ok := blocked[s.Model]; ok {
+		if why, ok := models.Held(blocked, s.Model); ok {
 			errs = append(errs, fmt.Errorf("sync %s: not run: %s", s.Name, why))
 			log.Error("sync not run", "sync", s.Name, "reason", why)
 			continue
@@ -485,7 +485,7 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
 			continue
 		}
-		if why, ok := blocked[s.Model]; ok {
+		if why, ok := models.Held(blocked, s.Model); ok {
 			errs = append(errs, fmt.Errorf("sync %s: not run: %s", s.Name, why))
 			continue
 		}

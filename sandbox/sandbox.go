@@ -162,6 +162,14 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x5eed))
+	if err := seedRecipeProperties(hs, gen, rng); err != nil {
+		return err
+	}
+	hs.DefineEvent("pendo_feature_used", "Pendo feature used", "CONTACT", []hubspottest.EventProperty{
+		{Name: "feature", Label: "Feature", Type: "string"},
+		{Name: "num_events", Label: "Clicks", Type: "number"},
+		{Name: "num_minutes", Label: "Minutes", Type: "number"},
+	})
 	for name, typ := range PendoCustomFields {
 		if err := pd.AddField("visitor", "custom", name, typ); err != nil {
 			return err
@@ -209,4 +217,40 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 		pd.PutVisitor(fmt.Sprintf("_PENDO_T_%08x", rng.Uint32()), nil)
 	}
 	return pendotest.GenerateActivity(pd, pendotest.ActivityOptions{Seed: opts.Seed})
+}
+
+// seedRecipeProperties adds the contact property types the HubSpot → Pendo
+// recipe translates that the generator lacks (a date, a checkbox, a file)
+// and fills them on some contacts, as a portal's own properties would be.
+func seedRecipeProperties(hs *hubspottest.Server, gen *hubspottest.Generated, rng *rand.Rand) error {
+	for _, p := range []hubspottest.Property{
+		{Name: "trial_started", Label: "Trial started", Type: "date", FieldType: "date", GroupName: "contactinformation"},
+		{Name: "beta_opt_in", Label: "Beta opt-in", Type: "bool", FieldType: "booleancheckbox", GroupName: "contactinformation",
+			Options: []hubspottest.Option{{Label: "Yes", Value: "true"}, {Label: "No", Value: "false", DisplayOrder: 1}}},
+		{Name: "signed_contract", Label: "Signed contract", Type: "string", FieldType: "file", GroupName: "contactinformation"},
+	} {
+		if err := hs.AddProperty("contacts", p); err != nil {
+			return err
+		}
+	}
+	trial := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range gen.People {
+		props := map[string]string{}
+		if rng.Float64() < 0.4 {
+			props["trial_started"] = trial.AddDate(0, 0, rng.IntN(60)).Format("2006-01-02")
+		}
+		if rng.Float64() < 0.5 {
+			props["beta_opt_in"] = fmt.Sprint(rng.Float64() < 0.3)
+		}
+		if rng.Float64() < 0.1 {
+			props["signed_contract"] = fmt.Sprintf("https://files.example.com/contracts/%s.pdf", p.ContactID)
+		}
+		if len(props) == 0 {
+			continue
+		}
+		if err := hs.UpdateObject("contacts", p.ContactID, props); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -279,3 +279,27 @@ func (s *Server) Events() []Event {
 	defer s.mu.Unlock()
 	return slices.Clone(s.events)
 }
+
+// DefineEvent adds a custom event definition, as an admin would in
+// HubSpot's UI, and returns its fullyQualifiedName. primaryObject is
+// CONTACT, COMPANY, DEAL or TICKET; property types are string, number,
+// enumeration or datetime.
+func (s *Server) DefineEvent(name, label, primaryObject string, props []EventProperty) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	primary := map[string]string{"CONTACT": "contacts", "COMPANY": "companies", "DEAL": "deals", "TICKET": "tickets"}[primaryObject]
+	for i := range props {
+		props[i].GroupName = "event"
+		props[i].FieldType = map[string]string{"string": "text", "number": "number", "enumeration": "select", "datetime": "date"}[props[i].Type]
+		if props[i].Options == nil {
+			props[i].Options = []Option{}
+		}
+	}
+	fqn := fmt.Sprintf("pe%d_%s", s.opts.PortalID, name)
+	s.eventDef[fqn] = &EventDefinition{
+		ID: strconv.Itoa(100000 + len(s.eventDef)), Name: name, Labels: map[string]string{"singular": label}, FullyQualifiedName: fqn,
+		PrimaryObject: primaryObject, ObjectTypeID: s.types[primary].typeID, Properties: props,
+		CreatedAt: formatTime(s.now()), TrackingType: "MANUAL", Associations: []any{},
+	}
+	return fqn
+}

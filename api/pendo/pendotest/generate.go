@@ -77,11 +77,14 @@ func GenerateActivity(s *Server, opts ActivityOptions) error {
 	s.mu.Unlock()
 	slices.SortFunc(people, func(a, b who) int { return cmpStr(a.id, b.id) })
 
-	// Accounts that fade: active before, quiet in the last 30 days.
+	// Accounts that fade: active before, quiet in the last 30 days. One
+	// draw per account, so about 15% of accounts fade, whatever their size.
 	fading := map[string]bool{}
+	decided := map[string]bool{}
 	for _, p := range people {
-		if p.account != "" && rng.Float64() < 0.15 {
-			fading[p.account] = true
+		if p.account != "" && !decided[p.account] {
+			decided[p.account] = true
+			fading[p.account] = rng.Float64() < 0.15
 		}
 	}
 	today := time.Date(opts.Now.In(loc).Year(), opts.Now.In(loc).Month(), opts.Now.In(loc).Day(), 0, 0, 0, 0, loc)

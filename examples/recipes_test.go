@@ -1,0 +1,562 @@
+package examples_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/backflow-dev/backflow/api/pendo/pendotest"
+	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/sandbox"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// recipe is one recipe run against its own sandbox.
+type recipe struct {
+	t    *testing.T
+	sb   *sandbox.Sandbox
+	fsys fstest.MapFS
+	db   string
+	runs int
+}
+
+func newRecipe(t *testing.T, name string) *recipe {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	fsys := fstest.MapFS{}
+	err = fs.WalkDir(examples.Recipe(name), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(examples.Recipe(name), p)
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recipe{t: t, sb: sb, fsys: fsys, db: filepath.Join(t.TempDir(), "w.duckdb")}
+}
+
+func (r *recipe) options() pipeline.Options {
+	r.t.Helper()
+	p, err := project.Load(r.fsys, "recipe")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	p.Config.HubSpot.BaseURL = r.sb.HubSpotURL
+	p.Config.Pendo.BaseURL = r.sb.PendoURL
+	return pipeline.Options{Project: p, WarehousePath: r.db, Secrets: project.Secrets{HubSpotToken: sandbox.HubSpotToken,
+		PendoIntegrationKey: sandbox.PendoIntegrationKey, PendoTrackSecret: sandbox.PendoTrackSecret}}
+}
+
+// run runs the recipe and returns what each sync pushed.
+func (r *recipe) run() map[string]int64 {
+	r.t.Helper()
+	r.runs++
+	res, err := pipeline.Run(context.Background(), r.options())
+	if err != nil {
+		r.t.Fatalf("run %d: %v", r.runs, err)
+	}
+	pushed := map[string]int64{}
+	for _, s := range res.Syncs {
+		if s.Failed+s.Rejected+s.Skipped > 0 {
+			r.t.Errorf("run %d: %s: %d failed, %d rejected, %d skipped", r.runs, s.Sync, s.Failed, s.Rejected, s.Skipped)
+		}
+		pushed[s.Sync] = s.Applied
+	}
+	return pushed
+}
+
+// rows queries the DuckDB file (read-only) as strings.
+func (r *recipe) rows(q string, args ...any) [][]string {
+	r.t.Helper()
+	w, err := warehouse.Open(context.Background(), r.db, warehouse.Options{ReadOnly: true})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer w.Close()
+	rs, err := w.DB().Query(q, args...)
+	if err != nil {
+		r.t.Fatalf("%s: %v", q, err)
+	}
+	defer rs.Close()
+	cols, _ := rs.Columns()
+	var out [][]string
+	for rs.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			r.t.Fatal(err)
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = v.String
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func (r *recipe) one(q string, args ...any) []string {
+	r.t.Helper()
+	rows := r.rows(q, args...)
+	if len(rows) == 0 {
+		r.t.Fatalf("no row: %s", q)
+	}
+	return rows[0]
+}
+
+func (r *recipe) count(q string, args ...any) int {
+	r.t.Helper()
+	n, err := strconv.Atoi(r.one(q, args...)[0])
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+func (r *recipe) hubspot(objectType, id string) map[string]string {
+	r.t.Helper()
+	o, ok := r.sb.HubSpot.Object(objectType, id)
+	if !ok {
+		r.t.Fatalf("HubSpot has no %s %s", objectType, id)
+	}
+	return o.Properties
+}
+
+// record adds product activity a visitor did at t, as Pendo would
+// collect it.
+func (r *recipe) record(a pendotest.Activity) {
+	if a.AppID == 0 {
+		a.AppID = pendotest.DefaultAppID
+	}
+	r.sb.Pendo.Record(a)
+}
+
+// recipeCase drives one recipe: a check after the first run, then a change
+// to the emulators returning what the third run must push per sync, and a
+// check after it.
+type recipeCase struct {
+	name   string
+	first  func(r *recipe, pushed map[string]int64)
+	change func(r *recipe) map[string]int64
+	third  func(r *recipe)
+}
+
+// TestRecipes runs each recipe three times against a sandbox of its own:
+// the first run sends, the second sends nothing, and after a change to the
+// emulators the third sends exactly its consequences.
+func TestRecipes(t *testing.T) {
+	cases := []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
+		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo()}
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.name)
+	}
+	if got := examples.Recipes(); !slices.Equal(got, slices.Sorted(slices.Values(names))) {
+		t.Fatalf("recipes %v, tested %v: every recipe needs a case", got, names)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRecipe(t, c.name)
+			first := r.run()
+			for sync, n := range first {
+				if n == 0 {
+					t.Errorf("first run: %s pushed nothing", sync)
+				}
+			}
+			c.first(r, first)
+			for sync, n := range r.run() {
+				if n != 0 {
+					t.Errorf("second run: %s pushed %d, want 0", sync, n)
+				}
+			}
+			want := c.change(r)
+			got := r.run()
+			for sync := range got {
+				if got[sync] != want[sync] {
+					t.Errorf("third run: %s pushed %d, want %d", sync, got[sync], want[sync])
+				}
+			}
+			c.third(r)
+		})
+	}
+}
+
+func hubspotToPendo() recipeCase {
+	var visitor, contact, phone string
+	return recipeCase{
+		name: "hubspot-to-pendo-metadata",
+		first: func(r *recipe, _ map[string]int64) {
+			row := r.one(`SELECT visitor_id, CAST(epoch_ms(CAST(trial_started AS TIMESTAMP)) AS VARCHAR), beta_opt_in, hubspotscore FROM models.hp_contact_traits
+				WHERE trial_started IS NOT NULL AND beta_opt_in IS NOT NULL ORDER BY visitor_id LIMIT 1`)
+			md, ok := r.sb.Pendo.Visitor(row[0])
+			if !ok {
+				r.t.Fatalf("Pendo has no visitor %s", row[0])
+			}
+			c := md["custom"]
+			// Pendo holds each value in its own type, as its integration would.
+			if ms, _ := strconv.ParseInt(row[1], 10, 64); fmt.Sprint(c["hubspot_trial_started"]) != fmt.Sprint(ms) {
+				r.t.Errorf("date -> time: %v (%T), want %d (midnight UTC in ms)", c["hubspot_trial_started"], c["hubspot_trial_started"], ms)
+			}
+			if b, ok := c["hubspot_beta_opt_in"].(bool); !ok || strconv.FormatBool(b) != row[2] {
+				r.t.Errorf("checkbox -> boolean: %v (%T), want %s", c["hubspot_beta_opt_in"], c["hubspot_beta_opt_in"], row[2])
+			}
+			if f, ok := c["hubspot_score"].(float64); !ok || strconv.FormatFloat(f, 'f', -1, 64) != strings.TrimSuffix(row[3], ".0") {
+				r.t.Errorf("number -> float: %v (%T), want %s", c["hubspot_score"], c["hubspot_score"], row[3])
+			}
+			for _, f := range []string{"hubspot_lifecyclestage", "hubspot_created_at", "hubspot_firstname"} {
+				if _, ok := c[f]; !ok {
+					r.t.Errorf("visitor %s lacks %s", row[0], f)
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			row := r.one(`SELECT visitor_id, contact_id FROM models.identity_contacts_visitors WHERE status = 'matched' ORDER BY visitor_id LIMIT 1`)
+			visitor, contact, phone = row[0], row[1], "+1 555 010 9999"
+			if err := r.sb.HubSpot.UpdateObject("contacts", contact, map[string]string{"phone": phone}); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"hp_visitor_traits": 1, "hp_account_traits": 0}
+		},
+		third: func(r *recipe) {
+			md, _ := r.sb.Pendo.Visitor(visitor)
+			if got := md["custom"]["hubspot_phone"]; got != phone {
+				r.t.Errorf("phone in Pendo: %v, want %s", got, phone)
+			}
+			// A file property is refused before anything is sent.
+			sqlText := string(r.fsys["models/hp_contact_traits.sql"].Data)
+			r.fsys["models/hp_contact_traits.sql"] = &fstest.MapFile{Data: []byte(strings.Replace(sqlText, "    c.createdate ", "    c.signed_contract,\n    c.createdate ", 1))}
+			res, err := pipeline.Run(context.Background(), r.options())
+			if err == nil || !strings.Contains(err.Error(), "sync hp_visitor_traits: not run: data test hp_no_file_properties failed") {
+				r.t.Errorf("a file property mapped: %v", err)
+			}
+			for _, s := range res.Syncs {
+				if s.Applied > 0 {
+					r.t.Errorf("a file property mapped, yet %s pushed %d", s.Sync, s.Applied)
+				}
+			}
+		},
+	}
+}
+
+func npsToHubSpot() recipeCase {
+	var contact string
+	return recipeCase{
+		name: "nps-to-hubspot",
+		first: func(r *recipe, pushed map[string]int64) {
+			for _, row := range r.rows(`SELECT contact_id, nps_category, CAST(nps_score AS INT) FROM models.nps_latest`) {
+				p := r.hubspot("contacts", row[0])
+				if p["pendo_nps_category"] != row[1] || strings.TrimSuffix(p["pendo_nps_score"], ".0") != row[2] {
+					r.t.Fatalf("contact %s: category %q score %q, want %s %s", row[0], p["pendo_nps_category"], p["pendo_nps_score"], row[1], row[2])
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// A promoter answers again, three hours ago, with a 2.
+			row := r.one(`SELECT l.visitor_id, i.contact_id FROM raw_pendo.nps_responses l
+				JOIN models.identity_contacts_visitors i ON i.visitor_id = l.visitor_id AND i.status = 'matched'
+				GROUP BY ALL HAVING max(l.responded_at) < now() - INTERVAL 4 HOUR AND arg_max(l.score, l.responded_at) >= 9
+				ORDER BY 1 LIMIT 1`)
+			contact = row[1]
+			r.record(pendotest.Activity{Kind: "poll", GuideType: "pollResponse", GuideID: pendotest.NPSGuideID, GuideStepID: "step-1",
+				PollID: pendotest.NPSScorePollID, Response: 2.0, VisitorID: row[0], Time: time.Now().Add(-3 * time.Hour)})
+			return map[string]int64{"nps_to_contacts": 1}
+		},
+		third: func(r *recipe) {
+			if p := r.hubspot("contacts", contact); p["pendo_nps_category"] != "detractor" || strings.TrimSuffix(p["pendo_nps_score"], ".0") != "2" {
+				r.t.Errorf("contact %s after a new answer: %q %q, want detractor 2", contact, p["pendo_nps_category"], p["pendo_nps_score"])
+			}
+		},
+	}
+}
+
+// tasksByKey is every HubSpot task carrying a backflow_key.
+func tasksByKey(r *recipe, object string) map[string]string {
+	out := map[string]string{}
+	for _, id := range r.sb.HubSpot.ObjectIDs(object) {
+		if k := r.hubspot(object, id)["backflow_key"]; k != "" {
+			if _, dup := out[k]; dup {
+				r.t.Errorf("two %s carry key %s", object, k)
+			}
+			out[k] = id
+		}
+	}
+	return out
+}
+
+func churnRiskTasks() recipeCase {
+	var taskID, owner string
+	return recipeCase{
+		name: "churn-risk-tasks",
+		first: func(r *recipe, pushed map[string]int64) {
+			tasks := tasksByKey(r, "tasks")
+			rows := r.rows(`SELECT task_key, company_id, owner_id FROM models.churn_risk_tasks`)
+			if len(tasks) != len(rows) {
+				r.t.Fatalf("%d tasks in HubSpot, %d at-risk episodes", len(tasks), len(rows))
+			}
+			for _, row := range rows {
+				id := tasks[row[0]]
+				if got := r.sb.HubSpot.Associations("tasks", id, "companies"); !slices.Equal(got, []string{row[1]}) {
+					r.t.Errorf("task %s is associated to companies %v, want %s", row[0], got, row[1])
+				}
+				if got := r.hubspot("tasks", id)["hubspot_owner_id"]; got != row[2] {
+					r.t.Errorf("task %s is owned by %s, want the company owner %s", row[0], got, row[2])
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// The at-risk company gets a new owner: its open task follows.
+			row := r.one(`SELECT t.task_key, t.company_id, t.owner_id, (SELECT min(c.hubspot_owner_id) FROM raw_hubspot.companies c WHERE c.hubspot_owner_id <> t.owner_id)
+				FROM models.churn_risk_tasks t ORDER BY 1 LIMIT 1`)
+			taskID, owner = tasksByKey(r, "tasks")[row[0]], row[3]
+			if err := r.sb.HubSpot.UpdateObject("companies", row[1], map[string]string{"hubspot_owner_id": owner}); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"churn_risk_tasks": 1}
+		},
+		third: func(r *recipe) {
+			if got := r.hubspot("tasks", taskID)["hubspot_owner_id"]; got != owner {
+				r.t.Errorf("task owner %s, want the new company owner %s", got, owner)
+			}
+			if n, want := len(tasksByKey(r, "tasks")), r.count(`SELECT count(*) FROM models.churn_risk_tasks`); n != want {
+				r.t.Errorf("%d tasks, want %d (one per episode)", n, want)
+			}
+		},
+	}
+}
+
+func pqlLifecycleStage() recipeCase {
+	var promoted []string
+	var back string
+	return recipeCase{
+		name: "pql-lifecycle-stage",
+		first: func(r *recipe, pushed map[string]int64) {
+			for _, row := range r.rows(`SELECT key FROM backflow.sync_rows WHERE sync = 'pql_lifecycle_stage' AND status = 'applied'`) {
+				promoted = append(promoted, row[0])
+				if got := r.hubspot("contacts", row[0])["lifecyclestage"]; got != "salesqualifiedlead" {
+					r.t.Errorf("contact %s: stage %s, want salesqualifiedlead", row[0], got)
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// A rep moves one back to lead; it still qualifies.
+			slices.Sort(promoted)
+			back = promoted[0]
+			if err := r.sb.HubSpot.UpdateObject("contacts", back, map[string]string{"lifecyclestage": "lead"}); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"pql_lifecycle_stage": 1}
+		},
+		third: func(r *recipe) {
+			if got := r.hubspot("contacts", back)["lifecyclestage"]; got != "salesqualifiedlead" {
+				r.t.Errorf("contact %s: stage %s, want salesqualifiedlead again", back, got)
+			}
+		},
+	}
+}
+
+func trialMilestones() recipeCase {
+	var deal, stage string
+	return recipeCase{
+		name: "trial-milestones-deal-stage",
+		first: func(r *recipe, pushed map[string]int64) {
+			for _, row := range r.rows(`SELECT key FROM backflow.sync_rows WHERE sync = 'trial_deal_stages' AND status = 'applied'`) {
+				if got := r.hubspot("deals", row[0])["dealstage"]; got == "appointmentscheduled" || got == "closedwon" || got == "closedlost" {
+					r.t.Errorf("deal %s: stage %s after advancing", row[0], got)
+				}
+				deal = row[0]
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			stage = r.hubspot("deals", deal)["dealstage"]
+			if err := r.sb.HubSpot.UpdateObject("deals", deal, map[string]string{"dealstage": "appointmentscheduled"}); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"trial_deal_stages": 1}
+		},
+		third: func(r *recipe) {
+			if got := r.hubspot("deals", deal)["dealstage"]; got != stage {
+				r.t.Errorf("deal %s: stage %s, want %s again", deal, got, stage)
+			}
+		},
+	}
+}
+
+func featureAdoption() recipeCase {
+	var contact string
+	return recipeCase{
+		name: "feature-adoption",
+		first: func(r *recipe, pushed map[string]int64) {
+			for _, row := range r.rows(`SELECT contact_id, features_used, feature_count FROM models.feature_adoption ORDER BY 1 LIMIT 20`) {
+				p := r.hubspot("contacts", row[0])
+				if p["pendo_features_used"] != row[1] || strings.TrimSuffix(p["pendo_feature_count"], ".0") != row[2] {
+					r.t.Errorf("contact %s: %q (%s), want %q (%s)", row[0], p["pendo_features_used"], p["pendo_feature_count"], row[1], row[2])
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// The visitor with the fewest features tries one more.
+			row := r.one(`SELECT a.contact_id, i.visitor_id, (SELECT min(c.id) FROM raw_pendo.catalog c WHERE c.kind = 'feature'
+					AND NOT list_contains(string_split(a.features_used, ';'), c.name))
+				FROM models.feature_adoption a JOIN models.identity_contacts_visitors i ON i.contact_id = a.contact_id AND i.status = 'matched'
+				ORDER BY a.feature_count, a.contact_id LIMIT 1`)
+			contact = row[0]
+			r.record(pendotest.Activity{Kind: "feature", FeatureID: row[2], VisitorID: row[1], Time: time.Now().Add(-2 * time.Hour)})
+			return map[string]int64{"feature_adoption": 1}
+		},
+		third: func(r *recipe) {
+			want := r.one(`SELECT features_used FROM models.feature_adoption WHERE contact_id = ?`, contact)[0]
+			if got := r.hubspot("contacts", contact)["pendo_features_used"]; got != want {
+				r.t.Errorf("contact %s: %q, want %q", contact, got, want)
+			}
+		},
+	}
+}
+
+func expansionDeals() recipeCase {
+	var company string
+	return recipeCase{
+		name: "expansion-deals",
+		first: func(r *recipe, pushed map[string]int64) {
+			deals := tasksByKey(r, "deals")
+			rows := r.rows(`SELECT deal_key, company_id, owner_id FROM models.expansion_deals`)
+			if len(deals) != len(rows) {
+				r.t.Fatalf("%d expansion deals, want %d", len(deals), len(rows))
+			}
+			for _, row := range rows {
+				id := deals[row[0]]
+				if got := r.sb.HubSpot.Associations("deals", id, "companies"); !slices.Equal(got, []string{row[1]}) {
+					r.t.Errorf("deal %s: companies %v, want %s", row[0], got, row[1])
+				}
+				if p := r.hubspot("deals", id); p["hubspot_owner_id"] != row[2] || !strings.Contains(p["backflow_usage_context"], "people active") {
+					r.t.Errorf("deal %s: owner %s, context %q", row[0], p["hubspot_owner_id"], p["backflow_usage_context"])
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// The busiest account under the threshold gets enough new people today.
+			row := r.one(`WITH active AS (
+					SELECT account_id, count(DISTINCT visitor_id) AS people FROM raw_pendo.events
+					WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - 30 GROUP BY 1)
+				SELECT m.account_id, m.company_id, 35 - a.people FROM active a
+				JOIN models.identity_companies_accounts m ON m.account_id = a.account_id AND m.status = 'matched'
+				WHERE a.people < 35 AND (SELECT count(*) FROM raw_pendo.visitors v WHERE v.auto__accountid = a.account_id) >= 35
+				ORDER BY a.people DESC, 1 LIMIT 1`)
+			company = row[1]
+			need, _ := strconv.Atoi(row[2])
+			for _, v := range r.rows(`SELECT v.visitor_id FROM raw_pendo.visitors v WHERE v.auto__accountid = ? AND v.visitor_id NOT IN (
+					SELECT visitor_id FROM raw_pendo.events WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - 30)
+				ORDER BY 1 LIMIT ?`, row[0], need) {
+				r.record(pendotest.Activity{Kind: "page", PageID: "page-00", VisitorID: v[0], AccountID: row[0], Time: time.Now().Add(-2 * time.Hour)})
+			}
+			return map[string]int64{"expansion_deals": 1}
+		},
+		third: func(r *recipe) {
+			deals := tasksByKey(r, "deals")
+			id, ok := deals["expansion:"+company]
+			if !ok {
+				r.t.Fatalf("no expansion deal for company %s", company)
+			}
+			if got := r.sb.HubSpot.Associations("deals", id, "companies"); !slices.Equal(got, []string{company}) {
+				r.t.Errorf("new deal: companies %v, want %s", got, company)
+			}
+			if n, want := len(deals), r.count(`SELECT count(*) FROM models.expansion_deals`); n != want {
+				r.t.Errorf("%d expansion deals, want %d (one per company)", n, want)
+			}
+		},
+	}
+}
+
+func pendoEventsToHubSpot() recipeCase {
+	var before int
+	return recipeCase{
+		name: "pendo-events-to-hubspot",
+		first: func(r *recipe, pushed map[string]int64) {
+			events := r.sb.HubSpot.Events()
+			keys := map[string]bool{}
+			for _, e := range events {
+				keys[e.UUID] = true
+			}
+			rows := r.rows(`SELECT event_key FROM models.pendo_feature_events`)
+			if len(events) != len(rows) || len(keys) != len(rows) {
+				r.t.Fatalf("HubSpot holds %d events (%d uuids), the model %d", len(events), len(keys), len(rows))
+			}
+			for _, row := range rows {
+				if !keys[row[0]] {
+					r.t.Fatalf("event %s is not in HubSpot", row[0])
+				}
+			}
+			before = len(events)
+		},
+		change: func(r *recipe) map[string]int64 {
+			// A late event lands in yesterday's bucket: a feature the visitor
+			// did not use that day.
+			row := r.one(`WITH y AS (SELECT max(day) - INTERVAL 1 DAY AS day FROM raw_pendo.feature_events)
+				SELECT i.visitor_id, c.id FROM models.identity_contacts_visitors i, raw_pendo.catalog c, y
+				WHERE i.status = 'matched' AND c.kind = 'feature' AND NOT EXISTS (
+					SELECT 1 FROM raw_pendo.feature_events f WHERE f.visitor_id = i.visitor_id AND f.feature_id = c.id AND f.day = y.day)
+				ORDER BY 1, 2 LIMIT 1`)
+			at := r.one(`SELECT strftime(max(day) - INTERVAL 12 HOUR, '%Y-%m-%dT%H:%M:%SZ') FROM raw_pendo.feature_events`)[0]
+			ts, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			r.record(pendotest.Activity{Kind: "feature", FeatureID: row[1], VisitorID: row[0], Time: ts})
+			return map[string]int64{"pendo_feature_events": 1}
+		},
+		third: func(r *recipe) {
+			if n := len(r.sb.HubSpot.Events()); n != before+1 {
+				r.t.Errorf("HubSpot holds %d events, want %d", n, before+1)
+			}
+		},
+	}
+}
+
+func warehouseEventsToPendo() recipeCase {
+	var before, want int
+	return recipeCase{
+		name: "warehouse-events-to-pendo",
+		first: func(r *recipe, pushed map[string]int64) {
+			before = r.sb.Pendo.TrackReceived()
+			if int64(before) != pushed["deal_won_events"] {
+				r.t.Errorf("Pendo received %d track events, pushed %d", before, pushed["deal_won_events"])
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// A deal with people who use the product is won.
+			row := r.one(`SELECT d.id, count(DISTINCT i.visitor_id) FROM raw_hubspot.deals d
+				JOIN raw_hubspot.deal_contact dc ON dc.from_id = d.id
+				JOIN models.identity_contacts_visitors i ON i.contact_id = dc.to_id AND i.status = 'matched'
+				WHERE d.dealstage NOT IN ('closedwon', 'closedlost') GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1`)
+			want, _ = strconv.Atoi(row[1])
+			if err := r.sb.HubSpot.UpdateObject("deals", row[0], map[string]string{"dealstage": "closedwon"}); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"deal_won_events": int64(want)}
+		},
+		third: func(r *recipe) {
+			if n := r.sb.Pendo.TrackReceived(); n != before+want {
+				r.t.Errorf("Pendo received %d track events, want %d", n, before+want)
+			}
+		},
+	}
+}
