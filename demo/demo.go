@@ -1,7 +1,8 @@
 // Package demo runs the example project end to end against the seeded
 // emulators, three times: a first load, a second pass that must send
 // nothing, and a third after 25 contacts change in HubSpot that must send
-// exactly those 25.
+// exactly those 25. Then it runs every recipe of examples/recipes together,
+// twice.
 package demo
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/pipeline"
@@ -30,7 +32,10 @@ type Options struct {
 	// Changed is how many matched contacts change before the third pass;
 	// default 25.
 	Changed int
-	Logger  *slog.Logger
+	// SkipRecipes leaves out the recipes (examples/recipes) the demo runs
+	// after its three passes.
+	SkipRecipes bool
+	Logger      *slog.Logger
 }
 
 // Pass is one run's counts.
@@ -52,6 +57,11 @@ type Summary struct {
 	// Verified is how many visitors' Pendo metadata was checked against the
 	// snapshot after the last pass.
 	Verified int `json:"verified"`
+	// Recipes is what each recipe's syncs pushed in two runs of every
+	// recipe together (examples/recipes), in RecipesProject.
+	Recipes        []RecipeSync `json:"recipes,omitempty"`
+	RecipesProject string       `json:"recipes_project,omitempty"`
+	RecipesSeconds float64      `json:"recipes_seconds,omitempty"`
 }
 
 // Run runs the demo.
@@ -116,6 +126,15 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if sum.Verified, err = Verify(ctx, dbPath, p.Syncs[0].Name, sb.Pendo); err != nil {
 		return sum, err
 	}
+	if opts.SkipRecipes {
+		return sum, nil
+	}
+	start := time.Now()
+	sum.RecipesProject = filepath.Join(dir, "recipes")
+	if sum.Recipes, err = runRecipes(ctx, sb, sum.RecipesProject, opts); err != nil {
+		return sum, err
+	}
+	sum.RecipesSeconds = time.Since(start).Seconds()
 	return sum, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/backflow-dev/backflow/demo"
+	"github.com/backflow-dev/backflow/examples"
 )
 
 func TestRun(t *testing.T) {
@@ -29,6 +30,19 @@ func TestRun(t *testing.T) {
 	if sum.Verified != int(sum.Passes[0].Pushed) {
 		t.Errorf("verified %d visitors, want %d", sum.Verified, sum.Passes[0].Pushed)
 	}
+	// Every recipe ran, and none failed a row.
+	recipes := map[string]bool{}
+	for _, r := range sum.Recipes {
+		recipes[r.Recipe] = true
+		if r.Failed > 0 || len(r.Pushed) != 2 {
+			t.Errorf("recipe %s, sync %s: %d failed, passes %v", r.Recipe, r.Sync, r.Failed, r.Pushed)
+		}
+	}
+	for _, name := range examples.Recipes() {
+		if !recipes[name] {
+			t.Errorf("the demo did not run recipe %s", name)
+		}
+	}
 }
 
 // BenchmarkDemo reports the demo's end-to-end time at its default size
@@ -44,5 +58,6 @@ func BenchmarkDemo(b *testing.B) {
 		b.ReportMetric(d, "s/demo")
 		fmt.Printf("bench: demo_seconds %.2f s\n", d)
 		fmt.Printf("bench: demo_first_pass_seconds %.2f s\n", sum.Passes[0].Seconds)
+		fmt.Printf("bench: demo_recipes_seconds %.2f s\n", sum.RecipesSeconds)
 	}
 }

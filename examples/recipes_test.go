@@ -447,26 +447,28 @@ func expansionDeals() recipeCase {
 				if got := r.sb.HubSpot.Associations("deals", id, "companies"); !slices.Equal(got, []string{row[1]}) {
 					r.t.Errorf("deal %s: companies %v, want %s", row[0], got, row[1])
 				}
-				if p := r.hubspot("deals", id); p["hubspot_owner_id"] != row[2] || !strings.Contains(p["backflow_usage_context"], "people active") {
+				if p := r.hubspot("deals", id); p["hubspot_owner_id"] != row[2] || !strings.Contains(p["backflow_usage_context"], "seats") {
 					r.t.Errorf("deal %s: owner %s, context %q", row[0], p["hubspot_owner_id"], p["backflow_usage_context"])
 				}
 			}
 		},
 		change: func(r *recipe) map[string]int64 {
-			// The busiest account under the threshold gets enough new people today.
+			// A customer under its threshold downgrades: fewer seats than
+			// people now using the product.
 			row := r.one(`WITH active AS (
 					SELECT account_id, count(DISTINCT visitor_id) AS people FROM raw_pendo.events
 					WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - 30 GROUP BY 1)
-				SELECT m.account_id, m.company_id, 35 - a.people FROM active a
+				SELECT m.company_id, string_agg(sc.from_id, ','), any_value(a.people) FROM active a
 				JOIN models.identity_companies_accounts m ON m.account_id = a.account_id AND m.status = 'matched'
-				WHERE a.people < 35 AND (SELECT count(*) FROM raw_pendo.visitors v WHERE v.auto__accountid = a.account_id) >= 35
-				ORDER BY a.people DESC, 1 LIMIT 1`)
-			company = row[1]
-			need, _ := strconv.Atoi(row[2])
-			for _, v := range r.rows(`SELECT v.visitor_id FROM raw_pendo.visitors v WHERE v.auto__accountid = ? AND v.visitor_id NOT IN (
-					SELECT visitor_id FROM raw_pendo.events WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - 30)
-				ORDER BY 1 LIMIT ?`, row[0], need) {
-				r.record(pendotest.Activity{Kind: "page", PageID: "page-00", VisitorID: v[0], AccountID: row[0], Time: time.Now().Add(-2 * time.Hour)})
+				JOIN raw_hubspot.subscription_company sc ON sc.to_id = m.company_id
+				WHERE m.company_id NOT IN (SELECT company_id FROM models.expansion_deals) AND a.people >= 2
+				GROUP BY 1 ORDER BY 1 LIMIT 1`)
+			company = row[0]
+			people, _ := strconv.Atoi(row[2])
+			for _, sub := range strings.Split(row[1], ",") {
+				if err := r.sb.HubSpot.UpdateObject("subscription", sub, map[string]string{"seats": strconv.Itoa(people - 1)}); err != nil {
+					r.t.Fatal(err)
+				}
 			}
 			return map[string]int64{"expansion_deals": 1}
 		},

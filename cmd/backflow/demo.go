@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +47,20 @@ contacts change in HubSpot, which sends exactly those 25.`,
 					i+1, labels[i], p.Staged, p.ModelRows, p.Pushed, p.Skipped, p.Failed, p.Seconds)
 			}
 			fmt.Fprintf(stdio.Out, "checked: the snapshot and sync_rows agree with the Pendo emulator for all %d pushed visitors\n", sum.Verified)
+			if len(sum.Recipes) > 0 {
+				fmt.Fprintf(stdio.Out, "\nrecipes (examples/recipes, all in one project, run twice in %.1fs):\n", sum.RecipesSeconds)
+				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  recipe\tsync\tfirst run\tsecond run\tfailed")
+				for _, r := range sum.Recipes {
+					fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\n", r.Recipe, r.Sync, r.Pushed[0], r.Pushed[len(r.Pushed)-1], r.Failed)
+				}
+				tw.Flush()
+				fmt.Fprintln(stdio.Out, "  The second run sends only what the first run's own HubSpot writes changed: the lifecycle stages the PQL recipe set go on to\n  Pendo, and the new expansion deals advance by trial milestones. A third run would send nothing.")
+			}
 			fmt.Fprintf(stdio.Out, "\nproject:     %s\nDuckDB file: %s\n", sum.Project, sum.DuckDB)
+			if sum.RecipesProject != "" {
+				fmt.Fprintf(stdio.Out, "recipes:     %s\n", sum.RecipesProject)
+			}
 			fmt.Fprintf(stdio.Out, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
 			return nil
 		},
