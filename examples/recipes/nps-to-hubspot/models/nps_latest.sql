@@ -10,7 +10,7 @@ WITH latest AS (
 SELECT
     i.contact_id,
     l.score                                        AS nps_score,
-    l.text                                         AS nps_comment,
+    nullif(l.text, '')                             AS nps_comment,
     CAST(l.responded_at AT TIME ZONE 'UTC' AS DATE) AS nps_responded_on,
     nps_category(l.score)                          AS nps_category
 FROM latest l
