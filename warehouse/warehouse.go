@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,10 +83,18 @@ func lockHolder(err error) (string, bool) {
 	return holder, true
 }
 
+// ErrNoFile is returned when a read-only open finds no DuckDB file.
+var ErrNoFile = errors.New("no DuckDB file")
+
 // Open opens or creates the DuckDB file at path (":memory:" or "" for an
 // in-memory database), creates backflow's schemas and state tables, and
 // installs the shipped macros.
 func Open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
+	if opts.ReadOnly && path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("warehouse: no DuckDB file at %s yet: run backflow run (or backflow extract) first: %w", displayPath(path), ErrNoFile)
+		}
+	}
 	var w *Warehouse
 	err := waitLock(ctx, path, opts.LockTimeout, func() error {
 		var err error
