@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,9 +71,9 @@ func writeRecipes(dir string) (map[string]string, error) {
 	cfg := map[string]any{
 		"name":      "recipes",
 		"warehouse": "warehouse.duckdb",
-		"hubspot":   map[string]any{"token_env": "HUBSPOT_TOKEN", "extract": map[string]any{"objects": sortedKeys(objects)}},
+		"hubspot":   map[string]any{"token_env": "HUBSPOT_TOKEN", "extract": map[string]any{"objects": slices.Sorted(maps.Keys(objects))}},
 		"pendo": map[string]any{"integration_key_env": "PENDO_INTEGRATION_KEY", "track_secret_env": "PENDO_TRACK_SECRET",
-			"extract": map[string]any{"streams": sortedKeys(streams), "history_days": history, "event_lookback": "48h"}},
+			"extract": map[string]any{"streams": slices.Sorted(maps.Keys(streams)), "history_days": history, "event_lookback": "48h"}},
 	}
 	raw, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -121,13 +122,4 @@ func runRecipes(ctx context.Context, sb *sandbox.Sandbox, dir string, opts Optio
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Recipe+out[i].Sync < out[j].Recipe+out[j].Sync })
 	return out, nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

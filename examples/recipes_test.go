@@ -289,8 +289,8 @@ func npsToHubSpot() recipeCase {
 	}
 }
 
-// tasksByKey is every HubSpot task carrying a backflow_key.
-func tasksByKey(r *recipe, object string) map[string]string {
+// recordsByKey is every HubSpot record of object carrying a backflow_key.
+func recordsByKey(r *recipe, object string) map[string]string {
 	out := map[string]string{}
 	for _, id := range r.sb.HubSpot.ObjectIDs(object) {
 		if k := r.hubspot(object, id)["backflow_key"]; k != "" {
@@ -303,31 +303,40 @@ func tasksByKey(r *recipe, object string) map[string]string {
 	return out
 }
 
+// checkCreated checks that HubSpot holds one record of object per row of
+// query (key, company id, owner id), associated to that company and owned
+// by that owner, and returns the records by key.
+func checkCreated(r *recipe, object, query string) map[string]string {
+	r.t.Helper()
+	records := recordsByKey(r, object)
+	rows := r.rows(query)
+	if len(records) != len(rows) {
+		r.t.Fatalf("%d %s carry a backflow key, the model has %d rows", len(records), object, len(rows))
+	}
+	for _, row := range rows {
+		id := records[row[0]]
+		if got := r.sb.HubSpot.Associations(object, id, "companies"); !slices.Equal(got, []string{row[1]}) {
+			r.t.Errorf("%s %s is associated to companies %v, want %s", object, row[0], got, row[1])
+		}
+		if got := r.hubspot(object, id)["hubspot_owner_id"]; got != row[2] {
+			r.t.Errorf("%s %s is owned by %s, want the company owner %s", object, row[0], got, row[2])
+		}
+	}
+	return records
+}
+
 func churnRiskTasks() recipeCase {
 	var taskID, owner string
 	return recipeCase{
 		name: "churn-risk-tasks",
 		first: func(r *recipe, pushed map[string]int64) {
-			tasks := tasksByKey(r, "tasks")
-			rows := r.rows(`SELECT task_key, company_id, owner_id FROM models.churn_risk_tasks`)
-			if len(tasks) != len(rows) {
-				r.t.Fatalf("%d tasks in HubSpot, %d at-risk episodes", len(tasks), len(rows))
-			}
-			for _, row := range rows {
-				id := tasks[row[0]]
-				if got := r.sb.HubSpot.Associations("tasks", id, "companies"); !slices.Equal(got, []string{row[1]}) {
-					r.t.Errorf("task %s is associated to companies %v, want %s", row[0], got, row[1])
-				}
-				if got := r.hubspot("tasks", id)["hubspot_owner_id"]; got != row[2] {
-					r.t.Errorf("task %s is owned by %s, want the company owner %s", row[0], got, row[2])
-				}
-			}
+			checkCreated(r, "tasks", `SELECT task_key, company_id, owner_id FROM models.churn_risk_tasks`)
 		},
 		change: func(r *recipe) map[string]int64 {
 			// The at-risk company gets a new owner: its open task follows.
 			row := r.one(`SELECT t.task_key, t.company_id, t.owner_id, (SELECT min(c.hubspot_owner_id) FROM raw_hubspot.companies c WHERE c.hubspot_owner_id <> t.owner_id)
 				FROM models.churn_risk_tasks t ORDER BY 1 LIMIT 1`)
-			taskID, owner = tasksByKey(r, "tasks")[row[0]], row[3]
+			taskID, owner = recordsByKey(r, "tasks")[row[0]], row[3]
 			if err := r.sb.HubSpot.UpdateObject("companies", row[1], map[string]string{"hubspot_owner_id": owner}); err != nil {
 				r.t.Fatal(err)
 			}
@@ -337,7 +346,7 @@ func churnRiskTasks() recipeCase {
 			if got := r.hubspot("tasks", taskID)["hubspot_owner_id"]; got != owner {
 				r.t.Errorf("task owner %s, want the new company owner %s", got, owner)
 			}
-			if n, want := len(tasksByKey(r, "tasks")), r.count(`SELECT count(*) FROM models.churn_risk_tasks`); n != want {
+			if n, want := len(recordsByKey(r, "tasks")), r.count(`SELECT count(*) FROM models.churn_risk_tasks`); n != want {
 				r.t.Errorf("%d tasks, want %d (one per episode)", n, want)
 			}
 		},
@@ -437,18 +446,9 @@ func expansionDeals() recipeCase {
 	return recipeCase{
 		name: "expansion-deals",
 		first: func(r *recipe, pushed map[string]int64) {
-			deals := tasksByKey(r, "deals")
-			rows := r.rows(`SELECT deal_key, company_id, owner_id FROM models.expansion_deals`)
-			if len(deals) != len(rows) {
-				r.t.Fatalf("%d expansion deals, want %d", len(deals), len(rows))
-			}
-			for _, row := range rows {
-				id := deals[row[0]]
-				if got := r.sb.HubSpot.Associations("deals", id, "companies"); !slices.Equal(got, []string{row[1]}) {
-					r.t.Errorf("deal %s: companies %v, want %s", row[0], got, row[1])
-				}
-				if p := r.hubspot("deals", id); p["hubspot_owner_id"] != row[2] || !strings.Contains(p["backflow_usage_context"], "seats") {
-					r.t.Errorf("deal %s: owner %s, context %q", row[0], p["hubspot_owner_id"], p["backflow_usage_context"])
+			for key, id := range checkCreated(r, "deals", `SELECT deal_key, company_id, owner_id FROM models.expansion_deals`) {
+				if ctx := r.hubspot("deals", id)["backflow_usage_context"]; !strings.Contains(ctx, "seats") {
+					r.t.Errorf("deal %s: usage context %q", key, ctx)
 				}
 			}
 		},
@@ -473,7 +473,7 @@ func expansionDeals() recipeCase {
 			return map[string]int64{"expansion_deals": 1}
 		},
 		third: func(r *recipe) {
-			deals := tasksByKey(r, "deals")
+			deals := recordsByKey(r, "deals")
 			id, ok := deals["expansion:"+company]
 			if !ok {
 				r.t.Fatalf("no expansion deal for company %s", company)
