@@ -202,9 +202,12 @@ func TestClient_TrackAll(t *testing.T) {
 	if n := emu.TrackReceived(); n != 30 {
 		t.Fatalf("data host received %d events, want 30", n)
 	}
-	// They show up in trackEvents.
+	// They show up in trackEvents. The window starts two days back so that
+	// both day buckets are in it when the events straddle the
+	// subscription's midnight (this test failed within 30 minutes after
+	// midnight in New York).
 	total := 0
-	q := pendo.EventQuery{Stream: pendo.Streams["trackEvents"], From: now.Add(-2 * time.Hour), To: now.Add(time.Hour)}
+	q := pendo.EventQuery{Stream: pendo.Streams["trackEvents"], From: now.Add(-48 * time.Hour), To: now.Add(time.Hour)}
 	c.Events(context.Background(), q, func(r json.RawMessage) error {
 		var row struct {
 			NumEvents int `json:"numEvents"`
