@@ -30,7 +30,13 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 	opts := &runOptions{}
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Extract, build models, and run every sync",
+		Short: "Extract, build models, run the data tests, and run every sync",
+		Long: `run extracts every configured source, builds the models, runs the data
+tests, then runs the syncs. A sync whose model (or a model upstream of it)
+fails a data test is not run; the others are. SIGINT or SIGTERM finishes
+the batch in flight, records it, and exits 5; a second signal aborts.
+Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
+5 stopped by a signal.`,
 		Example: `  # from cron or Airflow, in the project folder
   HUBSPOT_TOKEN=pat-... PENDO_INTEGRATION_KEY=... backflow run --json
   # and leave analysts a copy they can keep open
