@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,9 +39,14 @@ func TestMain(m *testing.M) {
 //	sandbox [-slow]        start the emulators; sets HUBSPOT_URL, PENDO_URL
 //	                       (-slow: Pendo processes 100 metadata rows/s)
 //	waitfor pendo-writes N wait until Pendo got N metadata bulk writes
+//	                       (+N: N more than at the last mark)
+//	mark pendo-writes      remember how many Pendo has got
 //	hold FILE              hold a DuckDB file open from another process;
 //	                       sets HOLDER_PID
 //	exitcode N ARGS...     run backflow ARGS and require exit code N
+//	sigterm                send SIGTERM to the background commands, as
+//	                       Airflow, systemd and Kubernetes stop a task
+//	                       (testscript's kill sends only INT and KILL)
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -56,13 +62,38 @@ func TestScripts(t *testing.T) {
 			"waitfor":  cmdWaitFor,
 			"hold":     cmdHold,
 			"exitcode": cmdExitCode,
+			"sigterm":  cmdSigterm,
+			"mark":     cmdMark,
 		},
 	})
 }
 
 type sandboxKey struct{}
 
-type scriptSandbox struct{ sb *sandbox.Sandbox }
+type scriptSandbox struct {
+	sb   *sandbox.Sandbox
+	mark int
+}
+
+// pendoWrites counts the metadata bulk writes Pendo has answered.
+func (s *scriptSandbox) pendoWrites() int {
+	got := 0
+	byRoute, _ := s.sb.Pendo.Requests()
+	for route, c := range byRoute {
+		if strings.HasPrefix(route, "metadata/") && strings.HasSuffix(route, "/value") {
+			got += c
+		}
+	}
+	return got
+}
+
+func cmdMark(ts *testscript.TestScript, neg bool, args []string) {
+	s := ts.Value(sandboxKey{}).(*scriptSandbox)
+	if len(args) != 1 || args[0] != "pendo-writes" || s.sb == nil {
+		ts.Fatalf("usage: mark pendo-writes (after sandbox)")
+	}
+	s.mark = s.pendoWrites()
+}
 
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	opts := sandbox.Options{Contacts: 300}
@@ -84,23 +115,20 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 
 func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 || args[0] != "pendo-writes" {
-		ts.Fatalf("usage: waitfor pendo-writes N")
+		ts.Fatalf("usage: waitfor pendo-writes [+]N")
 	}
-	n, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	sb := ts.Value(sandboxKey{}).(*scriptSandbox).sb
-	if sb == nil {
+	s := ts.Value(sandboxKey{}).(*scriptSandbox)
+	if s.sb == nil {
 		ts.Fatalf("waitfor: no sandbox started")
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(args[1], "+"))
+	ts.Check(err)
+	if strings.HasPrefix(args[1], "+") {
+		n += s.mark
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := 0
-		byRoute, _ := sb.Pendo.Requests()
-		for route, c := range byRoute {
-			if strings.HasPrefix(route, "metadata/") && strings.HasSuffix(route, "/value") {
-				got += c
-			}
-		}
+		got := s.pendoWrites()
 		if got >= n {
 			return
 		}
@@ -138,5 +166,15 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("backflow %s exited %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
+}
+
+func cmdSigterm(ts *testscript.TestScript, neg bool, args []string) {
+	cmds := ts.BackgroundCmds()
+	if len(cmds) == 0 {
+		ts.Fatalf("sigterm: no background command")
+	}
+	for _, c := range cmds {
+		ts.Check(c.Process.Signal(syscall.SIGTERM))
 	}
 }
