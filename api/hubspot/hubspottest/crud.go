@@ -3,6 +3,7 @@ package hubspottest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -105,7 +106,31 @@ func (s *Server) newObject(t *objectType, props map[string]string) *Object {
 	return o
 }
 
+// applyProps writes properties as an API call does. HubSpot's lifecycle
+// stage only moves forward through the API: setting an earlier stage than
+// the record holds is ignored without an error (clear it first, in a
+// separate call, to move it back). A user in HubSpot's UI can move it
+// back; setProps is that.
 func (s *Server) applyProps(t *objectType, o *Object, props map[string]string) {
+	if v, ok := props["lifecyclestage"]; ok && v != "" && t.stageRank(v) < t.stageRank(o.Properties["lifecyclestage"]) {
+		props = maps.Clone(props)
+		delete(props, "lifecyclestage")
+	}
+	s.setProps(t, o, props)
+}
+
+// stageRank is a lifecycle stage's place in the property's option order;
+// -1 for none or an unknown one.
+func (t *objectType) stageRank(stage string) int {
+	p, ok := t.property("lifecyclestage")
+	if !ok || stage == "" {
+		return -1
+	}
+	return slices.IndexFunc(p.Options, func(o Option) bool { return o.Value == stage })
+}
+
+// setProps writes properties as a user in HubSpot's UI (or a workflow) does.
+func (s *Server) setProps(t *objectType, o *Object, props map[string]string) {
 	for k, v := range props {
 		switch {
 		case v == "":

@@ -135,7 +135,8 @@ func (s *Server) CreateObject(objectType string, props map[string]string) (strin
 	return s.newObject(t, props).ID, nil
 }
 
-// UpdateObject changes properties of a record; "" clears a value.
+// UpdateObject changes properties of a record as a user in HubSpot's UI
+// does (a lifecycle stage may move back); "" clears a value.
 func (s *Server) UpdateObject(objectType, id string, props map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,7 +151,7 @@ func (s *Server) UpdateObject(objectType, id string, props map[string]string) er
 	if err := s.validate(t, props); err != nil {
 		return err
 	}
-	s.applyProps(t, o, props)
+	s.setProps(t, o, props)
 	return nil
 }
 

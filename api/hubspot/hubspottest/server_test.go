@@ -101,6 +101,38 @@ func TestCheckboxAppend(t *testing.T) {
 	}
 }
 
+// TestLifecycleStageForwardOnly: through the API a lifecycle stage only
+// moves forward; an earlier one is ignored with a 200, unless the stage is
+// cleared first. A user in the UI (UpdateObject) can move it back.
+func TestLifecycleStageForwardOnly(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	id, _ := emu.CreateObject("contacts", map[string]string{"email": "a@x.com", "lifecyclestage": "lead"})
+	stage := func() string { o, _ := emu.Object("contacts", id); return o.Properties["lifecyclestage"] }
+	for _, step := range []struct {
+		name, call, want string
+	}{
+		{"forward", `{"properties":{"lifecyclestage":"opportunity"}}`, "opportunity"},
+		{"back is ignored", `{"properties":{"lifecyclestage":"lead","jobtitle":"CTO"}}`, "opportunity"},
+		{"cleared", `{"properties":{"lifecyclestage":""}}`, ""},
+		{"then back", `{"properties":{"lifecyclestage":"lead"}}`, "lead"},
+	} {
+		code, _, _ := do(t, srv, call{"PATCH", "/crm/v3/objects/contacts/" + id, step.call})
+		if code != http.StatusOK || stage() != step.want {
+			t.Fatalf("%s: %d, stage %q, want 200 and %q", step.name, code, stage(), step.want)
+		}
+	}
+	if o, _ := emu.Object("contacts", id); o.Properties["jobtitle"] != "CTO" {
+		t.Errorf("the other properties of a call with an earlier stage were dropped too")
+	}
+	batch := `{"inputs":[{"id":"` + id + `","properties":{"lifecyclestage":"subscriber"}}]}`
+	if code, _, _ := do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/update", batch}); code != http.StatusOK || stage() != "lead" {
+		t.Fatalf("batch update to an earlier stage: %d, stage %q, want 200 and lead", code, stage())
+	}
+	if err := emu.UpdateObject("contacts", id, map[string]string{"lifecyclestage": "subscriber"}); err != nil || stage() != "subscriber" {
+		t.Fatalf("a user moving the stage back: %v, %q", err, stage())
+	}
+}
+
 func TestBatchLimits(t *testing.T) {
 	_, srv := newServer(t, hubspottest.Options{})
 	var inputs []string
