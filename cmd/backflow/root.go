@@ -84,7 +84,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	go func() {
 		select {
 		case sig := <-sigs:
-			fmt.Fprintf(stdio.ErrOut, "backflow: %v: finishing the batch in flight, then stopping (signal again to abort now)\n", sig)
+			fmt.Fprintf(stdio.ErrOut, "backflow: %v: stopping; a batch already at the API is finished and recorded first (signal again to abort now)\n", sig)
 			close(stop)
 			stopAll()
 		case <-hard.Done():

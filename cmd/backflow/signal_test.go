@@ -75,7 +75,7 @@ fields:
 	if n := writes(); n != 1 {
 		t.Errorf("%d batches reached Pendo, want 1", n)
 	}
-	if !strings.Contains(stdout.String(), "pushed 50,") || !strings.Contains(stderr.String(), "terminated: finishing the batch in flight") {
+	if !strings.Contains(stdout.String(), "pushed 50,") || !strings.Contains(stderr.String(), "terminated: stopping; a batch already at the API is finished") {
 		t.Errorf("output:\n%s\n%s", &stdout, &stderr)
 	}
 }
