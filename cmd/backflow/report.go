@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/report"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 func newCmdReport(g *globals, stdio IO) *cobra.Command {
@@ -34,33 +37,38 @@ run.`,
 				return err
 			}
 			defer w.Close()
-			ordered, err := pipeline.Models(cmd.Context(), w, p, nil)
-			if err != nil {
-				return err
-			}
-			d, err := report.Collect(cmd.Context(), w.DB(), p, ordered, runs, time.Now())
-			if err != nil {
-				return err
-			}
-			var b bytes.Buffer
-			if err := report.Write(&b, d); err != nil {
-				return err
-			}
-			// Written whole, then renamed: a web server never serves half a page.
-			tmp := out + ".tmp"
-			if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
-				return fmt.Errorf("report: %w", err)
-			}
-			if err := os.Rename(tmp, out); err != nil {
-				return fmt.Errorf("report: %w", err)
-			}
-			abs, _ := filepath.Abs(out)
-			fmt.Fprintf(stdio.Out, "wrote %s (%d syncs, %d lineage nodes, %d error kinds)\n", abs, len(d.Syncs), len(d.Nodes), len(d.Errors))
-			return nil
+			return writeReport(cmd.Context(), stdio, p, w, out, runs)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().StringVar(&out, "out", "backflow-report.html", "where to write the page")
 	cmd.Flags().IntVar(&runs, "runs", 30, "runs per sync to chart")
 	return cmd
+}
+
+// writeReport writes the project's report page to out: whole, then renamed,
+// so a web server never serves half a page.
+func writeReport(ctx context.Context, stdio IO, p *project.Project, w *warehouse.Warehouse, out string, runs int) error {
+	ordered, err := pipeline.Models(ctx, w, p, nil)
+	if err != nil {
+		return err
+	}
+	d, err := report.Collect(ctx, w.DB(), p, ordered, runs, time.Now())
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := report.Write(&b, d); err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	abs, _ := filepath.Abs(out)
+	fmt.Fprintf(stdio.Out, "wrote %s (%d syncs, %d lineage nodes, %d error kinds)\n", abs, len(d.Syncs), len(d.Nodes), len(d.Errors))
+	return nil
 }

@@ -24,6 +24,7 @@ type runOptions struct {
 	syncs       []string
 	skipExtract bool
 	webhook     string
+	report      string
 }
 
 func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -75,6 +76,14 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 					log.Error("notify", "err", nerr)
 				}
 			}
+			if opts.report != "" {
+				// Written for failed runs too: that is when it is read. A
+				// report that cannot be written is logged, never the
+				// run's outcome.
+				if rerr := runReport(g.hard, g, stdio, p, opts.report); rerr != nil {
+					log.Error("report", "err", rerr)
+				}
+			}
 			if err != nil {
 				return err // the last published copy stays as it was
 			}
@@ -94,6 +103,7 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "run only these syncs (e.g. one per Airflow task)")
 	cmd.Flags().BoolVar(&opts.skipExtract, "skip-extract", false, "use the data already staged")
 	cmd.Flags().StringVar(&opts.webhook, "notify-webhook", "", "post a JSON summary here when the run fails or rows fail (a Slack incoming webhook shows it); pass it from an env var, it is a secret")
+	cmd.Flags().StringVar(&opts.report, "report", "", "after a run, write backflow report's HTML page here (also when the run failed)")
 	cmd.Flags().StringVar(&opts.publish, "publish", "", "after a run, write a read-only copy of the DuckDB file here for analysts (replaced atomically)")
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
@@ -180,6 +190,16 @@ func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bo
 		return nil, nil, project.Secrets{}, &usageError{err}
 	}
 	return log, p, secrets, nil
+}
+
+// runReport writes the report page after a run.
+func runReport(ctx context.Context, g *globals, stdio IO, p *project.Project, out string) error {
+	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: true, LockTimeout: g.lockTimeout})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return writeReport(ctx, IO{Out: stdio.ErrOut}, p, w, out, 30)
 }
 
 // alert posts a summary to the webhook when the run failed or rows failed.
