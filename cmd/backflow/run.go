@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"context"
 	"fmt"
 	"log/slog"
@@ -80,8 +81,10 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 				// Written for failed runs too: that is when it is read. A
 				// report that cannot be written is logged, never the
 				// run's outcome.
-				if rerr := runReport(g.hard, g, stdio, p, opts.report); rerr != nil {
+				if rerr := runReport(g.hard, g, p, opts.report); rerr != nil {
 					log.Error("report", "err", rerr)
+				} else {
+					log.Info("report written", "path", opts.report)
 				}
 			}
 			if err != nil {
@@ -193,13 +196,14 @@ func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bo
 }
 
 // runReport writes the report page after a run.
-func runReport(ctx context.Context, g *globals, stdio IO, p *project.Project, out string) error {
+func runReport(ctx context.Context, g *globals, p *project.Project, out string) error {
 	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: true, LockTimeout: g.lockTimeout})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	return writeReport(ctx, IO{Out: stdio.ErrOut}, p, w, out, 30)
+	// The log line says it was written; stdout stays the run's.
+	return writeReport(ctx, IO{Out: io.Discard}, p, w, out, 30)
 }
 
 // alert posts a summary to the webhook when the run failed or rows failed.
