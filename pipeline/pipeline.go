@@ -163,10 +163,7 @@ func (r *Result) Totals() load.Result {
 // Run performs one run.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	start := time.Now()
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := logger(opts)
 	res := &Result{RunID: uuid.Must(uuid.NewV7()).String(), Warehouse: opts.WarehousePath}
 	if err := checkSyncs(opts.Project, opts.Syncs); err != nil {
 		return res, err
@@ -238,22 +235,46 @@ func run(hard, ctx context.Context, w *warehouse.Warehouse, opts Options, res *R
 	// Data tests guard the syncs: a sync whose model (or a model upstream
 	// of it) fails a test is not run, as dbt build skips what a failing
 	// test feeds.
-	tests, err := DataTests(p, ordered, len(opts.Select) == 0)
+	var blocked map[string]string
+	res.Tests, blocked, err = testModels(ctx, w, p, ordered, len(opts.Select) == 0, log)
 	if err != nil {
 		return err
 	}
-	res.Tests = models.RunTests(ctx, w.DB(), tests)
-	for _, t := range res.Tests {
+	return eachSync(hard, ctx, w, res.RunID, opts, SyncOptions{Apply: true}, blocked, hs, pd, log, func(ps PlannedSync) error {
+		r := *ps.Result
+		res.Syncs = append(res.Syncs, r)
+		log.Info("synced", "sync", r.Sync, "added", r.Added, "changed", r.Changed, "applied", r.Applied,
+			"skipped", r.Skipped, "failed", r.Failed, "rejected", r.Rejected, "duration", r.Duration.Round(time.Millisecond))
+		return nil
+	})
+}
+
+// testModels runs the data tests of the ordered models (and, with withSQL,
+// tests/*.sql) and returns their results and the models they make unfit to
+// sync, with the reason (see models.Blocked).
+func testModels(ctx context.Context, w *warehouse.Warehouse, p *project.Project, ordered []models.Model, withSQL bool, log *slog.Logger) ([]models.TestResult, map[string]string, error) {
+	tests, err := DataTests(p, ordered, withSQL)
+	if err != nil {
+		return nil, nil, err
+	}
+	results := models.RunTests(ctx, w.DB(), tests)
+	for _, t := range results {
 		if t.Err != nil || t.Failures > 0 {
 			log.Warn("data test failed", "test", t.Test.Name, "file", t.Test.File, "rows", t.Failures, "err", t.Err)
 		}
 	}
-	blocked, err := models.Blocked(ctx, w.DB(), ordered, res.Tests)
-	if err != nil {
-		return err
-	}
+	blocked, err := models.Blocked(ctx, w.DB(), ordered, results)
+	return results, blocked, err
+}
 
-	// Every sync runs even if one fails; the errors are returned together.
+// eachSync plans the selected syncs one at a time, skipping those blocked
+// holds, applies each plan (with so.Apply) on hard so that a stop finishes
+// the batch in flight, and hands it to fn before closing it. Every sync
+// runs even if one fails; the errors are returned together. Plans are made
+// on ctx, which a stop cancels: no sync starts after one.
+func eachSync(hard, ctx context.Context, w *warehouse.Warehouse, runID string, opts Options, so SyncOptions, blocked map[string]string,
+	hs *hubspot.Client, pd *pendo.Client, log *slog.Logger, fn func(PlannedSync) error) error {
+	p := opts.Project
 	var errs []error
 	for _, s := range p.Syncs {
 		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
@@ -272,20 +293,23 @@ func run(hard, ctx context.Context, w *warehouse.Warehouse, opts Options, res *R
 		if ctx.Err() != nil {
 			break
 		}
-		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{Stop: opts.Stop})
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		// The plan is applied on the hard context: a stop finishes the
-		// batch in flight instead of abandoning it.
-		r, err := plan.Apply(hard, w, res.RunID, 0)
+		ps := PlannedSync{Plan: plan, Rate: rate(p, s)}
+		if so.Apply {
+			res, err := plan.Apply(hard, w, runID, so.Limit)
+			ps.Result = &res
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		err = fn(ps)
 		plan.Close()
-		res.Syncs = append(res.Syncs, r)
-		log.Info("synced", "sync", s.Name, "added", r.Added, "changed", r.Changed, "applied", r.Applied,
-			"skipped", r.Skipped, "failed", r.Failed, "rejected", r.Rejected, "duration", r.Duration.Round(time.Millisecond))
 		if err != nil {
-			errs = append(errs, err)
+			return err
 		}
 	}
 	if ctx.Err() != nil && !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, load.ErrStopped) }) {
@@ -476,50 +500,16 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	}
 	// The data tests hold syncs here too, so plan shows what run would
 	// do and sync never sends a model that fails one.
-	blocked, err := heldSyncs(ctx, w, p, opts.Logger)
+	log := logger(opts)
+	ordered, err := Models(ctx, w, p, nil)
 	if err != nil {
 		return stopped(err, opts.Stop)
 	}
-	var errs []error
-	for _, s := range p.Syncs {
-		if len(opts.Syncs) > 0 && !slices.Contains(opts.Syncs, s.Name) {
-			continue
-		}
-		if why, ok := models.Held(blocked, s.Model); ok {
-			errs = append(errs, fmt.Errorf("sync %s: not run: %s", s.Name, why))
-			continue
-		}
-		dest, err := syncDestination(p, opts, s, hs, pd)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ps := PlannedSync{Plan: plan, Rate: rate(p, s)}
-		if so.Apply {
-			res, err := plan.Apply(hard, w, runID, so.Limit)
-			ps.Result = &res
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}
-		err = fn(ps)
-		plan.Close()
-		if err != nil {
-			return err
-		}
+	_, blocked, err := testModels(ctx, w, p, ordered, true, log)
+	if err != nil {
+		return stopped(err, opts.Stop)
 	}
-	if ctx.Err() != nil && !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, load.ErrStopped) }) {
-		errs = append(errs, ctx.Err())
-	}
-	err = stopped(errors.Join(errs...), opts.Stop)
+	err = stopped(eachSync(hard, ctx, w, runID, opts, so, blocked, hs, pd, log, fn), opts.Stop)
 	if so.Apply {
 		st, msg := status(err, load.Result{})
 		w.DB().ExecContext(context.WithoutCancel(hard), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, st, msg, runID)
@@ -527,24 +517,12 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	return err
 }
 
-// heldSyncs runs every data test against the models as they are and
-// returns the models they make unfit to sync, with the reason.
-func heldSyncs(ctx context.Context, w *warehouse.Warehouse, p *project.Project, log *slog.Logger) (map[string]string, error) {
-	ordered, err := Models(ctx, w, p, nil)
-	if err != nil {
-		return nil, err
+// logger is opts.Logger, or one that discards.
+func logger(opts Options) *slog.Logger {
+	if opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	tests, err := DataTests(p, ordered, true)
-	if err != nil {
-		return nil, err
-	}
-	results := models.RunTests(ctx, w.DB(), tests)
-	for _, t := range results {
-		if (t.Err != nil || t.Failures > 0) && log != nil {
-			log.Warn("data test failed", "test", t.Test.Name, "file", t.Test.File, "rows", t.Failures, "err", t.Err)
-		}
-	}
-	return models.Blocked(ctx, w.DB(), ordered, results)
+	return opts.Logger
 }
 
 // rate is a destination's sustained requests per second.
