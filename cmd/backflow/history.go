@@ -38,19 +38,7 @@ func newCmdRuns(g *globals, stdio IO) *cobra.Command {
   backflow runs --format json | jq '.[0].status'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			_, w, err := openProject(cmd.Context(), g, dir, true)
-			if err != nil {
-				return err
-			}
-			defer w.Close()
-			t, err := queryTable(cmd.Context(), w.DB(), limit, runsSQL)
-			if err != nil {
-				return fmt.Errorf("runs: %w", err)
-			}
-			return t.print(stdio, format)
+			return printQuery(cmd.Context(), g, stdio, dir, format, limit, "runs", runsSQL)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")

@@ -23,25 +23,31 @@ func newCmdQuery(g *globals, stdio IO) *cobra.Command {
   backflow query --format csv "SELECT * FROM models.visitor_traits" > traits.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			_, w, err := openProject(cmd.Context(), g, dir, true)
-			if err != nil {
-				return err
-			}
-			defer w.Close()
-			t, err := queryTable(cmd.Context(), w.DB(), limit, args[0])
-			if err != nil {
-				return fmt.Errorf("query: %w", err)
-			}
-			return t.print(stdio, format)
+			return printQuery(cmd.Context(), g, stdio, dir, format, limit, "query", args[0])
 		},
 	}
 	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")
 	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many rows (0: all)")
 	return cmd
+}
+
+// printQuery runs a read-only query against the project's file and prints
+// it in format (table, csv or json); what names the command in errors.
+func printQuery(ctx context.Context, g *globals, stdio IO, dir, format string, limit int, what, query string) error {
+	if err := checkFormat(format); err != nil {
+		return err
+	}
+	_, w, err := openProject(ctx, g, dir, true)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	t, err := queryTable(ctx, w.DB(), limit, query)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return t.print(stdio, format)
 }
 
 func cell(v any) string {

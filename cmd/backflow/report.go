@@ -32,6 +32,9 @@ run.`,
   backflow report --out /srv/www/backflow.html --runs 60`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runs < 1 {
+				return &usageError{fmt.Errorf("--runs must be at least 1, not %d", runs)}
+			}
 			p, w, err := openProject(cmd.Context(), g, dir, true)
 			if err != nil {
 				return err
