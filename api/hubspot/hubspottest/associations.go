@@ -240,18 +240,28 @@ func (s *Server) batchReadAssociations(rw *response, r *http.Request) {
 	res.write(rw, http.StatusOK, s.now())
 }
 
+// defaultPair resolves two object types and HubSpot's default association
+// type between them, answering the 400 HubSpot sends when it cannot. The
+// caller holds s.mu.
+func (s *Server) defaultPair(rw *response, from, to string) (ft, tt *objectType, a assocType, ok bool) {
+	ft, tt = s.objectType(from), s.objectType(to)
+	if ft == nil || tt == nil {
+		rw.validation("Unable to infer object types")
+		return nil, nil, assocType{}, false
+	}
+	if a, ok = s.assocTypeBetween(ft.name, tt.name); !ok {
+		rw.validation(fmt.Sprintf("%s cannot be associated with %s", ft.name, tt.name))
+		return nil, nil, assocType{}, false
+	}
+	return ft, tt, a, true
+}
+
 // associateDefault serves PUT /crm/v4/objects/{objectType}/{objectId}/associations/default/{toObjectType}/{toObjectId}.
 func (s *Server) associateDefault(rw *response, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ft, tt := s.objectType(r.PathValue("objectType")), s.objectType(r.PathValue("toObjectType"))
-	if ft == nil || tt == nil {
-		rw.validation("Unable to infer object types")
-		return
-	}
-	a, ok := s.assocTypeBetween(ft.name, tt.name)
+	ft, tt, a, ok := s.defaultPair(rw, r.PathValue("objectType"), r.PathValue("toObjectType"))
 	if !ok {
-		rw.validation(fmt.Sprintf("%s cannot be associated with %s", ft.name, tt.name))
 		return
 	}
 	from, to := ft.get(r.PathValue("objectId")), tt.get(r.PathValue("toObjectId"))
@@ -289,14 +299,8 @@ func (s *Server) batchAssociateDefault(rw *response, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ft, tt := s.objectType(r.PathValue("fromObjectType")), s.objectType(r.PathValue("toObjectType"))
-	if ft == nil || tt == nil {
-		rw.validation("Unable to infer object types")
-		return
-	}
-	a, ok := s.assocTypeBetween(ft.name, tt.name)
+	ft, tt, a, ok := s.defaultPair(rw, r.PathValue("fromObjectType"), r.PathValue("toObjectType"))
 	if !ok {
-		rw.validation(fmt.Sprintf("%s cannot be associated with %s", ft.name, tt.name))
 		return
 	}
 	res := &batchResult{started: s.now()}
