@@ -1,8 +1,12 @@
 // Package demo runs the example project end to end against the seeded
 // emulators, three times: a first load, a second pass that must send
 // nothing, and a third after 25 contacts change in HubSpot that must send
-// exactly those 25. Then it runs every recipe of examples/recipes together,
-// twice.
+// exactly those 25. Then it runs every recipe of examples/recipes together
+// until a run sends nothing.
+//
+// The demo keeps its own clock: it starts at Options.Now and moves one
+// second before each run, whatever the runs take, so the same starting
+// instant always gives the same counts.
 package demo
 
 import (
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/sandbox"
@@ -35,33 +40,49 @@ type Options struct {
 	// SkipRecipes leaves out the recipes (examples/recipes) the demo runs
 	// after its three passes.
 	SkipRecipes bool
-	Logger      *slog.Logger
+	// MaxRecipeRuns bounds how many times the recipes run while each run
+	// may still send the consequences of the one before; default 6.
+	MaxRecipeRuns int
+	// Now is the demo's starting instant: the emulators' history ends
+	// there. Default the system clock's present.
+	Now    time.Time
+	Logger *slog.Logger
 }
+
+// runGap is how far the demo's clock moves before each run.
+const runGap = time.Second
 
 // Pass is one run's counts.
 type Pass struct {
-	Staged    int64   `json:"staged"`
-	ModelRows int64   `json:"model_rows"`
-	Pushed    int64   `json:"pushed"`
-	Skipped   int64   `json:"skipped"`
-	Failed    int64   `json:"failed"`
-	Seconds   float64 `json:"seconds"`
+	At        time.Time `json:"at"`
+	Staged    int64     `json:"staged"`
+	ModelRows int64     `json:"model_rows"`
+	Pushed    int64     `json:"pushed"`
+	Skipped   int64     `json:"skipped"`
+	Failed    int64     `json:"failed"`
+	Seconds   float64   `json:"seconds"`
 }
 
 // Summary is what the demo did.
 type Summary struct {
-	DuckDB          string `json:"duckdb"`
-	Project         string `json:"project"`
-	ChangedContacts int    `json:"changed_contacts"`
-	Passes          []Pass `json:"passes"`
+	// Now is the instant the demo started at.
+	Now             time.Time `json:"now"`
+	DuckDB          string    `json:"duckdb"`
+	Project         string    `json:"project"`
+	ChangedContacts int       `json:"changed_contacts"`
+	Passes          []Pass    `json:"passes"`
 	// Verified is how many visitors' Pendo metadata was checked against the
 	// snapshot after the last pass.
 	Verified int `json:"verified"`
-	// Recipes is what each recipe's syncs pushed in two runs of every
-	// recipe together (examples/recipes), in RecipesProject.
-	Recipes        []RecipeSync `json:"recipes,omitempty"`
-	RecipesProject string       `json:"recipes_project,omitempty"`
-	RecipesSeconds float64      `json:"recipes_seconds,omitempty"`
+	// Recipes is what each recipe's syncs pushed in every run of all the
+	// recipes together (examples/recipes), in RecipesProject.
+	Recipes    []RecipeSync `json:"recipes,omitempty"`
+	RecipeRuns []RecipeRun  `json:"recipe_runs,omitempty"`
+	// RecipesSettled is the recipes run that sent nothing (1-based), the
+	// fixed point; 0 when MaxRecipeRuns runs all sent something.
+	RecipesSettled int     `json:"recipes_settled"`
+	RecipesProject string  `json:"recipes_project,omitempty"`
+	RecipesSeconds float64 `json:"recipes_seconds,omitempty"`
 }
 
 // Run runs the demo.
@@ -69,7 +90,14 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if opts.Changed == 0 {
 		opts.Changed = 25
 	}
-	sb, err := sandbox.Start(sandbox.Options{Contacts: opts.Contacts})
+	if opts.MaxRecipeRuns == 0 {
+		opts.MaxRecipeRuns = 6
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	clk := clock.NewManual(opts.Now)
+	sb, err := sandbox.Start(sandbox.Options{Contacts: opts.Contacts, Now: clk.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -99,15 +127,20 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		Secrets:       project.Secrets{HubSpotToken: sb.HubSpotToken, PendoIntegrationKey: sb.PendoKey},
 		WarehousePath: dbPath,
 		Logger:        opts.Logger,
+		Now:           clk.Now,
 	}
-	sum := &Summary{DuckDB: dbPath, Project: dir, ChangedContacts: opts.Changed}
+	sum := &Summary{Now: opts.Now, DuckDB: dbPath, Project: dir, ChangedContacts: opts.Changed}
 	pass := func() error {
+		if len(sum.Passes) > 0 {
+			clk.Advance(runGap)
+		}
+		at := clk.Now()
 		res, err := pipeline.Run(ctx, run)
 		if err != nil {
 			return err
 		}
 		t := res.Totals()
-		sum.Passes = append(sum.Passes, Pass{Staged: res.Staged(), ModelRows: t.ModelRows, Pushed: t.Applied,
+		sum.Passes = append(sum.Passes, Pass{At: at, Staged: res.Staged(), ModelRows: t.ModelRows, Pushed: t.Applied,
 			Skipped: t.Skipped, Failed: t.Failed + t.Rejected, Seconds: res.Duration.Seconds()})
 		return nil
 	}
@@ -131,7 +164,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	start := time.Now()
 	sum.RecipesProject = filepath.Join(dir, "recipes")
-	if sum.Recipes, err = runRecipes(ctx, sb, sum.RecipesProject, opts); err != nil {
+	if err := runRecipes(ctx, sb, clk, sum, opts); err != nil {
 		return sum, err
 	}
 	sum.RecipesSeconds = time.Since(start).Seconds()

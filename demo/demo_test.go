@@ -3,20 +3,56 @@ package demo_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/backflow-dev/backflow/demo"
 	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock/clocktest"
 )
 
+// counts is what a demo pushed, run by run: the figures two demos started
+// at the same instant must agree on.
+func counts(sum *demo.Summary) string {
+	out := ""
+	for i, p := range sum.Passes {
+		out += fmt.Sprintf("pass %d staged %d model %d pushed %d; ", i+1, p.Staged, p.ModelRows, p.Pushed)
+	}
+	for _, r := range sum.Recipes {
+		out += fmt.Sprintf("%s %v; ", r.Sync, r.Pushed)
+	}
+	return out
+}
+
+// TestRun runs the demo at instants where windows and day buckets are
+// most likely to be wrong: the three passes push N, 0 and exactly the 25
+// changed, the recipes reach a run that sends nothing, and nothing fails.
+// At the first instant it runs twice: the same instant, the same counts.
 func TestRun(t *testing.T) {
-	sum, err := demo.Run(context.Background(), demo.Options{Dir: t.TempDir(), Contacts: 400, Changed: 25})
+	for i, name := range []string{"before_local_midnight", "after_local_midnight", "dst_starts", "dst_ends", "utc_midnight"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			now := clocktest.Named(name)
+			sum := check(t, now)
+			if i == 0 {
+				again := check(t, now)
+				if a, b := counts(sum), counts(again); a != b {
+					t.Errorf("two demos at %s differ:\n%s\n%s", now, a, b)
+				}
+			}
+		})
+	}
+}
+
+func check(t *testing.T, now time.Time) *demo.Summary {
+	t.Helper()
+	sum, err := demo.Run(context.Background(), demo.Options{Dir: t.TempDir(), Contacts: 400, Changed: 25, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Passes) != 3 {
-		t.Fatalf("passes = %d", len(sum.Passes))
+	if !sum.Now.Equal(now) || len(sum.Passes) != 3 {
+		t.Fatalf("now %s, %d passes", sum.Now, len(sum.Passes))
 	}
 	if p := sum.Passes[0]; p.Pushed == 0 || p.Pushed != p.ModelRows || p.Failed+p.Skipped != 0 {
 		t.Errorf("pass 1 = %+v", p)
@@ -30,12 +66,16 @@ func TestRun(t *testing.T) {
 	if sum.Verified != int(sum.Passes[0].Pushed) {
 		t.Errorf("verified %d visitors, want %d", sum.Verified, sum.Passes[0].Pushed)
 	}
-	// Every recipe ran, and none failed a row.
+	// Every recipe ran, none failed a row, and the last run sent nothing.
+	runs := len(sum.RecipeRuns)
+	if sum.RecipesSettled != runs || runs < 2 {
+		t.Errorf("recipes settled at run %d of %d", sum.RecipesSettled, runs)
+	}
 	recipes := map[string]bool{}
 	for _, r := range sum.Recipes {
 		recipes[r.Recipe] = true
-		if r.Failed > 0 || len(r.Pushed) != 2 {
-			t.Errorf("recipe %s, sync %s: %d failed, passes %v", r.Recipe, r.Sync, r.Failed, r.Pushed)
+		if r.Failed > 0 || len(r.Pushed) != runs || r.Pushed[0] == 0 || r.Pushed[runs-1] != 0 {
+			t.Errorf("recipe %s, sync %s: %d failed, runs %v", r.Recipe, r.Sync, r.Failed, r.Pushed)
 		}
 	}
 	for _, name := range examples.Recipes() {
@@ -43,6 +83,19 @@ func TestRun(t *testing.T) {
 			t.Errorf("the demo did not run recipe %s", name)
 		}
 	}
+	for i, rr := range sum.RecipeRuns {
+		var total int64
+		for _, n := range rr.Syncs {
+			total += n
+		}
+		if total != rr.Pushed || (i > 0 && !rr.At.After(sum.RecipeRuns[i-1].At)) {
+			t.Errorf("recipes run %d: %+v", i+1, rr)
+		}
+	}
+	if slices.ContainsFunc(sum.Passes, func(p demo.Pass) bool { return p.At.Before(now) }) {
+		t.Errorf("a pass ran before the demo's start: %+v", sum.Passes)
+	}
+	return sum
 }
 
 // BenchmarkDemo reports the demo's end-to-end time at its default size
@@ -50,7 +103,7 @@ func TestRun(t *testing.T) {
 func BenchmarkDemo(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		sum, err := demo.Run(context.Background(), demo.Options{Dir: b.TempDir()})
+		sum, err := demo.Run(context.Background(), demo.Options{Dir: b.TempDir(), Now: clocktest.Named("afternoon")})
 		if err != nil {
 			b.Fatal(err)
 		}

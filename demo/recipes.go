@@ -9,21 +9,32 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/sandbox"
 )
 
-// RecipeSync is what one recipe's sync pushed in each recipes pass.
+// RecipeSync is what one recipe's sync pushed in each recipes run.
 type RecipeSync struct {
 	Recipe string  `json:"recipe"`
 	Sync   string  `json:"sync"`
 	Pushed []int64 `json:"pushed"`
 	Failed int64   `json:"failed"`
+}
+
+// RecipeRun is one run of all the recipes together.
+type RecipeRun struct {
+	At     time.Time `json:"at"`
+	Pushed int64     `json:"pushed"`
+	Failed int64     `json:"failed"`
+	// Syncs lists the syncs that pushed something, by name.
+	Syncs map[string]int64 `json:"syncs"`
 }
 
 // writeRecipes writes every recipe into one project in dir: their models,
@@ -34,6 +45,7 @@ func writeRecipes(dir string) (map[string]string, error) {
 	objects, streams := map[string]bool{}, map[string]bool{}
 	from := map[string]string{}
 	history := 0
+	zone := ""
 	for _, name := range examples.Recipes() {
 		fsys := examples.Recipe(name)
 		p, err := project.Load(fsys, name)
@@ -47,6 +59,10 @@ func writeRecipes(dir string) (map[string]string, error) {
 			streams[s] = true
 		}
 		history = max(history, p.Config.Pendo.Extract.HistoryDays)
+		if zone != "" && p.Config.Pendo.TimeZone != zone {
+			return nil, fmt.Errorf("demo: recipe %s: pendo.timezone %q, another recipe has %q", name, p.Config.Pendo.TimeZone, zone)
+		}
+		zone = p.Config.Pendo.TimeZone
 		for _, s := range p.Syncs {
 			from[s.Name] = name
 		}
@@ -72,7 +88,7 @@ func writeRecipes(dir string) (map[string]string, error) {
 		"name":      "recipes",
 		"warehouse": "warehouse.duckdb",
 		"hubspot":   map[string]any{"token_env": "HUBSPOT_TOKEN", "extract": map[string]any{"objects": slices.Sorted(maps.Keys(objects))}},
-		"pendo": map[string]any{"integration_key_env": "PENDO_INTEGRATION_KEY", "track_secret_env": "PENDO_TRACK_SECRET",
+		"pendo": map[string]any{"integration_key_env": "PENDO_INTEGRATION_KEY", "track_secret_env": "PENDO_TRACK_SECRET", "timezone": zone,
 			"extract": map[string]any{"streams": slices.Sorted(maps.Keys(streams)), "history_days": history, "event_lookback": "48h"}},
 	}
 	raw, err := yaml.Marshal(cfg)
@@ -83,29 +99,35 @@ func writeRecipes(dir string) (map[string]string, error) {
 	return from, os.WriteFile(filepath.Join(dir, project.ConfigFile), append([]byte(head), raw...), 0o644)
 }
 
-// runRecipes runs the recipes project twice against the sandbox.
-func runRecipes(ctx context.Context, sb *sandbox.Sandbox, dir string, opts Options) ([]RecipeSync, error) {
+// runRecipes runs the recipes project against the sandbox until a run
+// sends nothing: a run may send the consequences of the one before (a
+// lifecycle stage one recipe set in HubSpot goes on to Pendo through
+// another), and a run that sends nothing is the fixed point. It stops
+// there, or after opts.MaxRecipeRuns runs.
+func runRecipes(ctx context.Context, sb *sandbox.Sandbox, clk *clock.Manual, sum *Summary, opts Options) error {
+	dir := sum.RecipesProject
 	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
+		return err
 	}
 	from, err := writeRecipes(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p, err := project.Load(os.DirFS(dir), dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.Config.HubSpot.BaseURL = sb.HubSpotURL
 	p.Config.Pendo.BaseURL = sb.PendoURL
-	run := pipeline.Options{Project: p, WarehousePath: filepath.Join(dir, p.Config.Warehouse), Logger: opts.Logger,
+	run := pipeline.Options{Project: p, WarehousePath: filepath.Join(dir, p.Config.Warehouse), Logger: opts.Logger, Now: clk.Now,
 		Secrets: project.Secrets{HubSpotToken: sb.HubSpotToken, PendoIntegrationKey: sb.PendoKey, PendoTrackSecret: sb.PendoTrackSecret}}
 	bySync := map[string]*RecipeSync{}
-	var out []RecipeSync
-	for pass := 0; pass < 2; pass++ {
+	for n := 1; n <= opts.MaxRecipeRuns; n++ {
+		clk.Advance(runGap)
+		rr := RecipeRun{At: clk.Now(), Syncs: map[string]int64{}}
 		res, err := pipeline.Run(ctx, run)
 		if err != nil {
-			return nil, fmt.Errorf("demo: recipes pass %d: %w", pass+1, err)
+			return fmt.Errorf("demo: recipes run %d: %w", n, err)
 		}
 		for _, s := range res.Syncs {
 			r := bySync[s.Sync]
@@ -115,11 +137,23 @@ func runRecipes(ctx context.Context, sb *sandbox.Sandbox, dir string, opts Optio
 			}
 			r.Pushed = append(r.Pushed, s.Applied)
 			r.Failed += s.Failed + s.Rejected
+			rr.Pushed += s.Applied
+			rr.Failed += s.Failed + s.Rejected
+			if s.Applied > 0 {
+				rr.Syncs[s.Sync] = s.Applied
+			}
+		}
+		sum.RecipeRuns = append(sum.RecipeRuns, rr)
+		if rr.Pushed == 0 {
+			sum.RecipesSettled = n
+			break
 		}
 	}
 	for _, r := range bySync {
-		out = append(out, *r)
+		sum.Recipes = append(sum.Recipes, *r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Recipe+out[i].Sync < out[j].Recipe+out[j].Sync })
-	return out, nil
+	sort.Slice(sum.Recipes, func(i, j int) bool {
+		return sum.Recipes[i].Recipe+sum.Recipes[i].Sync < sum.Recipes[j].Recipe+sum.Recipes[j].Sync
+	})
+	return nil
 }

@@ -15,24 +15,30 @@ import (
 
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock"
+	"github.com/backflow-dev/backflow/internal/clock/clocktest"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/sandbox"
 	"github.com/backflow-dev/backflow/warehouse"
 )
 
-// recipe is one recipe run against its own sandbox.
+// recipe is one recipe run against its own sandbox, on a clock of its
+// own: the sandbox's history ends at the clock's start, and each run
+// happens a second after the one before.
 type recipe struct {
-	t    *testing.T
-	sb   *sandbox.Sandbox
-	fsys fstest.MapFS
-	db   string
-	runs int
+	t     *testing.T
+	sb    *sandbox.Sandbox
+	clock *clock.Manual
+	fsys  fstest.MapFS
+	db    string
+	runs  int
 }
 
-func newRecipe(t *testing.T, name string) *recipe {
+func newRecipe(t *testing.T, name string, now time.Time) *recipe {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 300})
+	clk := clock.NewManual(now)
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 300, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +55,7 @@ func newRecipe(t *testing.T, name string) *recipe {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &recipe{t: t, sb: sb, fsys: fsys, db: filepath.Join(t.TempDir(), "w.duckdb")}
+	return &recipe{t: t, sb: sb, clock: clk, fsys: fsys, db: filepath.Join(t.TempDir(), "w.duckdb")}
 }
 
 func (r *recipe) options() pipeline.Options {
@@ -60,13 +66,16 @@ func (r *recipe) options() pipeline.Options {
 	}
 	p.Config.HubSpot.BaseURL = r.sb.HubSpotURL
 	p.Config.Pendo.BaseURL = r.sb.PendoURL
-	return pipeline.Options{Project: p, WarehousePath: r.db, Secrets: project.Secrets{HubSpotToken: sandbox.HubSpotToken,
+	return pipeline.Options{Project: p, WarehousePath: r.db, Now: r.clock.Now, Secrets: project.Secrets{HubSpotToken: sandbox.HubSpotToken,
 		PendoIntegrationKey: sandbox.PendoIntegrationKey, PendoTrackSecret: sandbox.PendoTrackSecret}}
 }
 
 // run runs the recipe and returns what each sync pushed.
 func (r *recipe) run() map[string]int64 {
 	r.t.Helper()
+	if r.runs > 0 {
+		r.clock.Advance(time.Second)
+	}
 	r.runs++
 	res, err := pipeline.Run(context.Background(), r.options())
 	if err != nil {
@@ -82,10 +91,11 @@ func (r *recipe) run() map[string]int64 {
 	return pushed
 }
 
-// rows queries the DuckDB file (read-only) as strings.
+// rows queries the DuckDB file (read-only) as strings, at the recipe's
+// present (run_started_at()).
 func (r *recipe) rows(q string, args ...any) [][]string {
 	r.t.Helper()
-	w, err := warehouse.Open(context.Background(), r.db, warehouse.Options{ReadOnly: true})
+	w, err := warehouse.Open(context.Background(), r.db, warehouse.Options{ReadOnly: true, RunStartedAt: r.clock.Now()})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -161,44 +171,55 @@ type recipeCase struct {
 	third  func(r *recipe)
 }
 
-// TestRecipes runs each recipe three times against a sandbox of its own:
-// the first run sends, the second sends nothing, and after a change to the
-// emulators the third sends exactly its consequences.
-func TestRecipes(t *testing.T) {
-	cases := []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
+func recipeCases() []recipeCase {
+	return []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
 		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo()}
+}
+
+// TestRecipes runs each recipe three times against a sandbox of its own,
+// at every instant of clocktest.Instants (midnights, DST days, a month and
+// a year end): the first run sends, the second sends nothing, and after a
+// change to the emulators the third sends exactly its consequences.
+func TestRecipes(t *testing.T) {
 	var names []string
-	for _, c := range cases {
+	for _, c := range recipeCases() {
 		names = append(names, c.name)
 	}
 	if got := examples.Recipes(); !slices.Equal(got, slices.Sorted(slices.Values(names))) {
 		t.Fatalf("recipes %v, tested %v: every recipe needs a case", got, names)
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := newRecipe(t, c.name)
-			first := r.run()
-			for sync, n := range first {
-				if n == 0 {
-					t.Errorf("first run: %s pushed nothing", sync)
-				}
+	for _, in := range clocktest.Instants {
+		t.Run(in.Name, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range recipeCases() {
+				t.Run(c.name, func(t *testing.T) { testRecipe(t, c, in.Time) })
 			}
-			c.first(r, first)
-			for sync, n := range r.run() {
-				if n != 0 {
-					t.Errorf("second run: %s pushed %d, want 0", sync, n)
-				}
-			}
-			want := c.change(r)
-			got := r.run()
-			for sync := range got {
-				if got[sync] != want[sync] {
-					t.Errorf("third run: %s pushed %d, want %d", sync, got[sync], want[sync])
-				}
-			}
-			c.third(r)
 		})
 	}
+}
+
+func testRecipe(t *testing.T, c recipeCase, now time.Time) {
+	r := newRecipe(t, c.name, now)
+	first := r.run()
+	for sync, n := range first {
+		if n == 0 {
+			t.Errorf("first run: %s pushed nothing", sync)
+		}
+	}
+	c.first(r, first)
+	for sync, n := range r.run() {
+		if n != 0 {
+			t.Errorf("second run: %s pushed %d, want 0", sync, n)
+		}
+	}
+	want := c.change(r)
+	got := r.run()
+	for sync := range got {
+		if got[sync] != want[sync] {
+			t.Errorf("third run: %s pushed %d, want %d", sync, got[sync], want[sync])
+		}
+	}
+	c.third(r)
 }
 
 func hubspotToPendo() recipeCase {
@@ -274,11 +295,11 @@ func npsToHubSpot() recipeCase {
 			// A promoter answers again, three hours ago, with a 2.
 			row := r.one(`SELECT l.visitor_id, i.contact_id FROM raw_pendo.nps_responses l
 				JOIN models.identity_contacts_visitors i ON i.visitor_id = l.visitor_id AND i.status = 'matched'
-				GROUP BY ALL HAVING max(l.responded_at) < now() - INTERVAL 4 HOUR AND arg_max(l.score, l.responded_at) >= 9
+				GROUP BY ALL HAVING max(l.responded_at) < run_started_at() - INTERVAL 4 HOUR AND arg_max(l.score, l.responded_at) >= 9
 				ORDER BY 1 LIMIT 1`)
 			contact = row[1]
 			r.record(pendotest.Activity{Kind: "poll", GuideType: "pollResponse", GuideID: pendotest.NPSGuideID, GuideStepID: "step-1",
-				PollID: pendotest.NPSScorePollID, Response: 2.0, VisitorID: row[0], Time: time.Now().Add(-3 * time.Hour)})
+				PollID: pendotest.NPSScorePollID, Response: 2.0, VisitorID: row[0], Time: r.clock.Now().Add(-3 * time.Hour)})
 			return map[string]int64{"nps_to_contacts": 1}
 		},
 		third: func(r *recipe) {
@@ -429,7 +450,7 @@ func featureAdoption() recipeCase {
 				FROM models.feature_adoption a JOIN models.identity_contacts_visitors i ON i.contact_id = a.contact_id AND i.status = 'matched'
 				ORDER BY a.feature_count, a.contact_id LIMIT 1`)
 			contact = row[0]
-			r.record(pendotest.Activity{Kind: "feature", FeatureID: row[2], VisitorID: row[1], Time: time.Now().Add(-2 * time.Hour)})
+			r.record(pendotest.Activity{Kind: "feature", FeatureID: row[2], VisitorID: row[1], Time: r.clock.Now().Add(-2 * time.Hour)})
 			return map[string]int64{"feature_adoption": 1}
 		},
 		third: func(r *recipe) {
@@ -457,7 +478,7 @@ func expansionDeals() recipeCase {
 			// people now using the product.
 			row := r.one(`WITH active AS (
 					SELECT account_id, count(DISTINCT visitor_id) AS people FROM raw_pendo.events
-					WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - 30 GROUP BY 1)
+					WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(run_started_at() AT TIME ZONE 'UTC' AS DATE) - 30 GROUP BY 1)
 				SELECT m.company_id, string_agg(sc.from_id, ','), any_value(a.people) FROM active a
 				JOIN models.identity_companies_accounts m ON m.account_id = a.account_id AND m.status = 'matched'
 				JOIN raw_hubspot.subscription_company sc ON sc.to_id = m.company_id

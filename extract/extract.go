@@ -84,6 +84,10 @@ type Options struct {
 	// Progress, when set, is called as rows arrive (from several
 	// goroutines); the CLI draws it.
 	Progress func(stream string, rows int64)
+	// Now is the present extractions are recorded at
+	// (extract_state.extracted_at); default the system clock. Sources
+	// take their own clock for their windows.
+	Now func() time.Time
 }
 
 // Result is what one stream's extraction did.
@@ -165,6 +169,13 @@ func Run(ctx context.Context, w *warehouse.Warehouse, runID string, sources []So
 	return results, nil
 }
 
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
 func selected(only []string, source, stream string) bool {
 	if len(only) == 0 {
 		return true
@@ -230,7 +241,7 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 			if readErr != nil {
 				return readErr
 			}
-			return commit(ctx, tx, runID, st, read, rows.Load(), changes)
+			return commit(ctx, tx, runID, st, read, rows.Load(), changes, opts.now())
 		}
 		if cursor == "" {
 			// A read without a cursor is whole, never a merge: load it
@@ -276,7 +287,7 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 
 // commit prunes, derives, records schema changes and the cursor, and
 // commits the stream's transaction.
-func commit(ctx context.Context, tx *sql.Tx, runID string, st Stream, read ReadResult, rows int64, changes []SchemaChange) error {
+func commit(ctx context.Context, tx *sql.Tx, runID string, st Stream, read ReadResult, rows int64, changes []SchemaChange, at time.Time) error {
 	if st.Prune != "" {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+warehouse.Table(st.Schema, st.Table)+" WHERE "+st.Prune); err != nil {
 			return fmt.Errorf("prune: %w", err)
@@ -289,12 +300,12 @@ func commit(ctx context.Context, tx *sql.Tx, runID string, st Stream, read ReadR
 	}
 	for _, c := range changes {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO backflow.schema_changes (run_id, stream, column_name, old_type, new_type, action, changed_at)
-			VALUES (?, ?, ?, ?, ?, ?, now())`, runID, st.Name, c.Column, c.OldType, c.NewType, c.Action); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, runID, st.Name, c.Column, c.OldType, c.NewType, c.Action, at); err != nil {
 			return fmt.Errorf("record schema change: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO backflow.extract_state (stream, cursor, rows, extracted_at, run_id)
-		VALUES (?, ?, ?, now(), ?)`, st.Name, nullIfEmpty(read.Cursor), rows, runID); err != nil {
+		VALUES (?, ?, ?, ?, ?)`, st.Name, nullIfEmpty(read.Cursor), rows, at, runID); err != nil {
 		return fmt.Errorf("save cursor: %w", err)
 	}
 	return tx.Commit()

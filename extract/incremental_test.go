@@ -213,12 +213,10 @@ func TestPendo_IncrementalVisitorsLateEventsAndNPS(t *testing.T) {
 		emu.PutVisitor(fmt.Sprintf("v%02d", i), map[string]map[string]any{"agent": {"email": fmt.Sprintf("v%d@x.com", i)}, "auto": {"accountid": "a1"}})
 	}
 	emu.PutVisitor("_PENDO_T_anon", nil)
-	// Activity stops two hours before the first run, past Pendo's processing
-	// lag, so that run reads all of it.
-	pendotest.GenerateActivity(emu, pendotest.ActivityOptions{Days: 10, NPSRate: 0.9, Now: clock.Add(-2 * time.Hour)})
+	pendotest.GenerateActivity(emu, pendotest.ActivityOptions{Days: 10, NPSRate: 0.9, Now: clock})
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
-	c, _ := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: "k", RequestsPerSecond: 100_000})
+	c, _ := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: "k", RequestsPerSecond: 100_000, TimeZone: newYork(t)})
 	src := &extract.Pendo{Client: c, Tables: []string{"visitors", "feature_events", "poll_events"}, Incremental: true, HistoryDays: 15,
 		EventLookback: 48 * time.Hour, MetadataLookback: time.Minute, Now: func() time.Time { return clock }}
 	clock = clock.Add(10 * time.Minute) // the first run starts after the visitors were last updated
@@ -283,4 +281,13 @@ func TestPendo_IncrementalVisitorsLateEventsAndNPS(t *testing.T) {
 	if got := count(`SELECT sum(num_events) FROM raw_pendo.feature_events`); got != events+1 {
 		t.Fatalf("after a rerun: %d, want %d", got, events+1)
 	}
+}
+
+func newYork(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

@@ -181,6 +181,9 @@ type PlanOptions struct {
 	// in flight is finished and recorded, and Apply returns ErrStopped.
 	// The rows not sent stay pending for the next run.
 	Stop <-chan struct{}
+	// Now is the present rows are recorded at (sync_runs, sync_rows,
+	// snapshot pushed_at); default the system clock.
+	Now func() time.Time
 }
 
 // ErrStopped is returned by Apply when PlanOptions.Stop closed before the
@@ -205,6 +208,7 @@ type Plan struct {
 	full         bool
 	retrySkipped bool
 	stop         <-chan struct{}
+	now          func() time.Time
 	// events: rows are immutable events, sent once. A key in the snapshot
 	// is never sent again, whatever its payload, and keys leaving the
 	// model are kept so that they are not sent again if they return.
@@ -242,7 +246,11 @@ func NewPlan(ctx context.Context, w *warehouse.Warehouse, s project.Sync, dest D
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, stop: opts.Stop, events: s.Mode == "events"}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, stop: opts.Stop, events: s.Mode == "events", now: now}
 	p.Counts.Sync = s.Name
 	if err := p.make(ctx); err != nil {
 		conn.Close()
@@ -531,7 +539,7 @@ func (p *Plan) Apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	start := time.Now()
 	res := p.Counts
 	s := p.Sync
-	if _, err := p.conn.ExecContext(ctx, `INSERT INTO backflow.sync_runs (run_id, sync, started_at, status) VALUES (?, ?, now(), 'running')`, runID, s.Name); err != nil {
+	if _, err := p.conn.ExecContext(ctx, `INSERT INTO backflow.sync_runs (run_id, sync, started_at, status) VALUES (?, ?, ?, 'running')`, runID, s.Name, p.now()); err != nil {
 		return res, fmt.Errorf("sync %s: record start: %w", s.Name, err)
 	}
 	err := p.apply(ctx, w, runID, limit, &res)
@@ -545,9 +553,9 @@ func (p *Plan) Apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	case res.Failed+res.Rejected > 0:
 		status = "partial"
 	}
-	_, uerr := p.conn.ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.sync_runs SET finished_at = now(), status = ?, error = ?,
+	_, uerr := p.conn.ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.sync_runs SET finished_at = ?, status = ?, error = ?,
 		model_rows = ?, added = ?, changed = ?, removed = ?, unchanged = ?, applied = ?, failed = ?, rejected = ?, skipped = ?
-		WHERE run_id = ? AND sync = ?`, status, nullIfEmpty(msg), res.ModelRows, res.Added, res.Changed, res.Removed,
+		WHERE run_id = ? AND sync = ?`, p.now(), status, nullIfEmpty(msg), res.ModelRows, res.Added, res.Changed, res.Removed,
 		res.Unchanged, res.Applied, res.Failed, res.Rejected, res.Skipped, runID, s.Name)
 	return res, errors.Join(err, uerr)
 }
@@ -645,13 +653,13 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		if len(quiet) > 0 {
 			res.Changed -= int64(len(quiet))
 			res.Unchanged += int64(len(quiet))
-			if err := record(ctx, w, runID, s.Name, quiet, repeat(Outcome{Status: unchanged}, len(quiet))); err != nil {
+			if err := record(ctx, w, runID, s.Name, p.now(), quiet, repeat(Outcome{Status: unchanged}, len(quiet))); err != nil {
 				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 			}
 		}
 		if len(refused) > 0 {
 			res.Rejected += int64(len(refused))
-			if err := record(ctx, w, runID, s.Name, refused, reasons); err != nil {
+			if err := record(ctx, w, runID, s.Name, p.now(), refused, reasons); err != nil {
 				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 			}
 		}
@@ -735,7 +743,7 @@ func (p *Plan) land(ctx context.Context, w *warehouse.Warehouse, runID string, f
 	if len(f.outcomes) != len(f.rows) {
 		return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, dest.Name(), len(f.outcomes), len(f.rows))
 	}
-	if err := record(ctx, w, runID, s.Name, f.rows, f.outcomes); err != nil {
+	if err := record(ctx, w, runID, s.Name, p.now(), f.rows, f.outcomes); err != nil {
 		return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 	}
 	for _, o := range f.outcomes {
@@ -842,7 +850,7 @@ var resultSchema = arrow.NewSchema([]arrow.Field{
 // per row, the snapshot advanced for applied rows, and the hash of rows the
 // destination did not have (or refused) kept so they are not resent until
 // they change.
-func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, batch []planned, outcomes []Outcome) error {
+func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, at time.Time, batch []planned, outcomes []Outcome) error {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, resultSchema)
 	defer b.Release()
 	for i, p := range batch {
@@ -886,14 +894,14 @@ func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, bat
 		stmts := []string{
 			`CREATE OR REPLACE TEMP TABLE __results AS SELECT * FROM ` + view,
 			`INSERT INTO backflow.sync_rows (run_id, sync, key, operation, status, error, fields, recorded_at)
-				SELECT ` + warehouse.Literal(runID) + `, ` + warehouse.Literal(sync) + `, key, operation, status, error, fields, now()
+				SELECT ` + warehouse.Literal(runID) + `, ` + warehouse.Literal(sync) + `, key, operation, status, error, fields, ` + warehouse.TimeLiteral(at) + `
 				FROM __results WHERE status <> 'unchanged'`,
 			// A removal the destination applied, or whose record is gone,
 			// leaves the snapshot: if the row comes back it is an add.
 			`DELETE FROM ` + snapshot + ` WHERE key IN (SELECT key FROM __results
 				WHERE operation = 'remove' AND status IN ('applied', 'skipped_not_found'))`,
 			`INSERT INTO ` + snapshot + ` (key, row_hash, payload, pushed_at, run_id, skipped_hash, dest_id)
-				SELECT key, hash, payload::JSON, now(), ` + warehouse.Literal(runID) + `, NULL, dest_id FROM __results
+				SELECT key, hash, payload::JSON, ` + warehouse.TimeLiteral(at) + `, ` + warehouse.Literal(runID) + `, NULL, dest_id FROM __results
 				WHERE status = 'applied' AND operation <> 'remove'
 				ON CONFLICT (key) DO UPDATE SET row_hash = excluded.row_hash, payload = excluded.payload,
 					pushed_at = excluded.pushed_at, run_id = excluded.run_id, skipped_hash = NULL,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
@@ -14,6 +15,10 @@ import (
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
 )
+
+// trackNow is the present of the track event tests: Pendo's 7-day window
+// is measured from it.
+var trackNow = time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
 
 type trackHarness struct {
 	t    *testing.T
@@ -27,15 +32,16 @@ type trackHarness struct {
 func newTrackHarness(t *testing.T, faults pendotest.Faults) *trackHarness {
 	t.Helper()
 	h := &trackHarness{t: t}
-	h.emu = pendotest.New(pendotest.Options{IntegrationKey: key, TrackSecret: "s", Faults: faults})
+	now := func() time.Time { return trackNow }
+	h.emu = pendotest.New(pendotest.Options{IntegrationKey: key, TrackSecret: "s", Faults: faults, Now: now})
 	srv := httptest.NewServer(h.emu)
 	t.Cleanup(srv.Close)
-	c, err := pendo.New(pendo.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), TrackSecret: "s", MaxRetries: 1})
+	c, err := pendo.New(pendo.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), TrackSecret: "s", MaxRetries: 1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.dest = &load.PendoTrack{Client: c, Size: 4}
-	h.w, err = warehouse.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	h.dest = &load.PendoTrack{Client: c, Size: 4, Now: now}
+	h.w, err = warehouse.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{RunStartedAt: trackNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +58,7 @@ func (h *trackHarness) model(n int, extra string) {
 	h.t.Helper()
 	q := fmt.Sprintf(`CREATE OR REPLACE TABLE models.milestones AS
 		SELECT 'e' || i AS event_key, 'Trial Milestone' AS name, 'v' || (i %% 3) AS visitor,
-			now() - INTERVAL 1 HOUR AS at, 'pro' AS plan, i AS seats FROM range(%d) t(i) %s`, n, extra)
+			run_started_at() - INTERVAL 1 HOUR AS at, 'pro' AS plan, i AS seats FROM range(%d) t(i) %s`, n, extra)
 	if _, err := h.w.DB().Exec(q); err != nil {
 		h.t.Fatal(err)
 	}
@@ -127,9 +133,9 @@ func TestPendoTrack_SentOnce(t *testing.T) {
 
 func TestPendoTrack_Rejections(t *testing.T) {
 	h := newTrackHarness(t, pendotest.Faults{})
-	h.model(2, `UNION ALL SELECT 'old', 'Trial Milestone', 'v1', now() - INTERVAL 8 DAY, 'pro', 100
-		UNION ALL SELECT 'big', 'Trial Milestone', 'v1', now(), repeat('x', 600), 101
-		UNION ALL SELECT 'anon', 'Trial Milestone', NULL, now(), 'pro', 102`)
+	h.model(2, `UNION ALL SELECT 'old', 'Trial Milestone', 'v1', run_started_at() - INTERVAL 8 DAY, 'pro', 100
+		UNION ALL SELECT 'big', 'Trial Milestone', 'v1', run_started_at(), repeat('x', 600), 101
+		UNION ALL SELECT 'anon', 'Trial Milestone', NULL, run_started_at(), 'pro', 102`)
 	r := h.run()
 	if r.Applied != 2 || r.Rejected != 3 {
 		t.Fatalf("run: %v", r)

@@ -56,6 +56,28 @@ type Options struct {
 	// then returns an error wrapping load.ErrStopped. Canceling ctx
 	// instead aborts at once, in-flight calls included.
 	Stop <-chan struct{}
+	// Now is the present: extraction windows end there, models see the
+	// run's start as run_started_at(), and run history is stamped by it.
+	// Default the system clock.
+	Now func() time.Time
+}
+
+// now is the run's clock.
+func (o Options) now() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}
+
+// Constants are the project settings models read as macros: the Pendo
+// subscription's time zone, pendo_timezone(), which pendo_day_end() uses.
+func Constants(p *project.Project) map[string]string {
+	zone := "UTC"
+	if c := p.Config.Pendo; c != nil && c.TimeZone != "" {
+		zone = c.TimeZone
+	}
+	return map[string]string{"pendo_timezone": warehouse.Literal(zone)}
 }
 
 // checkSyncs refuses --sync names the project does not have.
@@ -170,7 +192,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	soft, cancel := stopping(ctx, opts.Stop)
 	defer cancel()
-	w, err := warehouse.Open(soft, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
+	now := opts.now()
+	started := now()
+	w, err := warehouse.Open(soft, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout, RunStartedAt: started, Constants: Constants(opts.Project)})
 	if err != nil {
 		return res, stopped(err, opts.Stop)
 	}
@@ -179,13 +203,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.ExtractOnly {
 		command = "extract"
 	}
-	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, ?, now(), 'running')`, res.RunID, command); err != nil {
+	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, ?, ?, 'running')`, res.RunID, command, started); err != nil {
 		return res, fmt.Errorf("record run: %w", err)
 	}
 	err = stopped(run(ctx, soft, w, opts, res, log), opts.Stop)
 	res.Duration = time.Since(start)
 	st, msg := status(err, res.Totals())
-	_, uerr := w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, st, msg, res.RunID)
+	_, uerr := w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = ?, status = ?, error = ? WHERE run_id = ?`, now(), st, msg, res.RunID)
 	return res, errors.Join(err, uerr)
 }
 
@@ -202,17 +226,17 @@ func run(hard, ctx context.Context, w *warehouse.Warehouse, opts Options, res *R
 	if hs != nil && len(p.Config.HubSpot.Extract.Objects) > 0 {
 		x := p.Config.HubSpot.Extract
 		sources = append(sources, &extract.HubSpot{Client: hs, Objects: x.Objects, Properties: x.Properties,
-			Incremental: project.On(x.Incremental), Lookback: x.Lookback.Duration, Associations: project.On(x.Associations)})
+			Incremental: project.On(x.Incremental), Lookback: x.Lookback.Duration, Associations: project.On(x.Associations), Now: opts.now()})
 	}
 	if pd != nil && len(p.Config.Pendo.Extract.Streams) > 0 {
 		x := p.Config.Pendo.Extract
 		sources = append(sources, &extract.Pendo{Client: pd, Tables: x.Streams, IncludeAnonymous: x.IncludeAnonymous,
-			Incremental: project.On(x.Incremental), EventLookback: x.EventLookback.Duration, HistoryDays: x.HistoryDays, AllApps: x.AllApps})
+			Incremental: project.On(x.Incremental), EventLookback: x.EventLookback.Duration, HistoryDays: x.HistoryDays, AllApps: x.AllApps, Now: opts.now()})
 	}
 	if opts.SkipExtract {
 		sources = nil
 	}
-	res.Extract, err = extract.Run(ctx, w, res.RunID, sources, extract.Options{FullRefresh: opts.FullRefresh, Only: opts.Only, Logger: log, Progress: opts.Progress})
+	res.Extract, err = extract.Run(ctx, w, res.RunID, sources, extract.Options{FullRefresh: opts.FullRefresh, Only: opts.Only, Logger: log, Progress: opts.Progress, Now: opts.now()})
 	if err != nil {
 		return err
 	}
@@ -293,7 +317,7 @@ func eachSync(hard, ctx context.Context, w *warehouse.Warehouse, runID string, o
 		if ctx.Err() != nil {
 			break
 		}
-		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop})
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop, Now: opts.now()})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -328,11 +352,11 @@ func syncDestination(p *project.Project, opts Options, s project.Sync, hs *hubsp
 			return nil, err
 		}
 	}
-	return destination(p, opts.Secrets, s, hs, pd)
+	return destination(p, opts.Secrets, s, hs, pd, opts.now())
 }
 
 // destination builds the Destination a sync names.
-func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs *hubspot.Client, pd *pendo.Client) (load.Destination, error) {
+func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs *hubspot.Client, pd *pendo.Client, now func() time.Time) (load.Destination, error) {
 	switch {
 	case s.Destination == "hubspot" && hs == nil, s.Destination == "pendo" && pd == nil:
 		return nil, fmt.Errorf("%s: destination %s is not configured in backflow.yml", s.File, s.Destination)
@@ -340,7 +364,7 @@ func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs
 		if secrets.PendoTrackSecret == "" {
 			return nil, fmt.Errorf("%s: track events need Pendo's track event secret: set %s", s.File, p.Config.Pendo.TrackSecretEnv)
 		}
-		return &load.PendoTrack{Client: pd, Size: s.BatchSize}, nil
+		return &load.PendoTrack{Client: pd, Size: s.BatchSize, Now: now}, nil
 	case s.Destination == "hubspot" && s.Object == "events":
 		return &load.HubSpotEvents{Client: hs, Event: s.Event, Size: s.BatchSize}, nil
 	}
@@ -444,7 +468,7 @@ func clients(p *project.Project, opts Options, share float64) (*hubspot.Client, 
 			rps = max(1, int(float64(cmp.Or(rps, 100))*share))
 		}
 		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey, TrackSecret: opts.Secrets.PendoTrackSecret,
-			RequestsPerSecond: rps, TimeZone: loc})
+			RequestsPerSecond: rps, TimeZone: loc, Now: opts.now()})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -487,14 +511,16 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	if err != nil {
 		return err
 	}
-	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout})
+	now := opts.now()
+	started := now()
+	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout, RunStartedAt: started, Constants: Constants(opts.Project)})
 	if err != nil {
 		return stopped(err, opts.Stop)
 	}
 	defer w.Close()
 	runID := uuid.Must(uuid.NewV7()).String()
 	if so.Apply {
-		if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, 'sync', now(), 'running')`, runID); err != nil {
+		if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, 'sync', ?, 'running')`, runID, started); err != nil {
 			return fmt.Errorf("record run: %w", err)
 		}
 	}
@@ -512,7 +538,9 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	err = stopped(eachSync(hard, ctx, w, runID, opts, so, blocked, hs, pd, log, fn), opts.Stop)
 	if so.Apply {
 		st, msg := status(err, load.Result{})
-		w.DB().ExecContext(context.WithoutCancel(hard), `UPDATE backflow.runs SET finished_at = now(), status = ?, error = ? WHERE run_id = ?`, st, msg, runID)
+		if _, uerr := w.DB().ExecContext(context.WithoutCancel(hard), `UPDATE backflow.runs SET finished_at = ?, status = ?, error = ? WHERE run_id = ?`, now(), st, msg, runID); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("record run: %w", uerr))
+		}
 	}
 	return err
 }

@@ -115,7 +115,7 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 		sy := Sync{Name: s.Name, Model: s.Model, Destination: dest, Runs: []SyncRun{}}
 		rows, err := db.QueryContext(ctx, `SELECT * FROM (
 			SELECT run_id, strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S'), status, applied, skipped, failed, rejected, coalesce(error, '')
-			FROM backflow.sync_runs WHERE sync = ? ORDER BY started_at DESC LIMIT ?) ORDER BY 2`, s.Name, runs)
+			FROM backflow.sync_runs WHERE sync = ? ORDER BY run_id DESC LIMIT ?) ORDER BY 1`, s.Name, runs)
 		if err != nil {
 			return nil, fmt.Errorf("report: history of %s: %w", s.Name, err)
 		}
@@ -135,7 +135,7 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 	}
 	if err := db.SelectContext(ctx, &d.Errors, `WITH latest AS (
 			SELECT sync, run_id FROM backflow.sync_runs
-			QUALIFY row_number() OVER (PARTITION BY sync ORDER BY started_at DESC) = 1)
+			QUALIFY row_number() OVER (PARTITION BY sync ORDER BY run_id DESC) = 1)
 		SELECT r.sync, r.status, coalesce(r.error, '') AS error, count(*) AS rows, min(r.key) AS example_key
 		FROM backflow.sync_rows r JOIN latest USING (sync, run_id)
 		WHERE r.status NOT IN ('applied', 'unchanged')

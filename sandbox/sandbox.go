@@ -49,6 +49,10 @@ type Options struct {
 	// Pendo tunes the Pendo emulator (bulk processing speed, faults); its
 	// keys are the sandbox's.
 	Pendo pendotest.Options
+	// Now is the present of both emulators: their seeded history ends
+	// there, and the data they are sent is stamped by it. Default the
+	// system clock; `backflow sandbox --now` moves on from a given instant.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -66,6 +70,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Anonymous == 0 {
 		o.Anonymous = 50
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -107,6 +114,9 @@ func Start(opts Options) (*Sandbox, error) {
 		s.HubSpotToken, s.PendoKey, s.PendoTrackSecret = opts.Token, opts.Token, opts.Token
 	}
 	hsOpts := opts.HubSpot
+	if hsOpts.Now == nil {
+		hsOpts.Now = opts.Now
+	}
 	hsOpts.Tokens = append(hsOpts.Tokens, s.HubSpotToken)
 	if hsOpts.OAuth.ClientID == "" {
 		hsOpts.OAuth = hubspottest.OAuthApp{ClientID: OAuthClientID, ClientSecret: OAuthClientSecret,
@@ -114,6 +124,9 @@ func Start(opts Options) (*Sandbox, error) {
 	}
 	s.HubSpot = hubspottest.New(hsOpts)
 	pdOpts := opts.Pendo
+	if pdOpts.Now == nil {
+		pdOpts.Now = opts.Now
+	}
 	pdOpts.IntegrationKey, pdOpts.TrackSecret = s.PendoKey, s.PendoTrackSecret
 	s.Pendo = pendotest.New(pdOpts)
 	if err := Seed(s.HubSpot, s.Pendo, opts); err != nil {
@@ -162,7 +175,9 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x5eed))
-	if err := seedRecipeProperties(hs, gen, rng); err != nil {
+	now := opts.Now()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	if err := seedRecipeProperties(hs, gen, rng, today); err != nil {
 		return err
 	}
 	hs.DefineEvent("pendo_feature_used", "Pendo feature used", "CONTACT", []hubspottest.EventProperty{
@@ -180,7 +195,7 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 			return err
 		}
 	}
-	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	base := today.AddDate(0, 0, -700)
 	for _, co := range gen.Companies {
 		pd.PutAccount(co.Domain, map[string]map[string]any{"agent": {"name": co.Name}})
 	}
@@ -216,13 +231,13 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 	for i := 0; i < opts.Anonymous; i++ {
 		pd.PutVisitor(fmt.Sprintf("_PENDO_T_%08x", rng.Uint32()), nil)
 	}
-	return pendotest.GenerateActivity(pd, pendotest.ActivityOptions{Seed: opts.Seed})
+	return pendotest.GenerateActivity(pd, pendotest.ActivityOptions{Seed: opts.Seed, Now: now})
 }
 
 // seedRecipeProperties adds the contact property types the HubSpot → Pendo
 // recipe translates that the generator lacks (a date, a checkbox, a file)
 // and fills them on some contacts, as a portal's own properties would be.
-func seedRecipeProperties(hs *hubspottest.Server, gen *hubspottest.Generated, rng *rand.Rand) error {
+func seedRecipeProperties(hs *hubspottest.Server, gen *hubspottest.Generated, rng *rand.Rand, today time.Time) error {
 	for _, p := range []hubspottest.Property{
 		{Name: "trial_started", Label: "Trial started", Type: "date", FieldType: "date", GroupName: "contactinformation"},
 		{Name: "beta_opt_in", Label: "Beta opt-in", Type: "bool", FieldType: "booleancheckbox", GroupName: "contactinformation",
@@ -233,7 +248,7 @@ func seedRecipeProperties(hs *hubspottest.Server, gen *hubspottest.Generated, rn
 			return err
 		}
 	}
-	trial := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	trial := today.AddDate(0, 0, -90)
 	for _, p := range gen.People {
 		props := map[string]string{}
 		if rng.Float64() < 0.4 {

@@ -2,6 +2,28 @@
 -- on every open, so models (and analysts' queries of model views) can use
 -- them. Definitions are documented in docs/macros.md.
 
+-- Time ---------------------------------------------------------------------
+
+-- The present a run works in: the instant its run started. Models use it
+-- instead of now(), so that every model of a run sees the same instant
+-- and a run at a set time (backflow run --now, the demo, the tests) builds
+-- what it would have built then. backflow's own connections get a
+-- temporary macro of the same name holding their run's start, which takes
+-- precedence over this one; this one serves other DuckDB clients (an
+-- analyst's session), where it is the start of the latest run, so views
+-- read as of that run.
+CREATE OR REPLACE MACRO run_started_at() AS
+    coalesce((SELECT started_at FROM backflow.runs ORDER BY run_id DESC LIMIT 1), now());
+
+-- Pendo's day buckets start at midnight in the subscription's time zone,
+-- pendo_timezone() (the project's pendo.timezone, installed by backflow
+-- after these; UTC for a project without Pendo). A day is 23 or 25 hours
+-- long when DST starts or ends, so its end is the next local midnight,
+-- not day + 24 hours.
+CREATE OR REPLACE MACRO pendo_timezone() AS 'UTC';
+CREATE OR REPLACE MACRO pendo_day_end(day) AS
+    timezone(pendo_timezone(), CAST(CAST(timezone(pendo_timezone(), day) AS DATE) + 1 AS TIMESTAMP));
+
 -- Identity -----------------------------------------------------------------
 
 -- Emails compare after trimming whitespace (spaces, tabs, newlines) and

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,16 @@ type Options struct {
 	// file (DuckDB lets one process write, and a writer shuts out
 	// readers). Zero fails at once.
 	LockTimeout time.Duration
+	// RunStartedAt, when set, is what run_started_at() returns on every
+	// connection of this Warehouse: the present of the command that opened
+	// it, for models to compute windows from. When zero, the macro
+	// installed in the file answers: the start of the latest run.
+	RunStartedAt time.Time
+	// Constants are macros of no arguments a writable open installs in
+	// the file after the shipped ones (name → SQL expression), for
+	// settings models read, such as pendo_timezone(). They stay in the
+	// file for other DuckDB clients.
+	Constants map[string]string
 }
 
 // ErrLocked is wrapped by the error Open returns when another process
@@ -143,7 +155,24 @@ func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 	if len(params) > 0 {
 		dsn += "?" + strings.Join(params, "&")
 	}
-	connector, err := duckdb.NewConnector(dsn, nil)
+	// Every connection computes in UTC, whatever the machine's zone:
+	// DuckDB's default is the local one, so CAST(ts AS DATE) and
+	// ts + INTERVAL 1 DAY would give another answer on another machine.
+	setup := []string{`SET TimeZone = 'UTC'`}
+	if !opts.RunStartedAt.IsZero() {
+		// A temporary macro takes precedence over the file's own, inside
+		// views and other macros too, and lives only on this connection.
+		setup = append(setup, `CREATE OR REPLACE TEMP MACRO run_started_at() AS `+TimeLiteral(opts.RunStartedAt))
+	}
+	initConn := func(ex driver.ExecerContext) error {
+		for _, q := range setup {
+			if _, err := ex.ExecContext(context.Background(), q, nil); err != nil {
+				return fmt.Errorf("warehouse: set up connection: %s: %w", q, err)
+			}
+		}
+		return nil
+	}
+	connector, err := duckdb.NewConnector(dsn, initConn)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: open %s: %w", displayPath(path), err)
 	}
@@ -156,7 +185,7 @@ func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 	}
 	w := &Warehouse{db: db, path: path}
 	if !opts.ReadOnly {
-		if err := w.install(ctx); err != nil {
+		if err := w.install(ctx, opts.Constants); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -171,7 +200,7 @@ func displayPath(path string) string {
 	return path
 }
 
-func (w *Warehouse) install(ctx context.Context) error {
+func (w *Warehouse) install(ctx context.Context, constants map[string]string) error {
 	var domains []string
 	for _, line := range strings.Split(embedded.FreeEmailDomains, "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
@@ -188,6 +217,11 @@ func (w *Warehouse) install(ctx context.Context) error {
 	} {
 		if _, err := w.db.ExecContext(ctx, script.text); err != nil {
 			return fmt.Errorf("warehouse: install %s into %s: %w", script.name, displayPath(w.path), err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(constants)) {
+		if _, err := w.db.ExecContext(ctx, `CREATE OR REPLACE MACRO `+Ident(name)+`() AS `+constants[name]); err != nil {
+			return fmt.Errorf("warehouse: install macro %s() into %s: %w", name, displayPath(w.path), err)
 		}
 	}
 	return nil
@@ -248,6 +282,11 @@ func Ident(name string) string {
 // Table returns schema.name with both parts quoted.
 func Table(schema, name string) string {
 	return Ident(schema) + "." + Ident(name)
+}
+
+// TimeLiteral is a TIMESTAMPTZ literal for t, to the microsecond.
+func TimeLiteral(t time.Time) string {
+	return "TIMESTAMPTZ " + Literal(t.UTC().Format("2006-01-02 15:04:05.999999Z07:00"))
 }
 
 // Literal quotes a SQL string literal.

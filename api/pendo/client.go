@@ -58,6 +58,9 @@ type Config struct {
 	// Settings), which Pendo's day buckets follow; default UTC. Paging
 	// guide and poll events, whose rows carry no bucket, relies on it.
 	TimeZone *time.Location
+	// Now is the present, for checks against Pendo's time windows (a
+	// track event older than 7 days is dropped); default the system clock.
+	Now func() time.Time
 }
 
 // Client calls one Pendo subscription. It is safe for concurrent use.
@@ -71,6 +74,7 @@ type Client struct {
 	maxRetries int
 	retryBase  time.Duration
 	loc        *time.Location
+	now        func() time.Time
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // per endpoint, as Pendo limits
@@ -114,8 +118,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TimeZone == nil {
 		cfg.TimeZone = time.UTC
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Client{
 		loc:        cfg.TimeZone,
+		now:        cfg.Now,
 		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
 		dataURL:    strings.TrimRight(cfg.DataURL, "/"),
 		http:       cfg.HTTPClient,

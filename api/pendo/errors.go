@@ -1,6 +1,7 @@
 package pendo
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,3 +40,8 @@ func readError(resp *http.Response, op, host string) *Error {
 	}
 	return &Error{Op: op, Status: resp.StatusCode, Message: msg, Host: host}
 }
+
+// ErrTimeZone is wrapped by the error Events returns when Pendo's day
+// buckets show that the subscription keeps another time zone than the
+// client's: the periods asked for would not line up with Pendo's.
+var ErrTimeZone = errors.New("pendo.timezone does not match the subscription's time zone")

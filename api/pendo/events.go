@@ -1,6 +1,7 @@
 package pendo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,9 +14,10 @@ import (
 // subscription; without it Pendo answers for the default app only.
 const AllApps = `expandAppIds("*")`
 
-// MaxWindow is the longest time range one aggregation call covers; Pendo
-// advises against more than 30 days per call.
-const MaxWindow = 30 * 24 * time.Hour
+// MaxPeriods is the most day periods one aggregation call covers: Pendo
+// advises against more than 30 days per call. Hourly streams take up to
+// 30 days of hours.
+const MaxPeriods = 30
 
 // Stream describes an event source and the key that identifies its rows.
 type Stream struct {
@@ -42,7 +44,10 @@ var Streams = map[string]Stream{
 	"pollEvents":    {Source: "pollEvents", TimeField: "browserTime", Key: []string{"visitorId", "guideId", "pollId"}},
 }
 
-// EventQuery selects the rows of one stream in [From, To).
+// EventQuery selects the rows of one stream from the period (day, or hour)
+// holding From to the period holding To, both included, with periods in
+// the client's time zone. To is usually the present: the period holding
+// it is read as far as Pendo has it.
 type EventQuery struct {
 	Stream   Stream
 	From, To time.Time
@@ -54,25 +59,32 @@ type EventQuery struct {
 	PageSize int
 }
 
-// Events reads a stream's rows in [From, To), calling fn once per row in
-// (time, key) order. The range is read in windows of at most 30 days;
-// within a window, pages are cut by keyset: sort by time and key, filter
-// past the last row seen, limit.
+// Events reads a stream's rows (see EventQuery), calling fn once per row
+// in (time, key) order. The periods are read in calls of at most
+// MaxPeriods days; within a call, pages are cut by keyset: sort by time
+// and key, filter past the last row seen, limit.
 //
 // Pendo runs the steps after a time series once per period, so a page
 // holds up to PageSize rows of every period. When one period is cut short,
 // every row after it in the response is dropped and read again on the
 // next page, which starts right after the last row kept: no row is lost
 // or repeated, whatever ties the boundary has.
+//
+// A rolled-up row whose bucket is not the start of a period asked for
+// means the client's time zone is not the subscription's: the periods
+// would miss part of a day, so Events fails, naming the zone the buckets
+// imply, instead of staging a partial read.
 func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawMessage) error) error {
 	st := q.Stream
 	timeField := st.TimeField
 	period := "dayRange"
-	unit := 24 * time.Hour
+	if st.Hourly {
+		period = "hourRange"
+	}
 	if timeField == "" {
 		timeField = "day"
 		if st.Hourly {
-			timeField, period, unit = "hour", "hourRange", time.Hour
+			timeField = "hour"
 		}
 	}
 	size := q.PageSize
@@ -80,13 +92,18 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 		size = 50_000
 	}
 	sortKeys := append([]string{timeField}, st.Key...)
-	for from := q.From; from.Before(q.To); from = from.Add(MaxWindow) {
-		to := minTime(from.Add(MaxWindow), q.To)
-		periods := int((to.Sub(from) + unit - 1) / unit)
+	spans := Periods(q.From, q.To, c.loc, st.Hourly)
+	for i, sp := range spans {
+		if i == len(spans)-1 {
+			// One period past the present: empty when the time zones agree;
+			// when they do not, it still reaches the subscription's current
+			// day, whose rows then show the mismatch (below).
+			sp.Count++
+		}
 		var cursor []any // the sort-key values of the last row kept
 		for {
 			src := map[string]any{st.Source: sourceParams(q)}
-			src["timeSeries"] = map[string]any{"period": period, "first": from.UnixMilli(), "count": periods}
+			src["timeSeries"] = map[string]any{"period": period, "first": sp.First.UnixMilli(), "count": sp.Count}
 			pipeline := []Step{{"source": src}}
 			if cursor != nil {
 				pipeline = append(pipeline, Step{"filter": after(sortKeys, cursor)})
@@ -94,7 +111,7 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 			pipeline = append(pipeline, Step{"sort": sortKeys}, Step{"limit": size})
 
 			var (
-				curPeriod any
+				curPeriod int64
 				inPeriod  int
 				truncated bool
 				last      []any
@@ -104,17 +121,21 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 					return nil // past a cut period: read again next page
 				}
 				var r map[string]any
-				dec := json.NewDecoder(strings.NewReader(string(raw)))
+				dec := json.NewDecoder(bytes.NewReader(raw))
 				dec.UseNumber()
 				if err := dec.Decode(&r); err != nil {
 					return fmt.Errorf("pendo: %s row: %w", st.Source, err)
 				}
 				// A new period starts when the time bucket changes. Guide and
-				// poll rows carry no bucket: theirs is the day (or hour) of
-				// browserTime in the subscription's time zone.
-				p := r[timeField]
-				if st.TimeField != "" {
-					p = c.bucket(r[timeField], st.Hourly)
+				// poll rows carry no bucket: theirs is the period holding
+				// browserTime in the client's time zone.
+				ms, err := msField(r, timeField)
+				if err != nil {
+					return fmt.Errorf("pendo: %s row: %w", st.Source, err)
+				}
+				p := periodStart(time.UnixMilli(ms), c.loc, st.Hourly).UnixMilli()
+				if st.TimeField == "" && p != ms {
+					return c.zoneError(st.Source, ms, st.Hourly)
 				}
 				if inPeriod == 0 || p != curPeriod {
 					curPeriod, inPeriod = p, 0
@@ -139,6 +160,87 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 		}
 	}
 	return nil
+}
+
+// Span is one aggregation call's time series: Count periods from First.
+type Span struct {
+	First time.Time
+	Count int
+}
+
+// Periods lists the periods (days, or hours) in loc from the one holding
+// from to the one holding to, both included, cut into spans of at most
+// MaxPeriods days. Days follow the calendar, so a day with a DST switch
+// is 23 or 25 hours long.
+func Periods(from, to time.Time, loc *time.Location, hourly bool) []Span {
+	limit := MaxPeriods
+	if hourly {
+		limit *= 24
+	}
+	start := periodStart(from, loc, hourly)
+	end := nextPeriod(periodStart(to, loc, hourly), loc, hourly)
+	var out []Span
+	for start.Before(end) {
+		sp := Span{First: start}
+		for sp.Count < limit && start.Before(end) {
+			start = nextPeriod(start, loc, hourly)
+			sp.Count++
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// periodStart is the start of the day (or hour) holding t in loc.
+func periodStart(t time.Time, loc *time.Location, hourly bool) time.Time {
+	l := t.In(loc)
+	if hourly {
+		// Counted back from t, not rebuilt from the wall clock, so the
+		// repeated hour of a DST switch and half-hour zones come out right.
+		return l.Add(-time.Duration(l.Minute())*time.Minute - time.Duration(l.Second())*time.Second - time.Duration(l.Nanosecond()))
+	}
+	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+}
+
+// nextPeriod is the start of the period after the one starting at start.
+func nextPeriod(start time.Time, loc *time.Location, hourly bool) time.Time {
+	if hourly {
+		return start.Add(time.Hour)
+	}
+	l := start.In(loc)
+	return time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, loc)
+}
+
+// msField reads a row's time field: epoch milliseconds.
+func msField(r map[string]any, field string) (int64, error) {
+	n, ok := r[field].(json.Number)
+	if !ok {
+		return 0, fmt.Errorf("%s is %v, not a time in milliseconds", field, r[field])
+	}
+	ms, err := n.Int64()
+	if err != nil {
+		return 0, fmt.Errorf("%s is %v, not a time in milliseconds", field, n)
+	}
+	return ms, nil
+}
+
+// zoneError explains a bucket that does not start a period in the
+// client's time zone.
+func (c *Client) zoneError(source string, ms int64, hourly bool) error {
+	t := time.UnixMilli(ms).UTC()
+	unit := "day"
+	if hourly {
+		unit = "hour"
+	}
+	// The bucket is a local midnight: its UTC time of day is the offset.
+	mins := t.Hour()*60 + t.Minute()
+	if mins > 12*60 {
+		mins -= 24 * 60
+	}
+	offset := time.FixedZone("", -mins*60)
+	return fmt.Errorf("pendo: %s: Pendo's %s bucket %s is not the start of a %s in time zone %s, so the subscription keeps another time zone "+
+		"(UTC%s on that day): set pendo.timezone in backflow.yml to the subscription's (Settings > Subscription settings), e.g. America/New_York: %w",
+		source, unit, t.Format(time.RFC3339), unit, c.loc, t.In(offset).Format("-07:00"), ErrTimeZone)
 }
 
 func sourceParams(q EventQuery) map[string]any {
@@ -190,13 +292,6 @@ func literal(v any) string {
 	return Quote(fmt.Sprint(v))
 }
 
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
 // Catalog lists the rows of a catalog source (features, pages, guides,
 // trackTypes) across every app when allApps is set.
 func (c *Client) Catalog(ctx context.Context, source string, allApps bool) ([]map[string]any, error) {
@@ -214,22 +309,4 @@ func (c *Client) Catalog(ctx context.Context, source string, allApps bool) ([]ma
 		return nil
 	})
 	return out, err
-}
-
-// bucket is the start of the day (or hour) holding a millisecond time, in
-// the subscription's time zone.
-func (c *Client) bucket(v any, hourly bool) any {
-	n, ok := v.(json.Number)
-	if !ok {
-		return v
-	}
-	ms, err := n.Int64()
-	if err != nil {
-		return v
-	}
-	t := time.UnixMilli(ms).In(c.loc)
-	if hourly {
-		return t.Truncate(time.Hour).UnixMilli()
-	}
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, c.loc).UnixMilli()
 }

@@ -75,7 +75,7 @@ func CheckTrackEvent(e TrackEvent, now time.Time) error {
 // retried only after a 429 (nothing was recorded); after a 5xx or a lost
 // response it may have been, and the error is returned instead.
 func (c *Client) Track(ctx context.Context, e TrackEvent) error {
-	if err := CheckTrackEvent(e, time.Now()); err != nil {
+	if err := CheckTrackEvent(e, c.now()); err != nil {
 		return err
 	}
 	ctxObj := e.Context

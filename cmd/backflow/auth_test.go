@@ -16,7 +16,7 @@ import (
 // TestAuthHubSpot runs the OAuth flow against the sandbox, with the test
 // as the browser, then a run that authenticates with the stored token.
 func TestAuthHubSpot(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 50})
+	sb, err := testSandbox(sandbox.Options{Contacts: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestCrashConverges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: 20 subprocesses")
 	}
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, HubSpot: hubspottest.Options{BurstLimit: 190}})
+	sb, err := testSandbox(sandbox.Options{Contacts: 200, HubSpot: hubspottest.Options{BurstLimit: 190}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestCrashConverges(t *testing.T) {
 	['lead', 'customer', 'evangelist'][1 + %d %% 3] AS stage FROM raw_pendo.visitors`, trial, trial))
 		write("models/titles.sql", fmt.Sprintf(`SELECT id, 'Title ' || id || ' v%d' AS title FROM raw_hubspot.contacts`, trial))
 		write("models/pings.sql", fmt.Sprintf(`SELECT event_key(visitor_id, t.n) AS event_key, 'Crash Ping' AS name, visitor_id,
-	now() - INTERVAL 1 MINUTE AS at FROM (SELECT visitor_id FROM raw_pendo.visitors ORDER BY visitor_id LIMIT 30) v, (SELECT %d AS n) t`, trial))
+	run_started_at() - INTERVAL 1 MINUTE AS at FROM (SELECT visitor_id FROM raw_pendo.visitors ORDER BY visitor_id LIMIT 30) v, (SELECT %d AS n) t`, trial))
 		// 20 new follow-up tasks per trial (the previous ones leave the
 		// model and stay in HubSpot); 20 new HubSpot events per trial.
 		write("models/followups.sql", fmt.Sprintf(`SELECT 'followup:' || id || ':%d' AS task_key, id AS contact_id, 'Follow up v%d' AS subject,

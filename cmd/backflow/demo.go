@@ -2,9 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,43 +30,29 @@ func newCmdDemo(g *globals, stdio IO) *cobra.Command {
 		Long: `demo starts in-process HubSpot and Pendo emulators seeded with realistic data,
 writes the example project to --dir, and runs it three times: a first load,
 a second pass that sends nothing (nothing changed), and a third pass after 25
-contacts change in HubSpot, which sends exactly those 25.`,
+contacts change in HubSpot, which sends exactly those 25. Then it runs every
+recipe of examples/recipes together until a run sends nothing.
+
+The demo keeps its own clock: it starts at --now (default: the system
+clock's present) and moves one second before each run, so the same --now
+always prints the same counts.`,
 		Example: `  backflow demo
-  backflow demo --json | jq .passes`,
+  backflow demo --json | jq .passes
+  backflow demo --now 2027-03-14T23:59:30-04:00   # the last 30 s of the day DST starts in New York`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(stdio.ErrOut)
 			if err != nil {
 				return err
 			}
-			sum, err := demo.Run(cmd.Context(), demo.Options{Dir: opts.dir, Contacts: opts.contacts, Logger: log})
+			sum, err := demo.Run(cmd.Context(), demo.Options{Dir: opts.dir, Contacts: opts.contacts, Logger: log, Now: g.start})
 			if err != nil {
 				return err
 			}
 			if opts.json {
 				return printJSON(stdio.Out, sum)
 			}
-			labels := []string{"first load", "nothing changed", fmt.Sprintf("%d contacts changed in HubSpot", sum.ChangedContacts)}
-			for i, p := range sum.Passes {
-				fmt.Fprintf(stdio.Out, "pass %d (%s): staged %d rows, model %d rows, pushed %d, skipped %d, failed %d in %.1fs\n",
-					i+1, labels[i], p.Staged, p.ModelRows, p.Pushed, p.Skipped, p.Failed, p.Seconds)
-			}
-			fmt.Fprintf(stdio.Out, "checked: the snapshot and sync_rows agree with the Pendo emulator for all %d pushed visitors\n", sum.Verified)
-			if len(sum.Recipes) > 0 {
-				fmt.Fprintf(stdio.Out, "\nrecipes (examples/recipes, all in one project, run twice in %.1fs):\n", sum.RecipesSeconds)
-				tw := tabwriter.NewWriter(stdio.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  recipe\tsync\tfirst run\tsecond run\tfailed")
-				for _, r := range sum.Recipes {
-					fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\n", r.Recipe, r.Sync, r.Pushed[0], r.Pushed[len(r.Pushed)-1], r.Failed)
-				}
-				tw.Flush()
-				fmt.Fprintln(stdio.Out, "  The second run sends only what the first run's own HubSpot writes changed: the lifecycle stages the PQL recipe set go on to\n  Pendo, and the new expansion deals advance by trial milestones. A third run would send nothing.")
-			}
-			fmt.Fprintf(stdio.Out, "\nproject:     %s\nDuckDB file: %s\n", sum.Project, sum.DuckDB)
-			if sum.RecipesProject != "" {
-				fmt.Fprintf(stdio.Out, "recipes:     %s\n", sum.RecipesProject)
-			}
-			fmt.Fprintf(stdio.Out, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
+			printDemo(stdio.Out, sum)
 			return nil
 		},
 	}
@@ -69,4 +60,55 @@ contacts change in HubSpot, which sends exactly those 25.`,
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the summary as JSON on stdout")
 	cmd.Flags().IntVar(&opts.contacts, "contacts", 2000, "HubSpot contacts to seed")
 	return cmd
+}
+
+// printDemo prints what the demo did; every count and every conclusion
+// comes from the summary.
+func printDemo(w io.Writer, sum *demo.Summary) {
+	fmt.Fprintf(w, "the emulators' present: %s\n", sum.Now.Format(time.RFC3339))
+	labels := []string{"first load", "nothing changed", fmt.Sprintf("%d contacts changed in HubSpot", sum.ChangedContacts)}
+	for i, p := range sum.Passes {
+		fmt.Fprintf(w, "pass %d (%s): staged %d rows, model %d rows, pushed %d, skipped %d, failed %d in %.1fs\n",
+			i+1, labels[i], p.Staged, p.ModelRows, p.Pushed, p.Skipped, p.Failed, p.Seconds)
+	}
+	fmt.Fprintf(w, "checked: the snapshot and sync_rows agree with the Pendo emulator for all %d visitors in the snapshot\n", sum.Verified)
+	if len(sum.RecipeRuns) > 0 {
+		n := len(sum.RecipeRuns)
+		fmt.Fprintf(w, "\nrecipes (examples/recipes, all in one project; %d runs in %.1fs):\n", n, sum.RecipesSeconds)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		head := "  recipe\tsync"
+		for i := range sum.RecipeRuns {
+			head += fmt.Sprintf("\trun %d", i+1)
+		}
+		fmt.Fprintln(tw, head+"\tfailed")
+		for _, r := range sum.Recipes {
+			line := "  " + r.Recipe + "\t" + r.Sync
+			for _, p := range r.Pushed {
+				line += fmt.Sprintf("\t%d", p)
+			}
+			fmt.Fprintf(tw, "%s\t%d\n", line, r.Failed)
+		}
+		tw.Flush()
+		for i, rr := range sum.RecipeRuns[1:] {
+			if rr.Pushed == 0 {
+				continue
+			}
+			var parts []string
+			for _, name := range slices.Sorted(maps.Keys(rr.Syncs)) {
+				parts = append(parts, fmt.Sprintf("%s %d", name, rr.Syncs[name]))
+			}
+			fmt.Fprintf(w, "  run %d sent %d rows in %d syncs (%s); since run %d, only that run's own writes changed the emulators, and the clock moved %s\n",
+				i+2, rr.Pushed, len(rr.Syncs), strings.Join(parts, ", "), i+1, rr.At.Sub(sum.RecipeRuns[i].At))
+		}
+		if sum.RecipesSettled > 0 {
+			fmt.Fprintf(w, "  run %d sent nothing: the recipes reached their fixed point\n", sum.RecipesSettled)
+		} else {
+			fmt.Fprintf(w, "  every one of the %d runs sent something: no fixed point reached\n", n)
+		}
+	}
+	fmt.Fprintf(w, "\nproject:     %s\nDuckDB file: %s\n", sum.Project, sum.DuckDB)
+	if sum.RecipesProject != "" {
+		fmt.Fprintf(w, "recipes:     %s\n", sum.RecipesProject)
+	}
+	fmt.Fprintf(w, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
 }

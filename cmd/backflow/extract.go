@@ -53,7 +53,7 @@ replaces each table.`,
 			defer prog.done()
 			res, err := pipeline.Run(g.hard, pipeline.Options{Stop: g.stop,
 				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
-				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update,
+				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update, Now: g.clockFn,
 			})
 			prog.done()
 			if opts.json {

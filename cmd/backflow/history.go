@@ -12,17 +12,17 @@ const runsSQL = `SELECT r.run_id, r.command, r.started_at, r.finished_at, r.stat
 	coalesce(sum(s.applied), 0)::BIGINT AS pushed, coalesce(sum(s.skipped), 0)::BIGINT AS skipped,
 	coalesce(sum(s.failed), 0)::BIGINT AS failed, coalesce(sum(s.rejected), 0)::BIGINT AS rejected, r.error
 FROM backflow.runs r LEFT JOIN backflow.sync_runs s USING (run_id)
-GROUP BY ALL ORDER BY r.started_at DESC`
+GROUP BY ALL ORDER BY r.run_id DESC` // run ids (UUIDv7) sort in the order runs began, whatever --now said
 
 // syncStateSQL is each sync's latest run.
 const syncStateSQL = `SELECT sync, status, started_at AS last_run, applied AS pushed, skipped, failed, rejected, error
-FROM backflow.sync_runs QUALIFY row_number() OVER (PARTITION BY sync ORDER BY started_at DESC) = 1
+FROM backflow.sync_runs QUALIFY row_number() OVER (PARTITION BY sync ORDER BY run_id DESC) = 1
 ORDER BY status = 'succeeded', sync`
 
 // topErrorsSQL groups the row errors of each sync's latest run.
 const topErrorsSQL = `WITH latest AS (
 	SELECT sync, run_id FROM backflow.sync_runs
-	QUALIFY row_number() OVER (PARTITION BY sync ORDER BY started_at DESC) = 1)
+	QUALIFY row_number() OVER (PARTITION BY sync ORDER BY run_id DESC) = 1)
 SELECT r.sync, r.status, count(*) AS rows, r.error, min(r.key) AS example_key
 FROM backflow.sync_rows r JOIN latest USING (sync, run_id)
 WHERE r.status <> 'applied'

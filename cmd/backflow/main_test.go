@@ -18,7 +18,7 @@ import (
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := Main(args, IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, func(k string) (string, bool) {
+	code := Main(cliArgs(args), IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	})
@@ -72,7 +72,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestExtract(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 80})
+	sb, err := testSandbox(sandbox.Options{Contacts: 80})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +84,7 @@ func TestExtract(t *testing.T) {
     objects: [contacts, companies, deals, owners, custom]
 pendo:
   base_url: `+sb.PendoURL+`
+  timezone: America/New_York
   extract:
     streams: [visitors, accounts, feature_events, poll_events]
 `), 0o644)
@@ -145,7 +146,7 @@ func TestModelsTestAndQuery(t *testing.T) {
 }
 
 func TestPlanAndSync(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 120})
+	sb, err := testSandbox(sandbox.Options{Contacts: 120})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +160,7 @@ func TestPlanAndSync(t *testing.T) {
     objects: [contacts]
 pendo:
   base_url: `+sb.PendoURL+`
+  timezone: America/New_York
   extract:
     streams: [visitors, feature_events]
 `), 0o644)
@@ -230,7 +232,7 @@ fields:
 // TestTrackEventSync sends Pendo track events from a model through the
 // CLI: the secret is required, events go out once, reruns send nothing.
 func TestTrackEventSync(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 50})
+	sb, err := testSandbox(sandbox.Options{Contacts: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +242,7 @@ func TestTrackEventSync(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "syncs"), 0o755)
 	os.WriteFile(filepath.Join(dir, "backflow.yml"), []byte("pendo:\n  base_url: "+sb.PendoURL+"\n  extract:\n    streams: [visitors]\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "models", "synced.sql"), []byte(`SELECT event_key(visitor_id, 'Warehouse Synced') AS event_key,
-	'Warehouse Synced' AS name, visitor_id, now() - INTERVAL 5 MINUTE AS at, 'backflow' AS source
+	'Warehouse Synced' AS name, visitor_id, run_started_at() - INTERVAL 5 MINUTE AS at, 'backflow' AS source
 FROM raw_pendo.visitors ORDER BY visitor_id LIMIT 12`), 0o644)
 	os.WriteFile(filepath.Join(dir, "syncs", "synced.yml"), []byte(`model: synced
 destination: pendo
@@ -279,7 +281,7 @@ fields:
 
 // TestRunPublish leaves analysts a copy of the file after a run.
 func TestRunPublish(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 20})
+	sb, err := testSandbox(sandbox.Options{Contacts: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +329,7 @@ func TestRunNotifyWebhook(t *testing.T) {
 		posts = append(posts, m)
 	}))
 	defer hook.Close()
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 10})
+	sb, err := testSandbox(sandbox.Options{Contacts: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,18 @@ func openProject(ctx context.Context, g *globals, dir string, readOnly bool) (*p
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: readOnly, LockTimeout: g.lockTimeout})
+	now, err := g.clock()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := warehouse.Options{ReadOnly: readOnly, LockTimeout: g.lockTimeout, Constants: pipeline.Constants(p)}
+	if !readOnly || g.now != "" {
+		// Building models (or reading them at a set time) works in the
+		// command's present; reading them otherwise sees the file's own
+		// run_started_at(), the start of the latest run.
+		opts.RunStartedAt = now()
+	}
+	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), opts)
 	if err != nil {
 		return nil, nil, err
 	}

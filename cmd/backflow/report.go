@@ -40,7 +40,11 @@ run.`,
 				return err
 			}
 			defer w.Close()
-			return writeReport(cmd.Context(), stdio, p, w, out, runs)
+			now, err := g.clock()
+			if err != nil {
+				return err
+			}
+			return writeReport(cmd.Context(), stdio, p, w, out, runs, now)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
@@ -51,12 +55,12 @@ run.`,
 
 // writeReport writes the project's report page to out: whole, then renamed,
 // so a web server never serves half a page.
-func writeReport(ctx context.Context, stdio IO, p *project.Project, w *warehouse.Warehouse, out string, runs int) error {
+func writeReport(ctx context.Context, stdio IO, p *project.Project, w *warehouse.Warehouse, out string, runs int, now func() time.Time) error {
 	ordered, err := pipeline.Models(ctx, w, p, nil)
 	if err != nil {
 		return err
 	}
-	d, err := report.Collect(ctx, w.DB(), p, ordered, runs, time.Now())
+	d, err := report.Collect(ctx, w.DB(), p, ordered, runs, now())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -50,6 +51,30 @@ type globals struct {
 	// by the first signal.
 	hard context.Context
 	stop <-chan struct{}
+
+	// now is --now as given; clockFn is built from it once, and start is
+	// the instant it starts at.
+	now     string
+	clockFn func() time.Time
+	start   time.Time
+}
+
+// clock is the present the command works in: the system clock, or --now
+// and on from there.
+func (g *globals) clock() (func() time.Time, error) {
+	if g.clockFn != nil {
+		return g.clockFn, nil
+	}
+	if g.now == "" {
+		g.clockFn, g.start = clock.System, time.Now()
+		return g.clockFn, nil
+	}
+	t, err := clock.Parse(g.now)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--now: %w", err)}
+	}
+	g.clockFn, g.start = clock.From(t), t
+	return g.clockFn, nil
 }
 
 func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
@@ -111,10 +136,16 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A bad --now is a usage error before anything runs.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			_, err := g.clock()
+			return err
+		},
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().DurationVar(&g.lockTimeout, "lock-timeout", time.Minute, "how long to wait while another process holds the DuckDB file")
+	root.PersistentFlags().StringVar(&g.now, "now", "", "treat this RFC 3339 time as the present, moving on from it (for runs against a sandbox started with --now); default the system clock")
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.ErrOut)
@@ -138,7 +169,7 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		newCmdStatus(g, stdio),
 		newCmdReport(g, stdio),
 		newCmdDemo(g, stdio),
-		newCmdSandbox(stdio),
+		newCmdSandbox(g, stdio),
 		newCmdAuth(stdio, lookupEnv),
 	)
 	return root

@@ -62,6 +62,7 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 				Select:        opts.selectors,
 				Syncs:         opts.syncs,
 				SkipExtract:   opts.skipExtract,
+				Now:           g.clockFn,
 			})
 			prog.done()
 			if opts.json {
@@ -203,7 +204,11 @@ func runReport(ctx context.Context, g *globals, p *project.Project, out string) 
 	}
 	defer w.Close()
 	// The log line says it was written; stdout stays the run's.
-	return writeReport(ctx, IO{Out: io.Discard}, p, w, out, 30)
+	now, err := g.clock()
+	if err != nil {
+		return err
+	}
+	return writeReport(ctx, IO{Out: io.Discard}, p, w, out, 30, now)
 }
 
 // alert posts a summary to the webhook when the run failed or rows failed.

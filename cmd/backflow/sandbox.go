@@ -15,7 +15,7 @@ type sandboxOptions struct {
 	contacts               int
 }
 
-func newCmdSandbox(stdio IO) *cobra.Command {
+func newCmdSandbox(g *globals, stdio IO) *cobra.Command {
 	opts := &sandboxOptions{}
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -25,17 +25,29 @@ addresses, seeded with a deterministic CRM (owners, companies, contacts,
 deals, a custom object, associations) and matching Pendo visitors and
 accounts, so models and syncs can be developed without touching production.
 Point a project's base_url settings at the printed URLs (backflow init
---sandbox writes the default ones). It serves until interrupted.`,
-		Example: `  backflow sandbox --hubspot-addr 127.0.0.1:8081 --pendo-addr 127.0.0.1:8082 --token dev-token`,
-		Args:    cobra.NoArgs,
+--sandbox writes the default ones). It serves until interrupted.
+
+With --now, the emulators treat that instant as the present: the seeded
+history ends there and time moves on from it. Runs against them take
+--now too, at the emulators' present (the instant given plus the time since
+the sandbox started); a few seconds' difference is covered by the
+look-backs, but a run whose present is behind the emulators' misses what
+changed in between.`,
+		Example: `  backflow sandbox --hubspot-addr 127.0.0.1:8081 --pendo-addr 127.0.0.1:8082 --token dev-token
+  # a sandbox where it is 30 s before midnight in New York, DST starting that day
+  backflow sandbox --now 2027-03-14T23:59:30-04:00`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sb, err := sandbox.Start(sandbox.Options{Seed: opts.seed, Contacts: opts.contacts, Token: opts.token,
-				HubSpotAddr: opts.hubspotAddr, PendoAddr: opts.pendoAddr})
+				HubSpotAddr: opts.hubspotAddr, PendoAddr: opts.pendoAddr, Now: g.clockFn})
 			if err != nil {
 				return err
 			}
 			defer sb.Close()
 			fmt.Fprintf(stdio.Out, "hubspot: %s\npendo: %s\n", sb.HubSpotURL, sb.PendoURL)
+			if g.now != "" {
+				fmt.Fprintf(stdio.ErrOut, "The emulators' present started at %s and moves on from there; give runs against them --now at that present.\n", g.now)
+			}
 			fmt.Fprintf(stdio.ErrOut, "HubSpot token %q; Pendo integration key %q, track secret %q (data host: the pendo URL); OAuth app client id %q, secret %q. Ctrl-C to stop.\n",
 				sb.HubSpotToken, sb.PendoKey, sb.PendoTrackSecret, sandbox.OAuthClientID, sandbox.OAuthClientSecret)
 			<-cmd.Context().Done()

@@ -13,6 +13,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
+	"github.com/backflow-dev/backflow/internal/clock"
+	"github.com/backflow-dev/backflow/internal/clock/clocktest"
 	"github.com/backflow-dev/backflow/sandbox"
 	"github.com/backflow-dev/backflow/warehouse/warehousetest"
 )
@@ -23,12 +25,38 @@ import (
 // holds a DuckDB file open.
 func TestMain(m *testing.M) {
 	if os.Getenv("BACKFLOW_AS_CLI") == "1" {
-		os.Exit(Main(os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.LookupEnv))
+		os.Exit(Main(cliArgs(os.Args[1:]), IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.LookupEnv))
 	}
 	warehousetest.MaybeHold()
+	// Subprocesses (the crash and signal tests) inherit the pinned present.
+	os.Setenv(testNowEnv, testNow.Format(time.RFC3339))
 	testscript.Main(m, map[string]func(){
-		"backflow": func() { os.Exit(Main(os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.LookupEnv)) },
+		"backflow": func() {
+			os.Exit(Main(cliArgs(os.Args[1:]), IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.LookupEnv))
+		},
 	})
+}
+
+// testNow is the present every command of these tests runs in, and the
+// sandboxes they start: nothing they check depends on the hour they run.
+var testNow = clocktest.Named("afternoon")
+
+// testNowEnv carries testNow to the test binary when it stands in for the
+// backflow command; only the tests set it.
+const testNowEnv = "BACKFLOW_TEST_NOW"
+
+// cliArgs gives a command line run by the tests the pinned present.
+func cliArgs(args []string) []string {
+	if now := os.Getenv(testNowEnv); now != "" {
+		return append([]string{"--now", now}, args...)
+	}
+	return args
+}
+
+// testSandbox starts a sandbox whose clock stands at testNow.
+func testSandbox(opts sandbox.Options) (*sandbox.Sandbox, error) {
+	opts.Now = clock.NewManual(testNow).Now
+	return sandbox.Start(opts)
 }
 
 // TestScripts runs testdata/script/*.txtar: each command's happy path and
@@ -53,6 +81,7 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Values[sandboxKey{}] = &scriptSandbox{}
+			env.Setenv(testNowEnv, testNow.Format(time.RFC3339))
 			env.Setenv("HUBSPOT_TOKEN", sandbox.HubSpotToken)
 			env.Setenv("PENDO_INTEGRATION_KEY", sandbox.PendoIntegrationKey)
 			return nil
@@ -105,7 +134,7 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: sandbox [-slow]")
 		}
 	}
-	sb, err := sandbox.Start(opts)
+	sb, err := testSandbox(opts)
 	ts.Check(err)
 	ts.Defer(sb.Close)
 	ts.Value(sandboxKey{}).(*scriptSandbox).sb = sb

@@ -20,7 +20,7 @@ import (
 // task, to a real `backflow sync` process while its first batch is at
 // Pendo: it must exit 5 after recording that batch, and send no other.
 func TestSIGTERMFinishesTheBatch(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 300, Pendo: pendotest.Options{BulkRowsPerSecond: 100}})
+	sb, err := testSandbox(sandbox.Options{Contacts: 300, Pendo: pendotest.Options{BulkRowsPerSecond: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 	}
 	var summaries []map[string]any
 	failed := false
-	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout}, so,
+	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn}, so,
 		func(ps pipeline.PlannedSync) error {
 			pl := ps.Plan
 			c := pl.Counts

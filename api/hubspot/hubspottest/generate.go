@@ -102,7 +102,12 @@ func Generate(s *Server, opts GenerateOptions) (*Generated, error) {
 	}
 	g.SubscriptionType = subType
 
-	today := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	// Dates follow the emulator's clock: a sandbox started at any instant
+	// has deals closing around then and renewals ahead of it.
+	s.mu.Lock()
+	now := s.now().UTC()
+	s.mu.Unlock()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	for i := 0; i < opts.Companies; i++ {
 		word := companyWords[i%len(companyWords)]
 		name := word

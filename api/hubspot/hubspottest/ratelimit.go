@@ -52,7 +52,7 @@ func (s *Server) window(key string, now time.Time, length time.Duration) *window
 func (s *Server) admit(rw *response, tok, pattern string, b bucket) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := time.Now() // real time: see Options.Now
 	h := rw.w.Header()
 	refuse := func(msg, policy, group string) bool {
 		s.limited++

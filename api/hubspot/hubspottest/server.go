@@ -58,6 +58,12 @@ type Options struct {
 	TimelineLastWins bool
 	// Faults injects failures; see Faults.
 	Faults Faults
+	// Now is the emulator's present: the time records are created and
+	// modified at, search lag and token expiry are measured from, and
+	// generated data is dated by. Default the system clock. Rate limits
+	// count real time whatever the clock: they are what a client's pacing
+	// meets, and a client paces on real time.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -78,6 +84,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.AssociationsPageSize == 0 {
 		o.AssociationsPageSize = 500
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.OAuth.AccessTokenTTL == 0 {
 		o.OAuth.AccessTokenTTL = 30 * time.Minute
@@ -127,7 +136,7 @@ func New(opts Options) *Server {
 		eventDef: map[string]*EventDefinition{},
 		uuids:    map[string]time.Time{},
 		faults:   newFaultState(opts.Faults),
-		now:      time.Now,
+		now:      opts.Now,
 		mux:      http.NewServeMux(),
 
 		routesMeta: map[string]route{},

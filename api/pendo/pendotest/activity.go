@@ -325,3 +325,18 @@ func (s *Server) Tracked() []Activity {
 	}
 	return out
 }
+
+// Activities returns the raw activity of one kind (page, feature, track,
+// guide, poll) the emulator holds, in no particular order, for tests to
+// compare a read with.
+func (s *Server) Activities(kind string) []Activity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Activity
+	for _, a := range s.activity {
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -180,7 +180,9 @@ func (c callExpr) eval(e *env) any {
 func startOf(t time.Time, unit string) time.Time {
 	switch unit {
 	case "hour", "hourly":
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, t.Location())
+		// Counted back from t: rebuilding it from the wall clock is
+		// ambiguous in the repeated hour of a DST switch.
+		return t.Add(-time.Duration(t.Minute())*time.Minute - time.Duration(t.Second())*time.Second - time.Duration(t.Nanosecond()))
 	case "week", "weekly":
 		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
 		return d.AddDate(0, 0, -int(d.Weekday()))

@@ -124,7 +124,9 @@ func GenerateActivity(s *Server, opts ActivityOptions) error {
 			}
 		}
 		if rng.Float64() < opts.NPSRate {
-			at := opts.Now.Add(-time.Duration(rng.IntN(opts.Days*24)) * time.Hour)
+			// At least an hour back, so the answer (and the free text 20 s
+			// after it) is history, never in the future.
+			at := opts.Now.Add(-time.Duration(1+rng.IntN(opts.Days*24)) * time.Hour)
 			score := float64(rng.IntN(11))
 			acts = append(acts,
 				Activity{Kind: "guide", GuideType: "guideSeen", GuideID: NPSGuideID, GuideStepID: "step-1", VisitorID: p.id, AccountID: p.account, AppID: DefaultAppID, Time: at},

@@ -40,6 +40,12 @@ type Options struct {
 	BulkRowsPerSecond int
 	// Faults injects failures.
 	Faults Faults
+	// Now is the emulator's present: the time its data is stamped with
+	// and its windows are measured from (lastupdated, the 7-day track
+	// window, now() in expressions, generated history). Default the system
+	// clock. Rate limits count real time whatever the clock: they are what
+	// a client's pacing meets, and a client paces on real time.
+	Now func() time.Time
 }
 
 // Faults make the emulator fail as a service under load does.
@@ -94,13 +100,16 @@ func New(opts Options) *Server {
 	if opts.BulkRowsPerCall == 0 {
 		opts.BulkRowsPerCall = 750_000
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	s := &Server{
 		opts:     opts,
 		visitors: map[string]*Entity{},
 		accounts: map[string]*Entity{},
 		windows:  map[string][]time.Time{},
 		counts:   map[string]int{},
-		now:      time.Now,
+		now:      opts.Now,
 		loc:      opts.TimeZone,
 		apps:     []App{{ID: DefaultAppID, Name: "Web app", Platform: "web"}},
 		faults:   newFaultState(opts.Faults),
@@ -200,11 +209,12 @@ func easternTime() *time.Location {
 	return loc
 }
 
-// admit applies the per-endpoint limit over a sliding one-second window.
+// admit applies the per-endpoint limit over a sliding one-second window
+// of real time (see Options.Now).
 func (s *Server) admit(route string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := time.Now()
 	times := s.windows[route]
 	i := 0
 	for i < len(times) && now.Sub(times[i]) >= time.Second {

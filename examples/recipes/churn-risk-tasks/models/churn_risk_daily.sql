@@ -9,7 +9,7 @@ WITH settings AS (
            20  AS min_days_before,     -- ... and the account had at least this many person-days before
            ['Dashboard', 'Report Builder'] AS core_features
 ),
-today AS (SELECT CAST(now() AT TIME ZONE 'UTC' AS DATE) AS d),
+today AS (SELECT CAST(run_started_at() AT TIME ZONE 'UTC' AS DATE) AS d),
 active AS (
     SELECT DISTINCT account_id, visitor_id, CAST(day AT TIME ZONE 'UTC' AS DATE) AS day
     FROM raw_pendo.events

@@ -16,7 +16,7 @@ usage AS (
            count(DISTINCT CAST(day AT TIME ZONE 'UTC' AS DATE)) AS active_days
     FROM raw_pendo.events
     -- whole days (UTC), so reruns within a day see the same window
-    WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - 30
+    WHERE CAST(day AT TIME ZONE 'UTC' AS DATE) > CAST(run_started_at() AT TIME ZONE 'UTC' AS DATE) - 30
       AND account_id IS NOT NULL AND account_id <> ''
     GROUP BY account_id
 ),

@@ -1,6 +1,8 @@
 -- One HubSpot custom event per contact, feature and day of the last week,
 -- from Pendo's daily feature-event roll-ups. Only complete days are sent
--- (an event is sent once, so a half-counted day would stay half-counted).
+-- (an event is sent once, so a half-counted day would stay half-counted);
+-- a day ends at the next midnight of the subscription's time zone, 23 or
+-- 25 hours later on the days DST starts or ends.
 -- event_key hashes what makes the event unique: it becomes the event's
 -- uuid, and backflow never sends a key twice.
 SELECT
@@ -13,5 +15,5 @@ SELECT
 FROM raw_pendo.feature_events f
 JOIN raw_pendo.catalog c ON c.kind = 'feature' AND c.id = f.feature_id
 JOIN models.identity_contacts_visitors i ON i.visitor_id = f.visitor_id AND i.status = 'matched'
-WHERE f.day >= now() - INTERVAL 7 DAY
-  AND f.day + INTERVAL 1 DAY <= now()
+WHERE f.day >= run_started_at() - INTERVAL 7 DAY
+  AND pendo_day_end(f.day) <= run_started_at()  -- the day is over where Pendo counts it

@@ -16,7 +16,7 @@ stages(stage, rank) AS (VALUES
 engaged AS (
     SELECT e.visitor_id
     FROM raw_pendo.events e, settings s
-    WHERE CAST(e.day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - s.window_days
+    WHERE CAST(e.day AT TIME ZONE 'UTC' AS DATE) > CAST(run_started_at() AT TIME ZONE 'UTC' AS DATE) - s.window_days
     GROUP BY e.visitor_id, s.min_active_days
     HAVING count(DISTINCT CAST(e.day AT TIME ZONE 'UTC' AS DATE)) >= s.min_active_days
 ),
@@ -24,7 +24,7 @@ core AS (
     SELECT f.visitor_id
     FROM raw_pendo.feature_events f
     JOIN raw_pendo.catalog c ON c.kind = 'feature' AND c.id = f.feature_id, settings s
-    WHERE CAST(f.day AT TIME ZONE 'UTC' AS DATE) > CAST(now() AT TIME ZONE 'UTC' AS DATE) - s.window_days
+    WHERE CAST(f.day AT TIME ZONE 'UTC' AS DATE) > CAST(run_started_at() AT TIME ZONE 'UTC' AS DATE) - s.window_days
       AND list_contains(s.core_features, c.name)
     GROUP BY f.visitor_id, s.min_core_features
     HAVING count(DISTINCT c.name) >= s.min_core_features

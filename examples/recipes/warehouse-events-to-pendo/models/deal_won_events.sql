@@ -19,4 +19,4 @@ JOIN raw_hubspot.deal_contact dc ON dc.from_id = d.id
 JOIN models.identity_contacts_visitors i ON i.contact_id = dc.to_id AND i.status = 'matched'
 LEFT JOIN raw_pendo.visitors v ON v.visitor_id = i.visitor_id
 WHERE d.dealstage = 'closedwon'
-  AND d.hs_lastmodifieddate >= now() - INTERVAL 6 DAY
+  AND d.hs_lastmodifieddate >= run_started_at() - INTERVAL 6 DAY
