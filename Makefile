@@ -26,4 +26,9 @@ demo: build
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@# Build outputs and data stay out of git: no tracked file over 5 MB.
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		big=$$(git ls-files -z | xargs -0 stat -c '%s %n' 2>/dev/null | awk '$$1 > 5242880 {print "  " $$2 " (" int($$1/1048576) " MB)"}'); \
+		if [ -n "$$big" ]; then echo "tracked files over 5 MB (add them to .gitignore and git rm --cached them):"; echo "$$big"; exit 1; fi; \
+	fi
 	$(GO) vet -tags $(TAGS) ./...
