@@ -12,9 +12,14 @@ TESTFLAGS ?= -count=1
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/backflow ./cmd/backflow
 
+# The packages with concurrency of their own (API clients, extraction,
+# load, the pipeline) run under the race detector; the rest without it.
+RACE_PKGS := ./api/... ./extract/... ./load/... ./pipeline/...
+
 test:
 	$(GO) vet -tags $(TAGS) ./...
-	$(GO) test -tags $(TAGS) $(TESTFLAGS) ./...
+	$(GO) test -tags $(TAGS) $(TESTFLAGS) -race $(RACE_PKGS)
+	$(GO) test -tags $(TAGS) $(TESTFLAGS) $$($(GO) list -tags $(TAGS) ./... | grep -v -E '/(api|extract|load|pipeline)(/|$$)')
 
 # Each headline figure prints on a line of its own: "bench: NAME VALUE UNIT".
 # One package at a time (-p 1): two benchmarks sharing the 2 cores skew both.

@@ -3,6 +3,7 @@ package backoff_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/backoff"
@@ -29,13 +30,15 @@ func TestDelay(t *testing.T) {
 }
 
 func TestSleep_Canceled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	if err := backoff.Sleep(ctx, time.Hour); err != context.Canceled {
-		t.Fatalf("err = %v", err)
-	}
-	if time.Since(start) > time.Second {
-		t.Fatal("Sleep did not return on cancel")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Minute, cancel)
+		start := time.Now()
+		if err := backoff.Sleep(ctx, time.Hour); err != context.Canceled {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d != time.Minute {
+			t.Fatalf("Sleep returned after %v, want when the context was canceled (1m)", d)
+		}
+	})
 }

@@ -9,10 +9,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/internal/memnet"
 )
 
 const token = "pat-na1-test"
@@ -37,6 +39,27 @@ func newPair(t *testing.T, opts hubspottest.Options, cfg hubspot.Config) (*hubsp
 		t.Fatal(err)
 	}
 	return emu, c
+}
+
+// newMemPair is newPair over an in-memory network, for tests of timing in
+// a synctest bubble: the client's limiter, its backoff and the emulator's
+// windows then share the bubble's fake clock, which moves only when every
+// goroutine waits, so no request is ever late however busy the machine.
+func newMemPair(t *testing.T, opts hubspottest.Options, cfg hubspot.Config) (*hubspottest.Server, *hubspot.Client, *memnet.Server) {
+	t.Helper()
+	opts.Tokens = append(opts.Tokens, token)
+	emu := hubspottest.New(opts)
+	srv := memnet.Serve(emu)
+	t.Cleanup(srv.Close)
+	cfg.BaseURL, cfg.HTTPClient = srv.URL, srv.Client
+	if cfg.Token == "" {
+		cfg.Token = token
+	}
+	c, err := hubspot.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, c, srv
 }
 
 func startServer(t *testing.T, h http.Handler) string {
@@ -139,72 +162,71 @@ func TestClient_BadToken(t *testing.T) {
 	}
 }
 
-// The limiter keeps concurrent callers under the rolling window: no 429 and
-// throughput near the ceiling.
+// The limiter keeps concurrent callers under the rolling window: no 429,
+// and the 60 calls take what 19 per 500 ms allows, not more.
 func TestClient_RateLimitShared(t *testing.T) {
-	window := 500 * time.Millisecond
-	emu, c := newPair(t, hubspottest.Options{BurstLimit: 20, Window: window}, hubspot.Config{BurstLimit: 20, Window: window})
-	var wg sync.WaitGroup
-	var failed atomic.Int32
-	start := time.Now()
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 15; i++ {
-				if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
-					failed.Add(1)
+	synctest.Test(t, func(t *testing.T) {
+		window := 500 * time.Millisecond
+		emu, c, _ := newMemPair(t, hubspottest.Options{BurstLimit: 20, Window: window}, hubspot.Config{BurstLimit: 20, Window: window})
+		var wg sync.WaitGroup
+		var failed atomic.Int32
+		start := time.Now()
+		for g := 0; g < 4; g++ {
+			wg.Go(func() {
+				for i := 0; i < 15; i++ {
+					if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
+						failed.Add(1)
+					}
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() > 0 {
-		t.Fatalf("%d calls failed", failed.Load())
-	}
-	if _, limited := emu.Requests(); limited != 0 {
-		t.Errorf("emulator answered %d 429s; the limiter should prevent them", limited)
-	}
-	// 60 calls at 19 per 500 ms need at least ~1.5 s.
-	if d := time.Since(start); d < 1400*time.Millisecond {
-		t.Errorf("60 calls took %v: faster than the window allows", d)
-	}
+			})
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			t.Fatalf("%d calls failed", failed.Load())
+		}
+		if _, limited := emu.Requests(); limited != 0 {
+			t.Errorf("emulator answered %d 429s; the limiter should prevent them", limited)
+		}
+		// The first call goes at once, the other 59 one every 500/19 ms.
+		want := 59 * window / 19
+		if d := time.Since(start); d < want-time.Millisecond || d > want+time.Millisecond {
+			t.Errorf("60 calls took %v, want %v", d, want)
+		}
+	})
 }
 
 // Two processes on one token (each pacing itself at the full limit) meet
 // 429 TEN_SECONDLY_ROLLING; each waits out the window and every call
 // succeeds.
 func TestClient_RetriesTenSecondly429(t *testing.T) {
-	window := 300 * time.Millisecond
-	emu, c1 := newPair(t, hubspottest.Options{BurstLimit: 5, Window: window}, hubspot.Config{BurstLimit: 5, Window: window})
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c2, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token, BurstLimit: 5, Window: window})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, c := range []*hubspot.Client{c1, c2} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 10; i++ {
-				if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
-					errs <- err
-					return
+	synctest.Test(t, func(t *testing.T) {
+		window := 300 * time.Millisecond
+		emu, c1, srv := newMemPair(t, hubspottest.Options{BurstLimit: 5, Window: window}, hubspot.Config{BurstLimit: 5, Window: window})
+		c2, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, HTTPClient: srv.Client, Token: token, BurstLimit: 5, Window: window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, c := range []*hubspot.Client{c1, c2} {
+			wg.Go(func() {
+				for i := 0; i < 10; i++ {
+					if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
+						errs <- err
+						return
+					}
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if _, limited := emu.Requests(); limited == 0 {
-		t.Error("expected the emulator to refuse some calls")
-	}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if _, limited := emu.Requests(); limited == 0 {
+			t.Error("expected the emulator to refuse some calls")
+		}
+	})
 }
 
 func TestClient_DailyLimitStops(t *testing.T) {
@@ -220,25 +242,32 @@ func TestClient_DailyLimitStops(t *testing.T) {
 }
 
 func TestClient_RetriesServerErrors(t *testing.T) {
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{token}})
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) <= 2 {
-			w.WriteHeader(http.StatusBadGateway)
-			w.Write([]byte("<html>bad gateway</html>"))
-			return
+	synctest.Test(t, func(t *testing.T) {
+		emu := hubspottest.New(hubspottest.Options{Tokens: []string{token}})
+		var calls atomic.Int32
+		srv := memnet.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) <= 2 {
+				w.WriteHeader(http.StatusBadGateway)
+				w.Write([]byte("<html>bad gateway</html>"))
+				return
+			}
+			emu.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		c, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, HTTPClient: srv.Client, Token: token, RetryBaseDelay: time.Second})
+		if err != nil {
+			t.Fatal(err)
 		}
-		emu.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	c, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token, RetryBaseDelay: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
-		t.Fatal(err)
-	}
-	if calls.Load() != 3 {
-		t.Errorf("calls = %d, want 3", calls.Load())
-	}
+		start := time.Now()
+		if _, _, err := c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if calls.Load() != 3 {
+			t.Errorf("calls = %d, want 3", calls.Load())
+		}
+		// Two backoffs, each at least half its step (1 s, then 2 s).
+		if d := time.Since(start); d < 1500*time.Millisecond {
+			t.Errorf("retried after %v: the backoff was skipped", d)
+		}
+	})
 }

@@ -93,12 +93,15 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // emulator and validates each request and response against HubSpot's
 // OpenAPI files. It reads them from shared/specs/hubspot beside the
 // repository and skips when they are absent (they cannot be redistributed).
+// conformanceNow is the emulator's present in the conformance scenario.
+var conformanceNow = time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+
 func TestConformance(t *testing.T) {
 	specDir := findSpecs(t)
 	if specDir == "" {
 		t.Skip("HubSpot's OpenAPI files are not beside the repository (shared/specs/hubspot); skipping the conformance test")
 	}
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{token}, BurstLimit: 100_000, SearchPerSecond: 1000, AppID: 77, DeveloperAPIKey: "dev",
+	emu := hubspottest.New(hubspottest.Options{Now: func() time.Time { return conformanceNow }, Tokens: []string{token}, BurstLimit: 100_000, SearchPerSecond: 1000, AppID: 77, DeveloperAPIKey: "dev",
 		OAuth: hubspottest.OAuthApp{ClientID: "cid", ClientSecret: "sec", RedirectURIs: []string{"http://localhost:0/cb"}}})
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
@@ -277,7 +280,7 @@ func scenario(t *testing.T, c *hubspot.Client, emu *hubspottest.Server) {
 	_, err = c.Search(ctx, "contacts", hubspot.SearchRequest{FilterGroups: [][]hubspot.Filter{{{PropertyName: "email", Operator: "EQ", Value: "a@example.com"}}},
 		Sort: &hubspot.Sort{PropertyName: "createdate", Direction: "ASCENDING"}, Properties: []string{"email"}, Limit: 1})
 	must(err)
-	must(c.ModifiedBetween(ctx, "contacts", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), []string{"email"}, func([]hubspot.Object) error { return nil }))
+	must(c.ModifiedBetween(ctx, "contacts", conformanceNow.Add(-time.Hour), conformanceNow, []string{"email"}, func([]hubspot.Object) error { return nil }))
 
 	co, err := c.Create(ctx, "companies", map[string]string{"name": "Acme", "domain": "acme.io"}, nil)
 	must(err)
@@ -306,12 +309,12 @@ func scenario(t *testing.T, c *hubspot.Client, emu *hubspottest.Server) {
 	must(err)
 	_, err = c.EventDefinitions(ctx)
 	must(err)
-	must(c.SendEvents(ctx, []hubspot.Event{{EventName: def.FullyQualifiedName, ObjectID: a, UUID: "u1", OccurredAt: time.Now(), Properties: map[string]string{"feature": "x"}}}))
+	must(c.SendEvents(ctx, []hubspot.Event{{EventName: def.FullyQualifiedName, ObjectID: a, UUID: "u1", OccurredAt: conformanceNow, Properties: map[string]string{"feature": "x"}}}))
 
 	tpl, err := c.CreateTimelineTemplate(ctx, 77, "dev", hubspot.TimelineTemplate{Name: "NPS", ObjectType: "contacts", HeaderTemplate: "NPS {{score}}",
 		Tokens: []hubspot.TimelineToken{{Name: "score", Label: "Score", Type: "number"}}})
 	must(err)
-	_, err = c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{{ID: "e1", EventTemplateID: tpl.ID, ObjectID: a, Tokens: map[string]string{"score": "9"}, Timestamp: time.Now()},
+	_, err = c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{{ID: "e1", EventTemplateID: tpl.ID, ObjectID: a, Tokens: map[string]string{"score": "9"}, Timestamp: conformanceNow},
 		{ID: "e2", EventTemplateID: tpl.ID, ObjectID: "999", Tokens: map[string]string{"score": "1"}}})
 	must(err)
 }

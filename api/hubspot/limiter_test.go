@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
@@ -51,8 +52,13 @@ func TestLimiter_PaceShareAndDaily(t *testing.T) {
 // TestEventSendsBypassTheBurstWindow: custom event sends have their own
 // limit, so a tier's small burst window does not pace them.
 func TestEventSendsBypassTheBurstWindow(t *testing.T) {
-	emu, c := newPair(t, hubspottest.Options{BurstLimit: 10}, hubspot.Config{BurstLimit: 10})
+	synctest.Test(t, testEventSendsBypassTheBurstWindow)
+}
+
+func testEventSendsBypassTheBurstWindow(t *testing.T) {
+	emu, c, _ := newMemPair(t, hubspottest.Options{BurstLimit: 10}, hubspot.Config{BurstLimit: 10})
 	ctx := context.Background()
+	start := time.Now()
 	def, err := c.CreateEventDefinition(ctx, hubspot.EventDefinition{Name: "pinged", Label: "Pinged", PrimaryObject: "CONTACT"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,5 +76,10 @@ func TestEventSendsBypassTheBurstWindow(t *testing.T) {
 	}
 	if n := len(emu.Events()); n != 30 {
 		t.Fatalf("%d events stored", n)
+	}
+	// The definition took the one call of the burst window; the sends
+	// waited for none of it.
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("30 sends took %v", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
@@ -368,17 +369,19 @@ func TestClient_Faults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{RetryBaseDelay: time.Millisecond, Window: 50 * time.Millisecond})
-			emu.FailNext(tt.statuses...)
-			var err error
-			if tt.write {
-				_, err = c.BatchCreate(context.Background(), "contacts", []hubspot.Input{{Properties: map[string]string{"firstname": "x"}}})
-			} else {
-				_, _, err = c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, "")
-			}
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				emu, c, _ := newMemPair(t, hubspottest.Options{}, hubspot.Config{})
+				emu.FailNext(tt.statuses...)
+				var err error
+				if tt.write {
+					_, err = c.BatchCreate(context.Background(), "contacts", []hubspot.Input{{Properties: map[string]string{"firstname": "x"}}})
+				} else {
+					_, _, err = c.ListPage(context.Background(), "contacts", hubspot.ListOptions{}, "")
+				}
+				if (err != nil) != tt.wantErr {
+					t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+				}
+			})
 		})
 	}
 }
@@ -443,44 +446,49 @@ func TestClient_TimelineEvents(t *testing.T) {
 // Two processes searching at once exceed the account's 5/s search limit
 // together; each retries the SECONDLY 429s and every search succeeds.
 func TestClient_SearchSecondly429Retried(t *testing.T) {
-	emu, c1 := newPair(t, hubspottest.Options{SearchPerSecond: 5}, hubspot.Config{RetryBaseDelay: 100 * time.Millisecond})
-	c2, _ := hubspot.New(hubspot.Config{BaseURL: startServer(t, emu), Token: token, RetryBaseDelay: 100 * time.Millisecond, BurstLimit: 100_000})
-	errs := make(chan error, 2)
-	for _, c := range []*hubspot.Client{c1, c2} {
-		go func() {
-			for i := 0; i < 8; i++ {
-				if _, err := c.Search(context.Background(), "contacts", hubspot.SearchRequest{}); err != nil {
-					errs <- err
-					return
+	synctest.Test(t, func(t *testing.T) {
+		emu, c1, srv := newMemPair(t, hubspottest.Options{SearchPerSecond: 5, BurstLimit: 100_000}, hubspot.Config{RetryBaseDelay: 100 * time.Millisecond, BurstLimit: 100_000})
+		c2, _ := hubspot.New(hubspot.Config{BaseURL: srv.URL, HTTPClient: srv.Client, Token: token, RetryBaseDelay: 100 * time.Millisecond, BurstLimit: 100_000})
+		errs := make(chan error, 2)
+		for _, c := range []*hubspot.Client{c1, c2} {
+			go func() {
+				for i := 0; i < 8; i++ {
+					if _, err := c.Search(context.Background(), "contacts", hubspot.SearchRequest{}); err != nil {
+						errs <- err
+						return
+					}
 				}
-			}
-			errs <- nil
-		}()
-	}
-	for i := 0; i < 2; i++ {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+				errs <- nil
+			}()
 		}
-	}
-	if _, limited := emu.Requests(); limited == 0 {
-		t.Error("expected SECONDLY 429s")
-	}
+		for i := 0; i < 2; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, limited := emu.Requests(); limited == 0 {
+			t.Error("expected SECONDLY 429s")
+		}
+	})
 }
 
-// A caller's deadline ends a call that is waiting out a 429.
+// A caller's deadline ends a call that is waiting out a 429, at the
+// deadline.
 func TestClient_CanceledWhileWaiting(t *testing.T) {
-	emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
-	emu.FailNext(429, 429, 429)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, _, err := c.ListPage(ctx, "contacts", hubspot.ListOptions{}, "")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the deadline", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("returned after %v", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		emu, c, _ := newMemPair(t, hubspottest.Options{BurstLimit: 100_000}, hubspot.Config{BurstLimit: 100_000})
+		emu.FailNext(429, 429, 429)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, _, err := c.ListPage(ctx, "contacts", hubspot.ListOptions{}, "")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the deadline", err)
+		}
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Fatalf("returned after %v, want at the 200ms deadline", d)
+		}
+	})
 }
 
 func TestClient_BatchArchive(t *testing.T) {

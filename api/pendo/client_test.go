@@ -5,28 +5,38 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
+	"github.com/backflow-dev/backflow/internal/memnet"
 )
 
 const key = "pendo-key-test"
 
+// newPair serves an emulator over an in-memory network (see memnet) and
+// returns it with a client; in a synctest bubble, the client's pacing and
+// backoff and the emulator's windows share the bubble's fake clock.
 func newPair(t *testing.T, opts pendotest.Options, cfg pendo.Config) (*pendotest.Server, *pendo.Client) {
+	emu, c, _ := newPairOn(t, opts, cfg)
+	return emu, c
+}
+
+// newPairOn is newPair that also returns the server, for more clients.
+func newPairOn(t *testing.T, opts pendotest.Options, cfg pendo.Config) (*pendotest.Server, *pendo.Client, *memnet.Server) {
 	t.Helper()
 	if opts.IntegrationKey == "" {
 		opts.IntegrationKey = key
 	}
 	emu := pendotest.New(opts)
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	srv := serve(t, emu)
 	cfg.BaseURL = srv.URL
-	cfg.HTTPClient = srv.Client()
+	cfg.HTTPClient = srv.Client
 	if cfg.IntegrationKey == "" {
 		cfg.IntegrationKey = key
 	}
@@ -37,7 +47,14 @@ func newPair(t *testing.T, opts pendotest.Options, cfg pendo.Config) (*pendotest
 	if err != nil {
 		t.Fatal(err)
 	}
-	return emu, c
+	return emu, c, srv
+}
+
+// serve serves h on an in-memory network until the test ends.
+func serve(t *testing.T, h http.Handler) *memnet.Server {
+	srv := memnet.Serve(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func TestClient_Visitors(t *testing.T) {
@@ -173,37 +190,36 @@ func TestClient_Keys(t *testing.T) {
 }
 
 // Two clients on one key exceed the per-endpoint limit together; both
-// retry their 429s and every call succeeds.
+// retry their 429s (waiting out Pendo's one-second window) and every call
+// succeeds.
 func TestClient_RateLimit429Retried(t *testing.T) {
-	emu, c1 := newPair(t, pendotest.Options{RequestsPerSecond: 10}, pendo.Config{RequestsPerSecond: 10})
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c2, err := pendo.New(pendo.Config{BaseURL: srv.URL, IntegrationKey: key, RequestsPerSecond: 10, RetryBaseDelay: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, c := range []*pendo.Client{c1, c2} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 12; i++ {
-				if _, err := c.Schema(context.Background(), pendo.Visitor); err != nil {
-					errs <- err
-					return
+	synctest.Test(t, func(t *testing.T) {
+		emu, c1, srv := newPairOn(t, pendotest.Options{RequestsPerSecond: 10}, pendo.Config{RequestsPerSecond: 10})
+		c2, err := pendo.New(pendo.Config{BaseURL: srv.URL, HTTPClient: srv.Client, IntegrationKey: key, RequestsPerSecond: 10, RetryBaseDelay: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, c := range []*pendo.Client{c1, c2} {
+			wg.Go(func() {
+				for i := 0; i < 12; i++ {
+					if _, err := c.Schema(context.Background(), pendo.Visitor); err != nil {
+						errs <- err
+						return
+					}
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if _, limited := emu.Requests(); limited == 0 {
-		t.Error("expected some 429s")
-	}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if _, limited := emu.Requests(); limited == 0 {
+			t.Error("expected some 429s")
+		}
+	})
 }
 
 func TestClient_FilterParseError(t *testing.T) {

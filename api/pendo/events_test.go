@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/pendo"
@@ -34,9 +35,8 @@ func activityPair(t *testing.T, cfg pendo.Config) (*pendotest.Server, *pendo.Cli
 	}
 	emu.AddApp(pendotest.App{ID: 77, Name: "Mobile", Platform: "ios"})
 	emu.Record(pendotest.Activity{Kind: "feature", FeatureID: "feat-mobile", VisitorID: "v01", AccountID: "a1", AppID: 77, Time: clock.Add(-2 * time.Hour)})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	cfg.BaseURL, cfg.IntegrationKey, cfg.HTTPClient = srv.URL, key, srv.Client()
+	srv := serve(t, emu)
+	cfg.BaseURL, cfg.IntegrationKey, cfg.HTTPClient = srv.URL, key, srv.Client
 	if cfg.RetryBaseDelay == 0 {
 		cfg.RetryBaseDelay = 5 * time.Millisecond
 	}
@@ -187,6 +187,10 @@ func TestCheckTrackEvent(t *testing.T) {
 }
 
 func TestClient_TrackAll(t *testing.T) {
+	synctest.Test(t, testTrackAll)
+}
+
+func testTrackAll(t *testing.T) {
 	emu, c := activityPair(t, pendo.Config{TrackSecret: "track-secret"})
 	now := clock
 	var events []pendo.TrackEvent
@@ -234,7 +238,8 @@ func TestClient_TrackAll(t *testing.T) {
 	if err := c.Track(context.Background(), events[0]); err == nil {
 		t.Error("a 503 on a track event was retried or ignored")
 	}
-	bad, _ := pendo.New(pendo.Config{BaseURL: startURL(t, emu), IntegrationKey: key, TrackSecret: "wrong", Now: func() time.Time { return clock }})
+	srv := serve(t, emu)
+	bad, _ := pendo.New(pendo.Config{BaseURL: srv.URL, HTTPClient: srv.Client, IntegrationKey: key, TrackSecret: "wrong", Now: func() time.Time { return clock }})
 	var apiErr *pendo.Error
 	if err := bad.Track(context.Background(), events[0]); !errors.As(err, &apiErr) || apiErr.Status != 403 {
 		t.Errorf("wrong secret: %v", err)
@@ -293,12 +298,6 @@ func mustLoc(t *testing.T, name string) *time.Location {
 	return loc
 }
 
-func startURL(t *testing.T, emu *pendotest.Server) string {
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 func TestClient_AccountsAndCatalogs(t *testing.T) {
 	emu, c := activityPair(t, pendo.Config{})
 	emu.PutAccount("a0", map[string]map[string]any{"agent": {"name": "Acme"}})
@@ -326,19 +325,23 @@ func TestClient_AccountsAndCatalogs(t *testing.T) {
 func TestClient_PendoFaults(t *testing.T) {
 	for _, faults := range [][]int{{500}, {502, 503}, {0}, {0, 502, 429}} {
 		t.Run(fmt.Sprint(faults), func(t *testing.T) {
-			emu, c := newPair(t, pendotest.Options{}, pendo.Config{})
-			emu.FailNext(faults...)
-			if _, err := c.Schema(context.Background(), pendo.Visitor); err != nil {
-				t.Fatal(err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				emu, c := newPair(t, pendotest.Options{}, pendo.Config{})
+				emu.FailNext(faults...)
+				if _, err := c.Schema(context.Background(), pendo.Visitor); err != nil {
+					t.Fatal(err)
+				}
+			})
 		})
 	}
-	emu, c := newPair(t, pendotest.Options{}, pendo.Config{MaxRetries: 2})
-	emu.FailNext(502, 502, 502)
-	var apiErr *pendo.Error
-	if _, err := c.Schema(context.Background(), pendo.Visitor); !errors.As(err, &apiErr) || apiErr.Status != 502 || strings.Contains(apiErr.Message, "<") {
-		t.Fatalf("after retries: %v (HTML bodies must not leak into messages)", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		emu, c := newPair(t, pendotest.Options{}, pendo.Config{MaxRetries: 2})
+		emu.FailNext(502, 502, 502)
+		var apiErr *pendo.Error
+		if _, err := c.Schema(context.Background(), pendo.Visitor); !errors.As(err, &apiErr) || apiErr.Status != 502 || strings.Contains(apiErr.Message, "<") {
+			t.Fatalf("after retries: %v (HTML bodies must not leak into messages)", err)
+		}
+	})
 }
 
 // trackType is the id Pendo gave a track event name.

@@ -114,8 +114,8 @@ func TestClient_EventsUpToThePresent(t *testing.T) {
 				emu.Record(pendotest.Activity{Kind: "feature", FeatureID: "f1", VisitorID: name, Time: at},
 					pendotest.Activity{Kind: "poll", GuideID: "g1", PollID: "p1", GuideType: "pollResponse", Response: 7.0, VisitorID: name, Time: at})
 			}
-			srv := startURL(t, emu)
-			c, err := pendo.New(pendo.Config{BaseURL: srv, IntegrationKey: key, TimeZone: ny, RequestsPerSecond: 10_000, Now: func() time.Time { return now }})
+			srv := serve(t, emu)
+			c, err := pendo.New(pendo.Config{BaseURL: srv.URL, HTTPClient: srv.Client, IntegrationKey: key, TimeZone: ny, RequestsPerSecond: 10_000, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,8 @@ func TestClient_EventsWrongTimeZone(t *testing.T) {
 	emu.SetClock(func() time.Time { return now })
 	emu.PutVisitor("v1", nil)
 	emu.Record(pendotest.Activity{Kind: "feature", FeatureID: "f1", VisitorID: "v1", Time: now.Add(-time.Hour)})
-	c, err := pendo.New(pendo.Config{BaseURL: startURL(t, emu), IntegrationKey: key}) // UTC
+	srv := serve(t, emu)
+	c, err := pendo.New(pendo.Config{BaseURL: srv.URL, HTTPClient: srv.Client, IntegrationKey: key}) // UTC
 	if err != nil {
 		t.Fatal(err)
 	}

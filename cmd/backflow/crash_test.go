@@ -35,7 +35,7 @@ func TestLockTimeout(t *testing.T) {
 const crashTrials = 20
 
 // TestCrashConverges kills a `backflow sync` subprocess with SIGKILL at a
-// random moment, crashTrials times, each time after changing every model,
+// random point of its work, crashTrials times, each time after changing every model,
 // then reruns the sync to completion. After every rerun the emulators must
 // hold exactly what the models say (Pendo visitor metadata, HubSpot contact
 // properties), each track event must have arrived at least once and no
@@ -106,14 +106,25 @@ func TestCrashConverges(t *testing.T) {
 		for k, v := range env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
+		// The kill lands after the k-th request the emulators admit (k = 0:
+		// while the sync plans), not after a time, which a loaded machine
+		// would stretch: a trial makes some 70 requests, so every kill
+		// lands mid-run.
+		base, k := requests(sb), rng.IntN(41)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done: // finished before the kill: still a valid trial
-		case <-time.After(time.Duration(100+rng.IntN(1000)) * time.Millisecond):
+		finished := false
+		for !finished && requests(sb)-base < k {
+			select {
+			case <-done:
+				finished = true // before the kill: still a valid trial
+			case <-time.After(time.Millisecond):
+			}
+		}
+		if !finished {
 			cmd.Process.Kill()
 			<-done
 			killed++
@@ -131,9 +142,22 @@ func TestCrashConverges(t *testing.T) {
 		}
 	}
 	if killed < crashTrials/2 {
-		t.Fatalf("only %d of %d syncs were killed mid-run; the kill window is too late", killed, crashTrials)
+		t.Fatalf("only %d of %d syncs were killed mid-run", killed, crashTrials)
 	}
 	t.Logf("%d of %d trials killed mid-sync; %d left duplicated track events (within the bound)", killed, crashTrials, withDups)
+}
+
+// requests counts what the emulators have admitted.
+func requests(sb *sandbox.Sandbox) int {
+	n := 0
+	hs, _ := sb.HubSpot.Requests()
+	pd, _ := sb.Pendo.Requests()
+	for _, m := range []map[string]int{hs, pd} {
+		for _, c := range m {
+			n += c
+		}
+	}
+	return n
 }
 
 // checkConverged compares the emulators with the models in the file.

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,7 +15,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/internal/clock/clocktest"
 	"github.com/backflow-dev/backflow/sandbox"
@@ -64,17 +66,18 @@ func testSandbox(opts sandbox.Options) (*sandbox.Sandbox, error) {
 //
 // Commands beyond testscript's own:
 //
-//	sandbox [-slow]        start the emulators; sets HUBSPOT_URL, PENDO_URL
-//	                       (-slow: Pendo processes 100 metadata rows/s)
-//	waitfor pendo-writes N wait until Pendo got N metadata bulk writes
-//	                       (+N: N more than at the last mark)
-//	mark pendo-writes      remember how many Pendo has got
+//	sandbox                start the emulators; sets HUBSPOT_URL, PENDO_URL
 //	hold FILE              hold a DuckDB file open from another process;
 //	                       sets HOLDER_PID
 //	exitcode N ARGS...     run backflow ARGS and require exit code N
-//	sigterm                send SIGTERM to the background commands, as
-//	                       Airflow, systemd and Kubernetes stop a task
-//	                       (testscript's kill sends only INT and KILL)
+//	stopmidbatch SIG ARGS... run backflow ARGS (a sync) while Pendo holds
+//	                       its metadata writes; once the first batch is
+//	                       at Pendo, send SIG (TERM, as Airflow, systemd
+//	                       and Kubernetes stop a task, or INT, Ctrl-C); when
+//	                       the process says it is stopping, let Pendo
+//	                       answer. Requires exit code 5; the output goes to
+//	                       stop.stdout and stop.stderr. No timing decides
+//	                       the outcome: the batch waits for the signal.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -87,12 +90,10 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sandbox":  cmdSandbox,
-			"waitfor":  cmdWaitFor,
-			"hold":     cmdHold,
-			"exitcode": cmdExitCode,
-			"sigterm":  cmdSigterm,
-			"mark":     cmdMark,
+			"sandbox":      cmdSandbox,
+			"hold":         cmdHold,
+			"exitcode":     cmdExitCode,
+			"stopmidbatch": cmdStopMidBatch,
 		},
 	})
 }
@@ -100,11 +101,10 @@ func TestScripts(t *testing.T) {
 type sandboxKey struct{}
 
 type scriptSandbox struct {
-	sb   *sandbox.Sandbox
-	mark int
+	sb *sandbox.Sandbox
 }
 
-// pendoWrites counts the metadata bulk writes Pendo has answered.
+// pendoWrites counts the metadata bulk writes Pendo has admitted.
 func (s *scriptSandbox) pendoWrites() int {
 	got := 0
 	byRoute, _ := s.sb.Pendo.Requests()
@@ -116,56 +116,16 @@ func (s *scriptSandbox) pendoWrites() int {
 	return got
 }
 
-func cmdMark(ts *testscript.TestScript, neg bool, args []string) {
-	s := ts.Value(sandboxKey{}).(*scriptSandbox)
-	if len(args) != 1 || args[0] != "pendo-writes" || s.sb == nil {
-		ts.Fatalf("usage: mark pendo-writes (after sandbox)")
-	}
-	s.mark = s.pendoWrites()
-}
-
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
-	opts := sandbox.Options{Contacts: 300}
-	for _, a := range args {
-		switch a {
-		case "-slow":
-			opts.Pendo = pendotest.Options{BulkRowsPerSecond: 100}
-		default:
-			ts.Fatalf("usage: sandbox [-slow]")
-		}
+	if len(args) > 0 {
+		ts.Fatalf("usage: sandbox")
 	}
-	sb, err := testSandbox(opts)
+	sb, err := testSandbox(sandbox.Options{Contacts: 300})
 	ts.Check(err)
 	ts.Defer(sb.Close)
 	ts.Value(sandboxKey{}).(*scriptSandbox).sb = sb
 	ts.Setenv("HUBSPOT_URL", sb.HubSpotURL)
 	ts.Setenv("PENDO_URL", sb.PendoURL)
-}
-
-func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 || args[0] != "pendo-writes" {
-		ts.Fatalf("usage: waitfor pendo-writes [+]N")
-	}
-	s := ts.Value(sandboxKey{}).(*scriptSandbox)
-	if s.sb == nil {
-		ts.Fatalf("waitfor: no sandbox started")
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(args[1], "+"))
-	ts.Check(err)
-	if strings.HasPrefix(args[1], "+") {
-		n += s.mark
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := s.pendoWrites()
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("waitfor: %d Pendo metadata writes after 30s, want %d", got, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func cmdHold(ts *testscript.TestScript, neg bool, args []string) {
@@ -198,12 +158,61 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func cmdSigterm(ts *testscript.TestScript, neg bool, args []string) {
-	cmds := ts.BackgroundCmds()
-	if len(cmds) == 0 {
-		ts.Fatalf("sigterm: no background command")
+func cmdStopMidBatch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || (args[0] != "TERM" && args[0] != "INT") {
+		ts.Fatalf("usage: stopmidbatch TERM|INT ARGS...")
 	}
-	for _, c := range cmds {
-		ts.Check(c.Process.Signal(syscall.SIGTERM))
+	s := ts.Value(sandboxKey{}).(*scriptSandbox)
+	if s.sb == nil {
+		ts.Fatalf("stopmidbatch: no sandbox started")
+	}
+	sig := os.Signal(syscall.SIGTERM)
+	if args[0] == "INT" {
+		sig = os.Interrupt
+	}
+	before := s.pendoWrites()
+	release := s.sb.Pendo.HoldWrites()
+	defer release()
+
+	cmd := exec.Command(os.Args[0], args[1:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "BACKFLOW_AS_CLI=1")
+	for _, k := range []string{"HUBSPOT_TOKEN", "PENDO_INTEGRATION_KEY", "PENDO_TRACK_SECRET", testNowEnv} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	ts.Check(err)
+	ts.Check(cmd.Start())
+	// The first batch reaches Pendo and waits there: from then on nothing
+	// moves until the signal is handled.
+	deadline := time.Now().Add(time.Minute)
+	for s.pendoWrites() == before {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			ts.Fatalf("stopmidbatch: no batch reached Pendo in a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.Check(cmd.Process.Signal(sig))
+	lines := bufio.NewScanner(pipe)
+	for lines.Scan() {
+		stderr.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "stopping;") {
+			break
+		}
+	}
+	release()
+	io.Copy(&stderr, pipe)
+	err = cmd.Wait()
+	ts.Check(os.WriteFile(ts.MkAbs("stop.stdout"), stdout.Bytes(), 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs("stop.stderr"), stderr.Bytes(), 0o644))
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitStopped {
+		ts.Fatalf("stopmidbatch: %v, want exit %d\nstdout:\n%s\nstderr:\n%s", err, exitStopped, &stdout, &stderr)
+	}
+	if n := s.pendoWrites() - before; n != 1 {
+		ts.Fatalf("stopmidbatch: %d batches reached Pendo, want 1", n)
 	}
 }

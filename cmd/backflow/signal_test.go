@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,16 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/sandbox"
 )
 
 // TestSIGTERMFinishesTheBatch sends SIGTERM, as Airflow and systemd stop a
-// task, to a real `backflow sync` process while its first batch is at
-// Pendo: it must exit 5 after recording that batch, and send no other.
+// task, to a real `backflow sync` process while Pendo holds its first
+// batch: it must exit 5 after recording that batch, and send no other.
 func TestSIGTERMFinishesTheBatch(t *testing.T) {
-	sb, err := testSandbox(sandbox.Options{Contacts: 300, Pendo: pendotest.Options{BulkRowsPerSecond: 100}})
+	sb, err := testSandbox(sandbox.Options{Contacts: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +52,18 @@ fields:
 		t.Fatalf("models run: %v\n%s", err, out)
 	}
 
+	// Pendo holds the first batch until the process has taken the signal:
+	// no timing decides what is sent.
+	release := sb.Pendo.HoldWrites()
+	defer release()
 	cmd := exec.Command(os.Args[0], "sync", "--project", dir)
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +71,24 @@ fields:
 		byRoute, _ := sb.Pendo.Requests()
 		return byRoute["metadata/visitor/custom/value"]
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for writes() == 0 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(time.Minute)
+	for writes() == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no batch reached Pendo in a minute")
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
+	lines := bufio.NewScanner(pipe)
+	for lines.Scan() {
+		stderr.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "stopping;") {
+			break
+		}
+	}
+	release()
+	io.Copy(&stderr, pipe)
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitStopped {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -209,6 +210,16 @@ func (s *Server) bulkUpdate(w http.ResponseWriter, r *http.Request, kind, group 
 	if rps := s.opts.BulkRowsPerSecond; rps > 0 {
 		select {
 		case <-time.After(time.Duration(len(rows)) * time.Second / time.Duration(rps)):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
 		case <-r.Context().Done():
 			return
 		}
@@ -473,4 +484,23 @@ func (s *Server) getValue(w http.ResponseWriter, kind, group, id, field string) 
 		return
 	}
 	writeJSON(w, http.StatusOK, e.Metadata[group][field])
+}
+
+// HoldWrites makes bulk metadata writes wait, once admitted (counted in
+// Requests), until release is called: a test holds a batch at the API
+// while it does something, such as stopping the process that sent it.
+func (s *Server) HoldWrites() (release func()) {
+	gate := make(chan struct{})
+	s.mu.Lock()
+	s.gate = gate
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.gate = nil
+			s.mu.Unlock()
+			close(gate)
+		})
+	}
 }

@@ -81,6 +81,7 @@ type Server struct {
 	loc            *time.Location
 	faults         *faultState
 	now            func() time.Time
+	gate           chan struct{} // bulk writes wait on it while set (HoldWrites)
 }
 
 // Entity is a visitor or an account: its id and metadata by group.
