@@ -26,8 +26,11 @@ test:
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -count=1 -p 1 ./... | tee bench.out | grep -E '^(bench:|ok|FAIL|---)'
 
+# The demo's present: the same instant always prints the same counts.
+DEMO_NOW ?= 2026-12-01T15:00:00-05:00
+
 demo: build
-	./bin/backflow demo
+	./bin/backflow demo --now $(DEMO_NOW)
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

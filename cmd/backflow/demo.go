@@ -97,8 +97,8 @@ func printDemo(w io.Writer, sum *demo.Summary) {
 			for _, name := range slices.Sorted(maps.Keys(rr.Syncs)) {
 				parts = append(parts, fmt.Sprintf("%s %d", name, rr.Syncs[name]))
 			}
-			fmt.Fprintf(w, "  run %d sent %d rows in %d syncs (%s); since run %d, only that run's own writes changed the emulators, and the clock moved %s\n",
-				i+2, rr.Pushed, len(rr.Syncs), strings.Join(parts, ", "), i+1, rr.At.Sub(sum.RecipeRuns[i].At))
+			fmt.Fprintf(w, "  run %d sent %s in %s (%s); since run %d, only that run's own writes changed the emulators, and the clock moved %s\n",
+				i+2, plural(rr.Pushed, "row"), plural(int64(len(rr.Syncs)), "sync"), strings.Join(parts, ", "), i+1, rr.At.Sub(sum.RecipeRuns[i].At))
 		}
 		if sum.RecipesSettled > 0 {
 			fmt.Fprintf(w, "  run %d sent nothing: the recipes reached their fixed point\n", sum.RecipesSettled)
@@ -111,4 +111,12 @@ func printDemo(w io.Writer, sum *demo.Summary) {
 		fmt.Fprintf(w, "recipes:     %s\n", sum.RecipesProject)
 	}
 	fmt.Fprintf(w, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
+}
+
+// plural is "1 row", "2 rows".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
