@@ -109,9 +109,11 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	go func() {
 		select {
 		case sig := <-sigs:
-			fmt.Fprintf(stdio.ErrOut, "backflow: %v: stopping; a batch already at the API is finished and recorded first (signal again to abort now)\n", sig)
+			// Stopped first, then said: once the line is out, no batch
+			// starts (the signal tests wait for it).
 			close(stop)
 			stopAll()
+			fmt.Fprintf(stdio.ErrOut, "backflow: %v: stopping; a batch already at the API is finished and recorded first (signal again to abort now)\n", sig)
 		case <-hard.Done():
 			return
 		}
