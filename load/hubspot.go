@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
@@ -162,7 +162,10 @@ func (h *HubSpot) ValueSQL(col, colType, fieldType string) (string, error) {
 		}
 		return text("CAST(" + col + " AS VARCHAR)"), nil
 	case "number":
-		if numeric || colType == "VARCHAR" {
+		if numeric {
+			return text("hubspot_number_text(" + col + ")"), nil
+		}
+		if colType == "VARCHAR" {
 			return text("CAST(" + col + " AS VARCHAR)"), nil
 		}
 	case "bool":
@@ -191,6 +194,11 @@ func (h *HubSpot) ValueSQL(col, colType, fieldType string) (string, error) {
 	return "", fmt.Errorf("a %s column cannot feed a HubSpot %s property without a cast in the model", colType, fieldType)
 }
 
+// hubspotNumber is what HubSpot's number properties take: digits with at
+// most one decimal point, an optional minus; no exponent, NaN, Infinity or
+// hex.
+var hubspotNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
 // Check implements Checker: the values HubSpot would refuse, so that they
 // are reported per row instead of failing a batch.
 func (h *HubSpot) Check(values map[string]json.RawMessage) string {
@@ -209,8 +217,8 @@ func (h *HubSpot) Check(values map[string]json.RawMessage) string {
 		case len(v) > 65536:
 			return fmt.Sprintf("%s: the value is %d characters long; HubSpot keeps at most 65,536", name, len(v))
 		case p.Type == "number":
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Sprintf("%s: %q is not a number", name, v)
+			if !hubspotNumber.MatchString(v) {
+				return fmt.Sprintf("%s: %q is not a number HubSpot takes (digits with at most one decimal point)", name, v)
 			}
 		case p.Type == "enumeration" && !p.ExternalOptions:
 			values := []string{v}
@@ -399,7 +407,7 @@ func (h *HubSpot) write(ctx context.Context, rows []Row) ([]Outcome, error) {
 	for i, r := range results {
 		out[i] = h.outcome(r, rows[i])
 	}
-	return out, nil
+	return out, refusedAlike(out)
 }
 
 // outcome reads one batch result.

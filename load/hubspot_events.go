@@ -199,7 +199,7 @@ func (h *HubSpotEvents) send(ctx context.Context, events []hubspot.Event) ([]Out
 	return isolate(events, func(events []hubspot.Event) ([]Outcome, string, error) {
 		err := h.Client.SendEvents(ctx, events)
 		var apiErr *hubspot.Error
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && apiErr.Category != "" {
 			return nil, apiErr.Category + ": " + apiErr.Message, nil
 		}
 		if err != nil {

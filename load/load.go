@@ -71,7 +71,46 @@ const (
 // refused the whole batch for a bad item (refused, the destination's
 // reason), the batch is split in halves until each bad item is alone and
 // rejected with that reason; the good items still go through.
+//
+// A refusal that is not about the rows is not a rejection: when every row
+// of a batch of four or more was refused, alone, for one same reason,
+// nothing in the batch got through and the rows are not rejected (parked
+// until they change) but left pending, and the error stops the sync: it
+// is an outage, a proxy or a setting, and the next run sends them again.
+// (Destinations send answers that are not the API's own, a gateway's HTML
+// page, as errors, never as refusals: those are not split at all.)
 func isolate[T any](items []T, send func([]T) (out []Outcome, refused string, err error)) ([]Outcome, error) {
+	out, err := split(items, send)
+	if err != nil {
+		return nil, err
+	}
+	if err := refusedAlike(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// refusedAlike is the error for a batch of four or more rows that were all
+// rejected for one same reason (see isolate), nil otherwise.
+func refusedAlike(out []Outcome) error {
+	if len(out) < 4 {
+		return nil
+	}
+	reason := ""
+	for _, o := range out {
+		if o.Status != Rejected || (reason != "" && o.Error != reason) {
+			return nil
+		}
+		reason = o.Error
+	}
+	return fmt.Errorf("%w: the destination refused all %d rows of the batch alike (%s); that is not about the rows, which stay pending for the next run", ErrRefusedAlike, len(out), reason)
+}
+
+// ErrRefusedAlike is wrapped by the error of a batch whose every row the
+// destination refused for one same reason.
+var ErrRefusedAlike = errors.New("every row refused alike")
+
+func split[T any](items []T, send func([]T) (out []Outcome, refused string, err error)) ([]Outcome, error) {
 	out, refused, err := send(items)
 	if err != nil || refused == "" {
 		return out, err
@@ -80,11 +119,11 @@ func isolate[T any](items []T, send func([]T) (out []Outcome, refused string, er
 		return []Outcome{{Status: Rejected, Error: refused}}, nil
 	}
 	mid := len(items) / 2
-	left, err := isolate(items[:mid], send)
+	left, err := split(items[:mid], send)
 	if err != nil {
 		return nil, err
 	}
-	right, err := isolate(items[mid:], send)
+	right, err := split(items[mid:], send)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +429,7 @@ func (p *Plan) make(ctx context.Context) error {
 	// change the payload, its hash, and so every row's diff.
 	fields := slices.Clone(s.Fields)
 	slices.SortFunc(fields, func(a, b project.Field) int { return strings.Compare(a.Field, b.Field) })
-	var members []string
+	var members, checks []string
 	for _, f := range fields {
 		ct, ok := colTypes[f.Column]
 		if !ok {
@@ -404,7 +443,18 @@ func (p *Plan) make(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: fields.%s: %w", s.File, f.Column, err)
 		}
+		// A value no destination can take (NaN or infinite, a year out of
+		// 1–9999) rejects its row with the field named; in the payload it
+		// is NULL, so the row's JSON stays valid (it is never sent).
+		if bad := badValue(warehouse.Ident(f.Column), ct); bad != "" {
+			checks = append(checks, "WHEN "+bad+" THEN "+warehouse.Literal(f.Field+": "+badValueReason(ct)))
+			expr = "CASE WHEN NOT (" + bad + ") THEN " + expr + " END"
+		}
 		members = append(members, warehouse.Ident(f.Field)+" := "+expr)
+	}
+	invalid := "NULL::VARCHAR"
+	if len(checks) > 0 {
+		invalid = "CASE " + strings.Join(checks, " ") + " END"
 	}
 
 	// Keys: unique and not null, or nothing is sent.
@@ -466,15 +516,15 @@ func (p *Plan) make(ctx context.Context) error {
 	}
 	plan := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE __plan AS
 		WITH m AS (
-			SELECT %s AS key, to_json(struct_pack(%s))::VARCHAR AS payload FROM %s
-		), mh AS (SELECT key, payload, md5(payload) AS hash FROM m)
+			SELECT %s AS key, to_json(struct_pack(%s))::VARCHAR AS payload, %s AS invalid FROM %s
+		), mh AS (SELECT key, payload, md5(payload) AS hash, invalid FROM m)
 		SELECT row_number() OVER (ORDER BY coalesce(mh.key, s.key)) AS rn,
 			coalesce(mh.key, s.key) AS key,
 			CASE WHEN mh.key IS NULL THEN 'remove' WHEN s.payload IS NULL THEN 'add' ELSE 'change' END AS op,
-			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload, s.dest_id
+			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload, s.dest_id, mh.invalid
 		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
 		WHERE %s`,
-		keyExpr, strings.Join(members, ", "), model, snap, diff)
+		keyExpr, strings.Join(members, ", "), invalid, model, snap, diff)
 	if _, err := conn.ExecContext(ctx, plan); err != nil {
 		return fmt.Errorf("sync %s: plan: %w", s.Name, err)
 	}
@@ -484,20 +534,56 @@ func (p *Plan) make(ctx context.Context) error {
 		return fmt.Errorf("sync %s: count plan: %w", s.Name, err)
 	}
 	p.Counts.Unchanged = total - p.Counts.Added - p.Counts.Changed
-	if c, ok := dest.(Checker); ok {
-		return p.each(ctx, 0, func(r Row) error {
-			if c.Check(r.Values) != "" {
-				p.Rejected++
-			}
-			return nil
-		})
+	checker, _ := dest.(Checker)
+	return p.eachPlanned(ctx, 0, func(b planned) error {
+		if p.refusal(checker, b) != "" {
+			p.Rejected++
+		}
+		return nil
+	})
+}
+
+// refusal is why a planned row is not sent: a value no destination takes,
+// or one this destination would refuse (Checker); "" sends it.
+func (p *Plan) refusal(checker Checker, b planned) string {
+	if b.row.Op == "remove" {
+		return ""
 	}
-	return nil
+	if b.invalid != "" {
+		return b.invalid
+	}
+	if checker != nil {
+		return checker.Check(b.row.Values)
+	}
+	return ""
+}
+
+// badValue is a SQL predicate true for a column value no destination can
+// take, "" when the column's type has none.
+func badValue(col, colType string) string {
+	switch {
+	case colType == "DOUBLE" || colType == "FLOAT":
+		return "NOT isfinite(" + col + ")"
+	case colType == "DATE" || strings.HasPrefix(colType, "TIMESTAMP"):
+		return "(NOT isfinite(" + col + ") OR year(" + col + ") NOT BETWEEN 1 AND 9999)"
+	}
+	return ""
+}
+
+func badValueReason(colType string) string {
+	if colType == "DOUBLE" || colType == "FLOAT" {
+		return "NaN or an infinite number (a division by zero in the model?) cannot be sent"
+	}
+	return "an infinite date or one outside the years 1–9999 cannot be sent"
 }
 
 // each calls fn for the plan's rows to send, in key order, at most limit
 // of them (0: all).
 func (p *Plan) each(ctx context.Context, limit int64, fn func(Row) error) error {
+	return p.eachPlanned(ctx, limit, func(b planned) error { return fn(b.row) })
+}
+
+func (p *Plan) eachPlanned(ctx context.Context, limit int64, fn func(planned) error) error {
 	var after, seen int64
 	for limit == 0 || seen < limit {
 		batch, last, err := readBatch(ctx, p.conn, after, 1000, p.sendsRemovals())
@@ -509,7 +595,7 @@ func (p *Plan) each(ctx context.Context, limit int64, fn func(Row) error) error 
 			if limit > 0 && seen >= limit {
 				return nil
 			}
-			if err := fn(b.row); err != nil {
+			if err := fn(b); err != nil {
 				return err
 			}
 			seen++
@@ -636,10 +722,7 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		var send, quiet, refused []planned
 		var reasons []Outcome
 		for _, b := range batch {
-			why := ""
-			if checker != nil && b.row.Op != "remove" {
-				why = checker.Check(b.row.Values)
-			}
+			why := p.refusal(checker, b)
 			switch {
 			case b.row.Op == "change" && len(b.row.Values) == 0:
 				quiet = append(quiet, b)
@@ -779,9 +862,10 @@ func columnTypes(ctx context.Context, conn *sql.Conn, table string) (map[string]
 }
 
 type planned struct {
-	row  Row
-	hash string
-	full string // the whole new payload, stored in the snapshot on success
+	row     Row
+	hash    string
+	full    string // the whole new payload, stored in the snapshot on success
+	invalid string // a value no destination takes: the row is rejected
 }
 
 // readBatch reads the next batch of adds and changes (and removals that
@@ -789,7 +873,7 @@ type planned struct {
 // change only the fields whose value changed, and for a removal every
 // pushed field set to null.
 func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals bool) ([]planned, int64, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload, coalesce(dest_id, '') FROM __plan
+	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload, coalesce(dest_id, ''), coalesce(invalid, '') FROM __plan
 		WHERE (op <> 'remove' OR (? AND old_payload IS NOT NULL)) AND rn > ? ORDER BY rn LIMIT ?`, removals, after, size)
 	if err != nil {
 		return nil, 0, err
@@ -800,7 +884,7 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 	for rows.Next() {
 		var p planned
 		var payload, hash, old sql.NullString
-		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &payload, &hash, &old, &p.row.DestID); err != nil {
+		if err := rows.Scan(&last, &p.row.Key, &p.row.Op, &payload, &hash, &old, &p.row.DestID, &p.invalid); err != nil {
 			return nil, 0, err
 		}
 		p.full, p.hash = payload.String, hash.String

@@ -2,10 +2,12 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/backflow-dev/backflow/api/pendo"
 )
@@ -116,7 +118,7 @@ func (p *Pendo) Apply(ctx context.Context, rows []Row) ([]Outcome, error) {
 	return isolate(rows, func(rows []Row) ([]Outcome, string, error) {
 		out, err := p.update(ctx, rows)
 		var apiErr *pendo.Error
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && !apiErr.Foreign {
 			return nil, apiErr.Message, nil
 		}
 		return out, "", err
@@ -147,6 +149,26 @@ func (p *Pendo) update(ctx context.Context, rows []Row) ([]Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+var _ Checker = (*Pendo)(nil)
+
+// Check implements Checker: a string longer than pendo.MaxStringValue is
+// reported on its row, not sent.
+func (p *Pendo) Check(values map[string]json.RawMessage) string {
+	for _, name := range sortedFields(values) {
+		raw := values[name]
+		if len(raw) < pendo.MaxStringValue || raw[0] != '"' {
+			continue
+		}
+		var v string
+		if json.Unmarshal(raw, &v) == nil {
+			if n := utf8.RuneCountInString(v); n > pendo.MaxStringValue {
+				return fmt.Sprintf("%s: the value is %d characters long; backflow sends Pendo at most %d", name, n, pendo.MaxStringValue)
+			}
+		}
+	}
+	return ""
 }
 
 var _ FieldCreator = (*Pendo)(nil)

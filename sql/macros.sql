@@ -46,6 +46,16 @@ CREATE OR REPLACE MACRO normalize_domain(d) AS
 CREATE OR REPLACE MACRO is_free_email_domain(d) AS
     normalize_domain(d) IN (SELECT domain FROM backflow.free_email_domains);
 
+-- A number as HubSpot's number properties take it: digits with at most one
+-- decimal point. DuckDB writes doubles from 1e16 and below 1e-4 with an
+-- exponent (1e+20), which HubSpot refuses; those are written out in full.
+-- NaN and infinities stay as they are (backflow rejects those rows).
+CREATE OR REPLACE MACRO hubspot_number_text(x) AS
+    CASE WHEN x IS NULL THEN NULL
+         WHEN NOT isfinite(CAST(x AS DOUBLE)) THEN CAST(x AS VARCHAR)
+         WHEN contains(CAST(x AS VARCHAR), 'e') THEN rtrim(rtrim(printf('%.20f', CAST(x AS DOUBLE)), '0'), '.')
+         ELSE CAST(x AS VARCHAR) END;
+
 -- HubSpot -> Pendo casts -----------------------------------------------------
 
 -- HubSpot date (DATE, 'YYYY-MM-DD', or epoch ms of UTC midnight) -> Pendo

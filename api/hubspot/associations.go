@@ -38,10 +38,16 @@ func (c *Client) AssociationsBatch(ctx context.Context, fromType, toType string,
 		After string `json:"after,omitempty"`
 	}
 	pending := make([]input, len(ids))
+	asked := make(map[string]bool, len(ids))
 	for i, id := range ids {
 		pending[i] = input{ID: id}
+		asked[id] = true
 	}
-	for len(pending) > 0 {
+	cursors := map[input]bool{}
+	for calls := 1; len(pending) > 0; calls++ {
+		if calls > c.maxPages {
+			return nil, fmt.Errorf("hubspot: associations %s→%s: %w: more than %d pages", fromType, toType, ErrBadPage, c.maxPages)
+		}
 		var resp struct {
 			Results []struct {
 				From struct {
@@ -64,13 +70,32 @@ func (c *Client) AssociationsBatch(ctx context.Context, fromType, toType string,
 				return nil, fmt.Errorf("hubspot: associations %s→%s: %s: %s", fromType, toType, e.Category, e.Message)
 			}
 		}
+		// Only the records asked for, each once per call, and a cursor
+		// never served before.
+		pendingNow := map[string]bool{}
+		for _, p := range pending {
+			pendingNow[p.ID] = true
+		}
 		pending = pending[:0]
+		answered := map[string]bool{}
 		for _, r := range resp.Results {
+			if !asked[r.From.ID] || !pendingNow[r.From.ID] || answered[r.From.ID] {
+				return nil, fmt.Errorf("hubspot: associations %s→%s: %w: results for %q, which was not asked for in this call (or came twice)", fromType, toType, ErrBadPage, r.From.ID)
+			}
+			answered[r.From.ID] = true
 			for _, t := range r.To {
+				if t.ToObjectID == "" {
+					return nil, fmt.Errorf("hubspot: associations %s→%s: %w: an association of %s has no toObjectId", fromType, toType, ErrBadPage, r.From.ID)
+				}
 				out[r.From.ID] = append(out[r.From.ID], AssociatedID{ToObjectID: string(t.ToObjectID), AssociationTypes: t.AssociationTypes})
 			}
 			if next := r.Paging.nextAfter(); next != "" {
-				pending = append(pending, input{ID: r.From.ID, After: next})
+				in := input{ID: r.From.ID, After: next}
+				if cursors[in] {
+					return nil, fmt.Errorf("hubspot: associations %s→%s: %w: the cursor %q of %s came back", fromType, toType, ErrBadPage, next, r.From.ID)
+				}
+				cursors[in] = true
+				pending = append(pending, in)
 			}
 		}
 	}

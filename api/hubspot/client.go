@@ -11,14 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/backflow-dev/backflow/api/backoff"
+	"github.com/backflow-dev/backflow/api/wire"
+	"github.com/backflow-dev/backflow/internal/redact"
 )
 
 // DefaultBaseURL is HubSpot's API host.
@@ -28,23 +31,44 @@ const DefaultBaseURL = "https://api.hubapi.com"
 // concurrent use; all goroutines share its rate limiter, because HubSpot
 // counts the 10-second burst per token, not per connection.
 type Client struct {
-	baseURL    string
-	http       *http.Client
-	tokens     TokenSource
-	limiter    *Limiter
-	search     *rate.Limiter
-	events     *rate.Limiter // event sends: their own 1,250/s, outside the burst window
-	maxRetries int
-	retryBase  time.Duration
-	version    string
+	baseURL     string
+	http        *http.Client
+	tokens      TokenSource
+	limiter     *Limiter
+	search      *rate.Limiter
+	events      *rate.Limiter // event sends: their own 1,250/s, outside the burst window
+	maxRetries  int
+	retryBase   time.Duration
+	maxCallTime time.Duration
+	maxBody     int64
+	maxPages    int
+	version     string
+	log         *slog.Logger
+	headerOnce  sync.Once // one warning for implausible rate-limit headers
 }
 
 // Config configures a Client.
 type Config struct {
 	// BaseURL defaults to DefaultBaseURL.
 	BaseURL string
-	// HTTPClient defaults to a client with a 60-second timeout.
+	// HTTPClient defaults to a client with a RequestTimeout. Redirects are
+	// never followed, whatever the client says (see package wire).
 	HTTPClient *http.Client
+	// RequestTimeout bounds one attempt of a call, answer included, when
+	// HTTPClient is nil. Default 60s.
+	RequestTimeout time.Duration
+	// MaxCallTime bounds one call with its retries: a call still failing
+	// after it is given up. Default 3m.
+	MaxCallTime time.Duration
+	// MaxBody bounds one response body, on the wire and decompressed.
+	// Default 64 MiB (a page is 100 records).
+	MaxBody int64
+	// MaxPages bounds the pages one listing or search reads. Default
+	// 1,000,000 (100 million records).
+	MaxPages int
+	// Logger receives a line for every retry and every wait a server asked
+	// for; default none.
+	Logger *slog.Logger
 	// Token is a private-app token (pat-…) or an OAuth access token.
 	Token string
 	// BurstLimit is the app's requests per 10 seconds (100, 190 or 250 by
@@ -109,11 +133,26 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if _, err := url.Parse(cfg.BaseURL); err != nil {
-		return nil, fmt.Errorf("hubspot: base URL %q: %w", cfg.BaseURL, err)
+	if _, err := wire.CheckBaseURL(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("hubspot: %w", err)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 60 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: cfg.RequestTimeout}
+	}
+	if cfg.MaxCallTime == 0 {
+		cfg.MaxCallTime = 3 * time.Minute
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 20
+	}
+	if cfg.MaxPages == 0 {
+		cfg.MaxPages = 1_000_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.BurstLimit == 0 {
 		cfg.BurstLimit = 100
@@ -131,16 +170,20 @@ func New(cfg Config) (*Client, error) {
 	lim.SetShare(cfg.RateShare)
 	return &Client{
 		baseURL: cfg.BaseURL,
-		http:    cfg.HTTPClient,
+		http:    wire.NoRedirects(cfg.HTTPClient),
 		tokens:  tokens,
 		limiter: lim,
 		// Search counts a sliding second; spacing calls at 90% of the limit
 		// keeps network jitter from bunching five into one second.
-		search:     rate.NewLimiter(rate.Limit(cfg.SearchPerSecond*0.9), 1),
-		events:     rate.NewLimiter(rate.Limit(EventSendsPerSecond*0.9), 1),
-		version:    cfg.APIVersion,
-		maxRetries: cfg.MaxRetries,
-		retryBase:  cfg.RetryBaseDelay,
+		search:      rate.NewLimiter(rate.Limit(cfg.SearchPerSecond*0.9), 1),
+		events:      rate.NewLimiter(rate.Limit(EventSendsPerSecond*0.9), 1),
+		version:     cfg.APIVersion,
+		maxRetries:  cfg.MaxRetries,
+		retryBase:   cfg.RetryBaseDelay,
+		maxCallTime: cfg.MaxCallTime,
+		maxBody:     cfg.MaxBody,
+		maxPages:    cfg.MaxPages,
+		log:         cfg.Logger,
 	}, nil
 }
 
@@ -164,7 +207,9 @@ type call struct {
 }
 
 // do sends one API call under the rate limiter, retrying what HubSpot says
-// is transient, and decodes a 2xx JSON body into out (if non-nil).
+// is transient, and decodes a 2xx JSON body into out (if non-nil). Every
+// retry is logged with its wait; a call still failing after MaxCallTime
+// (waits for the rate limiter aside) is given up.
 func (c *Client) do(ctx context.Context, k call) error {
 	method, path, query, body, out := k.method, k.path, k.query, k.body, k.out
 	retryNetwork := k.idempotent
@@ -181,6 +226,17 @@ func (c *Client) do(ctx context.Context, k call) error {
 		u += "?" + query.Encode()
 	}
 	refreshed := false
+	var first time.Time
+	retry := func(attempt int, wait time.Duration, why string) error {
+		if attempt >= c.maxRetries {
+			return fmt.Errorf("gave up after %d attempts", attempt+1)
+		}
+		if spent := time.Since(first); spent+wait > c.maxCallTime {
+			return fmt.Errorf("gave up after %s (max call time %s)", spent.Round(time.Millisecond), c.maxCallTime)
+		}
+		c.log.Warn("hubspot: retrying", "call", op, "after", why, "wait", wait.Round(time.Millisecond), "attempt", attempt+2, "of", c.maxRetries+1)
+		return backoff.Sleep(ctx, wait)
+	}
 	for attempt := 0; ; attempt++ {
 		lim := c.limiter.Wait
 		switch {
@@ -192,6 +248,9 @@ func (c *Client) do(ctx context.Context, k call) error {
 		if err := lim(ctx); err != nil {
 			return fmt.Errorf("hubspot: %s: rate limiter: %w", op, err)
 		}
+		if first.IsZero() {
+			first = time.Now()
+		}
 		tok, err := c.tokens.Token(ctx)
 		if err != nil {
 			return fmt.Errorf("hubspot: %s: %w", op, err)
@@ -202,31 +261,38 @@ func (c *Client) do(ctx context.Context, k call) error {
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept", "application/json")
+		// Asked for here, so the body is decompressed (and bounded) by
+		// wire.Body, not by the transport.
+		req.Header.Set("Accept-Encoding", "gzip")
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		scrub := redact.New(tok)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			if ctx.Err() != nil || !retryNetwork || attempt >= c.maxRetries {
+			err = scrub.Wrap(err) // a URL in it may carry ?hapikey=
+			if ctx.Err() != nil || !retryNetwork || errors.Is(err, wire.ErrRedirect) {
 				return fmt.Errorf("hubspot: %s: %w", op, err)
 			}
-			if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
-				return fmt.Errorf("hubspot: %s: %w", op, err)
+			if rerr := retry(attempt, backoff.Delay(attempt, c.retryBase), err.Error()); rerr != nil {
+				return fmt.Errorf("hubspot: %s: %w (%w)", op, err, rerr)
 			}
 			continue
 		}
-		c.limiter.Observe(resp.Header)
+		if err := c.limiter.Observe(resp.Header); err != nil {
+			c.headerOnce.Do(func() { c.log.Warn("hubspot: rate-limit headers ignored", "call", op, "reason", err) })
+		}
 		if k.status != nil {
 			*k.status = resp.StatusCode
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			err := decodeBody(resp, out)
+			err := c.decodeBody(resp, out)
 			if err != nil {
 				return fmt.Errorf("hubspot: %s: decode response: %w", op, err)
 			}
 			return nil
 		}
-		apiErr := readError(resp, op)
+		apiErr := readError(resp, op, scrub)
 		if apiErr.Status == http.StatusUnauthorized && apiErr.Category == "EXPIRED_AUTHENTICATION" && !refreshed {
 			// The token expired early or our clock is off: refresh once.
 			refreshed = true
@@ -236,22 +302,30 @@ func (c *Client) do(ctx context.Context, k call) error {
 			attempt--
 			continue
 		}
-		wait, retry := c.retryAfter(resp, apiErr, attempt)
-		if retry && !k.idempotent && resp.StatusCode >= 500 {
-			retry = false // the write may have happened behind the error
+		wait, again := c.retryAfter(resp, apiErr, attempt, op)
+		if again && !k.idempotent && resp.StatusCode >= 500 {
+			again = false // the write may have happened behind the error
 		}
-		if !retry || attempt >= c.maxRetries {
+		if !again {
 			return apiErr
 		}
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return fmt.Errorf("%w (while waiting to retry: %w)", apiErr, err)
+		if err := retry(attempt, wait, apiErr.Error()); err != nil {
+			return fmt.Errorf("%w (%w)", apiErr, err)
 		}
 	}
 }
 
 // retryAfter classifies a failed response: whether to retry, and after how
-// long. 429s are keyed on policyName, as HubSpot's own clients do.
-func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int) (time.Duration, bool) {
+// long. 429s are keyed on policyName, as HubSpot's own clients do. A
+// Retry-After past wire.MaxWait is clamped to it, and said.
+func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int, op string) (time.Duration, bool) {
+	header := func() (time.Duration, bool) {
+		d, clamped, ok := wire.RetryAfter(resp.Header, time.Now())
+		if clamped {
+			c.log.Warn("hubspot: Retry-After clamped", "call", op, "asked", resp.Header.Get("Retry-After"), "wait", d)
+		}
+		return d, ok && d > 0
+	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		switch e.PolicyName {
@@ -262,7 +336,7 @@ func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int) (time.Du
 		}
 		// The rolling window frees up one window after the oldest call;
 		// waiting a whole window is the only wait that is always enough.
-		if d := retryAfterHeader(resp); d > 0 {
+		if d, ok := header(); ok {
 			return d, true
 		}
 		w := c.limiter.Window()
@@ -270,7 +344,7 @@ func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int) (time.Du
 	case resp.StatusCode == 423: // locked for ~2 s (with the default 1 s base)
 		return 2*c.retryBase + backoff.Jitter(c.retryBase), true
 	case resp.StatusCode == 477: // migration in progress; Retry-After in seconds
-		if d := retryAfterHeader(resp); d > 0 {
+		if d, ok := header(); ok {
 			return d, true
 		}
 		return backoff.Delay(attempt, 5*time.Second), true
@@ -280,53 +354,77 @@ func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int) (time.Du
 	return 0, false
 }
 
-func retryAfterHeader(resp *http.Response) time.Duration {
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
-	}
-	return 0
-}
-
-func decodeBody(resp *http.Response, out any) error {
+// decodeBody decodes a 2xx body into out, within MaxBody.
+func (c *Client) decodeBody(resp *http.Response, out any) error {
 	defer resp.Body.Close()
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, err := io.Copy(io.Discard, resp.Body)
+	body, err := wire.Body(resp, c.maxBody)
+	if err != nil {
 		return err
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, err := io.Copy(io.Discard, body)
+		return err
+	}
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(out); err != nil {
+		return err
+	}
+	// One JSON value, nothing after it: a second value means the answer
+	// is not what was asked for.
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("more than one JSON value")
+		}
+		return fmt.Errorf("after the answer: %w", err)
+	}
+	return nil
 }
 
 // readError decodes HubSpot's error body. A body that is not JSON (a
 // gateway's HTML page, say) still yields an *Error with the status.
-func readError(resp *http.Response, op string) *Error {
+//
+// Error bodies are read up to 64 KiB, and every text taken from them
+// passes through scrub: an upstream that echoes the request (a debugging
+// proxy, a WAF's block page) must not put the token into an error message.
+func readError(resp *http.Response, op string, scrub *redact.Redactor) *Error {
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var raw []byte
+	if body, err := wire.Body(resp, 64<<10); err == nil {
+		raw, _ = io.ReadAll(body)
+	}
 	e := &Error{Op: op, Status: resp.StatusCode, CorrelationID: resp.Header.Get("X-HubSpot-Correlation-Id")}
 	var body apiErrorBody
-	if json.Unmarshal(raw, &body) == nil {
+	if json.Unmarshal(raw, &body) == nil && (body.Category != "" || body.ErrorType != "" || body.Message != "") {
 		e.Category = body.Category
 		if e.Category == "" {
 			e.Category = body.ErrorType
 		}
 		e.SubCategory = body.SubCategory
-		e.Message = body.Message
+		e.Message = scrub.String(body.Message)
 		e.PolicyName = body.PolicyName
-		e.Context = body.Context
-		e.Details = body.Errors
+		e.Context = scrubContext(body.Context, scrub)
+		for _, d := range body.Errors {
+			d.Message = scrub.String(d.Message)
+			d.Context = scrubContext(d.Context, scrub)
+			e.Details = append(e.Details, d)
+		}
 		if body.CorrelationID != "" {
-			e.CorrelationID = body.CorrelationID
+			e.CorrelationID = scrub.String(body.CorrelationID)
 		}
 	} else {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
+}
+
+func scrubContext(ctx map[string][]string, scrub *redact.Redactor) map[string][]string {
+	for k, vs := range ctx {
+		for i, v := range vs {
+			vs[i] = scrub.String(v)
+		}
+		ctx[k] = vs
+	}
+	return ctx
 }
 
 // objectsPath is the path of an object type's endpoints for the client's

@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -81,29 +82,50 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	return l.rl.Wait(ctx)
 }
 
+// Plausible burst headers: HubSpot's tiers allow 100 to 250 calls per 10 s
+// (with add-ons up to 1,000 per 10 s and per second on its other limits).
+// A value outside these bounds comes from something else answering, and
+// adopting it (2 calls a day, say) would make a run sleep for hours.
+const (
+	minHeaderLimit  = 10
+	maxHeaderLimit  = 10_000
+	minHeaderWindow = time.Second
+	maxHeaderWindow = time.Minute
+)
+
 // Observe reads HubSpot's rate-limit headers from a response and adopts
 // the limit and window they state. Search responses carry no headers and
-// leave the limiter untouched.
-func (l *Limiter) Observe(h http.Header) {
-	if daily, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Daily")); err == nil {
-		if left, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Daily-Remaining")); err == nil {
+// leave the limiter untouched. Implausible values are ignored, and the
+// error says which.
+func (l *Limiter) Observe(h http.Header) error {
+	if daily, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Daily")); err == nil && daily > 0 {
+		if left, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Daily-Remaining")); err == nil && left >= 0 && left <= daily {
 			l.mu.Lock()
 			l.daily, l.dailyLeft = daily, left
 			l.mu.Unlock()
 		}
 	}
-	limit, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Max"))
-	if err != nil || limit <= 0 {
-		return
+	max, ms := h.Get("X-HubSpot-RateLimit-Max"), h.Get("X-HubSpot-RateLimit-Interval-Milliseconds")
+	if max == "" || ms == "" {
+		return nil
 	}
-	ms, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Interval-Milliseconds"))
-	if err != nil || ms <= 0 {
-		return
+	limit, err1 := strconv.Atoi(max)
+	interval, err2 := strconv.Atoi(ms)
+	window := time.Duration(interval) * time.Millisecond
+	if err1 != nil || err2 != nil || limit < minHeaderLimit || limit > maxHeaderLimit || window < minHeaderWindow || window > maxHeaderWindow {
+		return fmt.Errorf("X-HubSpot-RateLimit-Max %q per %q ms is outside %d–%d calls per %s–%s; keeping %d per %s",
+			max, ms, minHeaderLimit, maxHeaderLimit, minHeaderWindow, maxHeaderWindow, l.limitNow(), l.Window())
 	}
-	window := time.Duration(ms) * time.Millisecond
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if limit != l.limit || window != l.window {
 		l.set(limit, window)
 	}
+	return nil
+}
+
+func (l *Limiter) limitNow() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.limit
 }

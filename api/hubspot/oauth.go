@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/backflow-dev/backflow/api/wire"
 )
 
 // HubSpot's OAuth endpoints.
@@ -42,7 +44,8 @@ type OAuthConfig struct {
 	RedirectURL string
 	// AuthURL and TokenURL default to HubSpot's.
 	AuthURL, TokenURL string
-	// HTTPClient is used for token calls; nil uses http.DefaultClient.
+	// HTTPClient is used for token calls; nil uses one with a 60 s
+	// timeout. Redirects are never followed.
 	HTTPClient *http.Client
 }
 
@@ -63,11 +66,14 @@ func (c OAuthConfig) config() *oauth2.Config {
 	return cfg
 }
 
+// ctx carries the HTTP client for token calls: never following a
+// redirect, since the client secret and refresh token ride in the body.
 func (c OAuthConfig) ctx(ctx context.Context) context.Context {
-	if c.HTTPClient != nil {
-		return context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
 	}
-	return ctx
+	return context.WithValue(ctx, oauth2.HTTPClient, wire.NoRedirects(hc))
 }
 
 // TokenStore keeps OAuth tokens between runs.

@@ -79,22 +79,87 @@ func (c *Client) ListPage(ctx context.Context, objectType string, opts ListOptio
 		q.Set("after", after)
 	}
 	var page struct {
-		Results []Object `json:"results"`
-		Paging  *paging  `json:"paging"`
+		Results *[]Object `json:"results"`
+		Paging  *paging   `json:"paging"`
 	}
 	if err := c.do(ctx, call{method: "GET", path: c.objectsPath(objectType), query: q, out: &page, idempotent: true}); err != nil {
 		return nil, "", err
 	}
 	next := page.Paging.nextAfter()
-	if next != "" && next == after {
-		return nil, "", fmt.Errorf("hubspot: list %s: paging cursor %q did not advance", objectType, after)
+	if err := checkPage(page.Results, next, after, size); err != nil {
+		return nil, "", fmt.Errorf("hubspot: list %s: %w", objectType, err)
 	}
-	if len(rest) > 0 && len(page.Results) > 0 {
-		if err := c.fillProperties(ctx, objectType, page.Results, rest, opts.Archived); err != nil {
+	objs := *page.Results
+	if len(rest) > 0 && len(objs) > 0 {
+		if err := c.fillProperties(ctx, objectType, objs, rest, opts.Archived); err != nil {
 			return nil, "", err
 		}
 	}
-	return page.Results, next, nil
+	return objs, next, nil
+}
+
+// ErrBadPage is wrapped by the errors of pages that contradict themselves
+// or what was asked: backflow stops reading rather than store a partial
+// read as the whole.
+var ErrBadPage = errors.New("the page contradicts itself or the request")
+
+// checkPage checks one page of a listing or a search against what was
+// asked: results present (null or absent is not an empty page), at most
+// limit of them, each with an id, and a next cursor only after a non-empty
+// page, never the cursor just used.
+func checkPage(results *[]Object, next, after string, limit int) error {
+	switch {
+	case results == nil:
+		return fmt.Errorf("%w: no results array (null or absent) in a 2xx answer", ErrBadPage)
+	case len(*results) > limit:
+		return fmt.Errorf("%w: %d results for a limit of %d", ErrBadPage, len(*results), limit)
+	case len(*results) == 0 && next != "":
+		return fmt.Errorf("%w: an empty page with a next cursor %q", ErrBadPage, next)
+	case next != "" && next == after:
+		return fmt.Errorf("%w: the next cursor %q is the one just used", ErrBadPage, after)
+	}
+	for i, o := range *results {
+		if o.ID == "" {
+			return fmt.Errorf("%w: result %d has no id", ErrBadPage, i)
+		}
+	}
+	return nil
+}
+
+// pager guards one listing's cursors: none may come back, and the pages
+// are bounded.
+type pager struct {
+	seen  map[string]bool
+	pages int
+	max   int
+	// first and last ids of the previous page, to spot a page served again
+	// under a new cursor.
+	prevFirst, prevLast string
+}
+
+func newPager(max int) *pager { return &pager{seen: map[string]bool{}, max: max} }
+
+// next records a page and the cursor it gave.
+func (p *pager) next(objs []Object, cursor string) error {
+	p.pages++
+	if p.pages > p.max {
+		return fmt.Errorf("%w: more than %d pages; a cursor that never ends", ErrBadPage, p.max)
+	}
+	if len(objs) > 0 {
+		first, last := objs[0].ID, objs[len(objs)-1].ID
+		if p.pages > 1 && first == p.prevFirst && last == p.prevLast {
+			return fmt.Errorf("%w: page %d repeats page %d (ids %s…%s)", ErrBadPage, p.pages, p.pages-1, first, last)
+		}
+		p.prevFirst, p.prevLast = first, last
+	}
+	if cursor == "" {
+		return nil
+	}
+	if p.seen[cursor] {
+		return fmt.Errorf("%w: the cursor %q came back after %d pages: the pages go round in a cycle", ErrBadPage, cursor, p.pages)
+	}
+	p.seen[cursor] = true
+	return nil
 }
 
 type paging struct {
@@ -166,8 +231,14 @@ func (c *Client) List(ctx context.Context, objectType string, opts ListOptions, 
 	go func() {
 		defer close(pages)
 		after := ""
+		guard := newPager(c.maxPages)
 		for {
 			objs, next, err := c.ListPage(ctx, objectType, opts, after)
+			if err == nil {
+				if err = guard.next(objs, next); err != nil {
+					err = fmt.Errorf("hubspot: list %s: %w", objectType, err)
+				}
+			}
 			select {
 			case pages <- page{objs, err}:
 			case <-ctx.Done():
@@ -442,7 +513,9 @@ func (c *Client) batchWriteInto(ctx context.Context, objectType, op string, inpu
 	err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/batch/" + op,
 		body: map[string]any{"inputs": body}, out: &resp, idempotent: op != "create", status: &status})
 	var apiErr *Error
-	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
+	// Only HubSpot's own refusals (its error JSON, with a category) are
+	// about the inputs; a gateway's 400 page is not split row by row.
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) && apiErr.Category != "" {
 		if len(inputs) == 1 {
 			out[offset] = Result{Err: &RowError{Index: offset, ID: inputs[0].ID, Status: apiErr.Status, Category: apiErr.Category, Message: apiErr.Message}}
 			return nil

@@ -68,14 +68,26 @@ func (c *Client) Search(ctx context.Context, objectType string, req SearchReques
 		body["after"] = req.After
 	}
 	var resp struct {
-		Total   int      `json:"total"`
-		Results []Object `json:"results"`
-		Paging  *paging  `json:"paging"`
+		Total   int       `json:"total"`
+		Results *[]Object `json:"results"`
+		Paging  *paging   `json:"paging"`
 	}
 	if err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/search", body: body, out: &resp, idempotent: true, search: true}); err != nil {
 		return nil, err
 	}
-	return &SearchPage{Total: resp.Total, Results: resp.Results, After: resp.Paging.nextAfter()}, nil
+	next := resp.Paging.nextAfter()
+	if err := checkPage(resp.Results, next, req.After, limit); err != nil {
+		return nil, fmt.Errorf("hubspot: search %s: %w", objectType, err)
+	}
+	if next != "" {
+		// Search cursors are offsets, and the next is past this page.
+		n, err := strconv.Atoi(next)
+		cur, _ := strconv.Atoi(req.After)
+		if err != nil || n <= cur {
+			return nil, fmt.Errorf("hubspot: search %s: %w: the next cursor %q does not move past offset %d", objectType, ErrBadPage, next, cur)
+		}
+	}
+	return &SearchPage{Total: resp.Total, Results: *resp.Results, After: next}, nil
 }
 
 // LastModifiedProperty is the property HubSpot keeps the modification time
@@ -114,26 +126,37 @@ func (c *Client) ModifiedBetween(ctx context.Context, objectType string, since, 
 			Properties:   properties,
 		}
 		var last time.Time
-		seen := 0
+		seen, pages := 0, 0
 		for {
+			if pages++; pages > c.maxPages {
+				return fmt.Errorf("hubspot: search %s: %w: more than %d pages", objectType, ErrBadPage, c.maxPages)
+			}
 			page, err := c.Search(ctx, objectType, req)
 			if err != nil {
 				return err
+			}
+			// Every record in the window asked for, in the order asked for.
+			for _, o := range page.Results {
+				at, err := modified(o, prop)
+				if err != nil {
+					return err
+				}
+				if at.Before(from) || (!inclusive && at.Equal(from)) || at.After(until) || at.Before(last) {
+					return fmt.Errorf("hubspot: search %s: %w: record %s modified %s, outside the window (%s, %s] or out of order",
+						objectType, ErrBadPage, o.ID, at.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+				}
+				last = at
 			}
 			if len(page.Results) > 0 {
 				if err := fn(page.Results); err != nil {
 					return err
 				}
 				seen += len(page.Results)
-				last, err = modified(page.Results[len(page.Results)-1], prop)
-				if err != nil {
-					return err
-				}
 			}
 			if page.After == "" {
 				return nil // the window held everything left
 			}
-			next, _ := strconv.Atoi(page.After)
+			next, _ := strconv.Atoi(page.After) // checked by Search
 			if next+maxSearchLimit > SearchCap {
 				break // the next page would cross the cap
 			}
@@ -164,27 +187,50 @@ func (c *Client) modifiedAt(ctx context.Context, objectType, prop string, at tim
 			Sort:       &Sort{PropertyName: "hs_object_id", Direction: "ASCENDING"},
 			Properties: properties,
 		}
-		for {
+		for pages := 1; ; pages++ {
+			if pages > c.maxPages {
+				return fmt.Errorf("hubspot: search %s: %w: more than %d pages", objectType, ErrBadPage, c.maxPages)
+			}
 			page, err := c.Search(ctx, objectType, req)
 			if err != nil {
 				return err
+			}
+			for _, o := range page.Results {
+				t, err := modified(o, prop)
+				if err != nil {
+					return err
+				}
+				if !t.Equal(at) || !idAfter(o.ID, lastID) {
+					return fmt.Errorf("hubspot: search %s: %w: record %s (modified %s) is not one asked for (modified %s, id after %s)",
+						objectType, ErrBadPage, o.ID, t.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano), lastID)
+				}
+				lastID = o.ID
 			}
 			if len(page.Results) > 0 {
 				if err := fn(page.Results); err != nil {
 					return err
 				}
-				lastID = page.Results[len(page.Results)-1].ID
 			}
 			if page.After == "" {
 				return nil
 			}
-			next, _ := strconv.Atoi(page.After)
+			next, _ := strconv.Atoi(page.After) // checked by Search
 			if next+maxSearchLimit > SearchCap {
 				break // restart after lastID
 			}
 			req.After = page.After
 		}
 	}
+}
+
+// idAfter reports whether id sorts after prev as HubSpot's numeric ids do.
+func idAfter(id, prev string) bool {
+	a, err1 := strconv.ParseInt(id, 10, 64)
+	b, err2 := strconv.ParseInt(prev, 10, 64)
+	if err1 != nil || err2 != nil {
+		return id > prev
+	}
+	return a > b
 }
 
 func modified(o Object, prop string) (time.Time, error) {

@@ -8,9 +8,12 @@ import (
 	"io"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"strconv"
 	"strings"
+
+	gojson "github.com/goccy/go-json"
+
+	"github.com/backflow-dev/backflow/api/wire"
 )
 
 // Step is one pipeline step of an aggregation, e.g.
@@ -32,6 +35,9 @@ func (c *Client) Aggregate(ctx context.Context, pipeline []Step, fn func(row jso
 
 // aggregate runs a pipeline and calls next once per result row with the
 // decoder positioned at the row, so that callers decode it in one pass.
+// The answer must be one object whose "results" array is whole: a body
+// cut between two rows is an error, not a shorter result. One row may not
+// exceed MaxRow, so a stream's memory stays bounded whatever it holds.
 //
 // Decoding uses goccy/go-json, a drop-in streaming decoder about twice as
 // fast as encoding/json on these rows (bench: pendo_decode_rows_per_s).
@@ -42,26 +48,52 @@ func (c *Client) aggregate(ctx context.Context, pipeline []Step, next func(dec *
 		"request":  map[string]any{"pipeline": pipeline},
 	}
 	// Aggregations only read, so a lost response is safe to retry.
-	resp, err := c.send(ctx, "POST", path, "aggregation", body, true)
+	resp, err := c.sendTo(ctx, request{host: c.baseURL, key: c.key, method: "POST", path: path, endpoint: "aggregation", body: body, idempotent: true, aggregation: true})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	dec := gojson.NewDecoder(resp.Body)
+	defer resp.Close()
+	rows := &rowBound{r: resp.Body, max: c.maxRow}
+	dec := gojson.NewDecoder(rows)
 	if err := seekResults(dec); err != nil {
 		return fmt.Errorf("pendo: POST %s: decode response: %w", path, err)
 	}
 	for dec.More() {
+		rows.mark()
 		if err := next(dec); err != nil {
 			var se *gojson.SyntaxError
 			var te *gojson.UnmarshalTypeError
-			if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errRowTooLarge) || errors.Is(err, wire.ErrTooLarge) {
 				return fmt.Errorf("pendo: POST %s: decode row: %w", path, err)
 			}
 			return err
 		}
 	}
+	if err := endResults(dec); err != nil {
+		return fmt.Errorf("pendo: POST %s: decode response: %w", path, err)
+	}
 	return nil
+}
+
+// errRowTooLarge is the error of a row over MaxRow.
+var errRowTooLarge = errors.New("a result row over the size limit")
+
+// rowBound fails a read that takes one row (since mark) past max bytes.
+// The decoder reads ahead, so the bound is approximate by its buffer.
+type rowBound struct {
+	r        io.Reader
+	max, cur int64
+}
+
+func (b *rowBound) mark() { b.cur = 0 }
+
+func (b *rowBound) Read(p []byte) (int, error) {
+	if b.cur > b.max+1<<20 {
+		return 0, fmt.Errorf("%w (%s)", errRowTooLarge, wire.Size(b.max))
+	}
+	n, err := b.r.Read(p)
+	b.cur += int64(n)
+	return n, err
 }
 
 // seekResults advances dec to the first element of the top-level
@@ -87,6 +119,30 @@ func seekResults(dec *gojson.Decoder) error {
 		}
 	}
 	return fmt.Errorf("no results array in response")
+}
+
+// endResults checks that the results array is closed and the object ends
+// the body.
+func endResults(dec *gojson.Decoder) error {
+	if tok, err := dec.Token(); err != nil || tok != gojson.Delim(']') {
+		return fmt.Errorf("the results array does not end (the body was cut short?)")
+	}
+	for dec.More() {
+		if _, err := dec.Token(); err != nil {
+			return err
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != gojson.Delim('}') {
+		return fmt.Errorf("the answer does not end (the body was cut short?)")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("more after the answer")
+	}
+	return nil
 }
 
 // Quote renders s as a string literal of Pendo's filter language, escaping
@@ -132,7 +188,10 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 		size = 10_000
 	}
 	last := ""
-	for {
+	for pages := 1; ; pages++ {
+		if pages > c.maxPages {
+			return fmt.Errorf("pendo: %s: more than %d pages", source, c.maxPages)
+		}
 		pipeline := []Step{{"source": map[string]any{source: nil}}}
 		if !opts.IncludeAnonymous && source == "visitors" {
 			pipeline = append(pipeline, Step{"identified": idField})
@@ -170,8 +229,10 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 			if e.ID <= last {
 				return fmt.Errorf("pendo: %s paging did not advance past %s", source, strconv.Quote(last))
 			}
+			if n++; n > size {
+				return fmt.Errorf("pendo: %s: more than the %d rows asked for in one page", source, size)
+			}
 			last = e.ID
-			n++
 			chunk = append(chunk, e)
 			if len(chunk) == chunkSize {
 				return flush()

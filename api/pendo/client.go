@@ -12,8 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +21,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/backflow-dev/backflow/api/backoff"
+	"github.com/backflow-dev/backflow/api/wire"
+	"github.com/backflow-dev/backflow/internal/redact"
 )
 
 // Region hosts. A key works only against its own region's hosts.
@@ -43,9 +45,31 @@ type Config struct {
 	// TrackSecret is the app's track event shared secret: a credential of
 	// its own, not the integration key.
 	TrackSecret string
-	// HTTPClient defaults to a client with a 5-minute timeout (Pendo caps
-	// calls at 5 minutes).
+	// HTTPClient defaults to one without an overall timeout: each call
+	// sets its own (RequestTimeout, AggregationTimeout). Redirects are never
+	// followed, whatever the client says (see package wire).
 	HTTPClient *http.Client
+	// RequestTimeout bounds one attempt of a call other than an
+	// aggregation, answer included. Default 60s.
+	RequestTimeout time.Duration
+	// AggregationTimeout bounds one attempt of an aggregation. Default 6m:
+	// Pendo stops aggregations at 5 minutes, and the rows still stream.
+	AggregationTimeout time.Duration
+	// MaxCallTime bounds one call with its retries (waits for the rate
+	// limiter aside). Default 15m.
+	MaxCallTime time.Duration
+	// MaxBody bounds a response other than an aggregation, on the wire and
+	// decompressed. Default 64 MiB.
+	MaxBody int64
+	// MaxAggregation bounds an aggregation's response: 4 GiB, Pendo's own
+	// cap, by default; MaxRow bounds one of its rows (default 16 MiB), so a
+	// stream's memory stays bounded too.
+	MaxAggregation, MaxRow int64
+	// MaxPages bounds the calls one paged read makes. Default 1,000,000.
+	MaxPages int
+	// Logger receives a line for every retry and every wait a server asked
+	// for; default none.
+	Logger *slog.Logger
 	// IntegrationKey authenticates /api/v1 calls.
 	IntegrationKey string
 	// RequestsPerSecond is the per-endpoint limit; default 100.
@@ -75,6 +99,14 @@ type Client struct {
 	retryBase  time.Duration
 	loc        *time.Location
 	now        func() time.Time
+	timeout    time.Duration
+	aggTimeout time.Duration
+	maxCall    time.Duration
+	maxBody    int64
+	maxAgg     int64
+	maxRow     int64
+	maxPages   int
+	log        *slog.Logger
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // per endpoint, as Pendo limits
@@ -96,6 +128,14 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = hosts.API
 	}
+	if _, err := wire.CheckBaseURL(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("pendo: %w", err)
+	}
+	if cfg.DataURL != "" {
+		if _, err := wire.CheckBaseURL(cfg.DataURL); err != nil {
+			return nil, fmt.Errorf("pendo: data host: %w", err)
+		}
+	}
 	if cfg.DataURL == "" {
 		cfg.DataURL = hosts.Data
 		if cfg.BaseURL != hosts.API {
@@ -104,7 +144,31 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Minute}
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 60 * time.Second
+	}
+	if cfg.AggregationTimeout == 0 {
+		cfg.AggregationTimeout = 6 * time.Minute
+	}
+	if cfg.MaxCallTime == 0 {
+		cfg.MaxCallTime = 15 * time.Minute
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 20
+	}
+	if cfg.MaxAggregation == 0 {
+		cfg.MaxAggregation = 4 << 30
+	}
+	if cfg.MaxRow == 0 {
+		cfg.MaxRow = 16 << 20
+	}
+	if cfg.MaxPages == 0 {
+		cfg.MaxPages = 1_000_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.RequestsPerSecond == 0 {
 		cfg.RequestsPerSecond = 100
@@ -126,7 +190,15 @@ func New(cfg Config) (*Client, error) {
 		now:        cfg.Now,
 		baseURL:    strings.TrimRight(cfg.BaseURL, "/"),
 		dataURL:    strings.TrimRight(cfg.DataURL, "/"),
-		http:       cfg.HTTPClient,
+		http:       wire.NoRedirects(cfg.HTTPClient),
+		timeout:    cfg.RequestTimeout,
+		aggTimeout: cfg.AggregationTimeout,
+		maxCall:    cfg.MaxCallTime,
+		maxBody:    cfg.MaxBody,
+		maxAgg:     cfg.MaxAggregation,
+		maxRow:     cfg.MaxRow,
+		maxPages:   cfg.MaxPages,
+		log:        cfg.Logger,
 		key:        cfg.IntegrationKey,
 		secret:     cfg.TrackSecret,
 		rps:        cfg.RequestsPerSecond,
@@ -150,9 +222,10 @@ func (c *Client) limiter(endpoint string) *rate.Limiter {
 }
 
 // send performs one call with retries and returns the open response for a
-// 2xx status; the caller closes its body. endpoint names the rate-limit
-// bucket. Only idempotent calls pass retryNetwork.
-func (c *Client) send(ctx context.Context, method, path, endpoint string, body any, retryNetwork bool) (*http.Response, error) {
+// 2xx status, its body bounded and decompressed; the caller closes it.
+// endpoint names the rate-limit bucket. Only idempotent calls pass
+// retryNetwork.
+func (c *Client) send(ctx context.Context, method, path, endpoint string, body any, retryNetwork bool) (*response, error) {
 	return c.sendTo(ctx, request{host: c.baseURL, key: c.key, method: method, path: path, endpoint: endpoint, body: body, idempotent: retryNetwork})
 }
 
@@ -164,9 +237,25 @@ type request struct {
 	// idempotent calls are retried after any transient failure; others
 	// only after a 429, which proves nothing was applied.
 	idempotent bool
+	// aggregation calls get AggregationTimeout and MaxAggregation.
+	aggregation bool
 }
 
-func (c *Client) sendTo(ctx context.Context, rq request) (*http.Response, error) {
+// response is a 2xx answer: Body is bounded and decompressed; Close
+// releases the attempt's deadline too.
+type response struct {
+	Header http.Header
+	Body   io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (r *response) Close() error {
+	err := r.Body.Close()
+	r.cancel()
+	return err
+}
+
+func (c *Client) sendTo(ctx context.Context, rq request) (*response, error) {
 	method, path, endpoint, body, retryNetwork := rq.method, rq.path, rq.endpoint, rq.body, rq.idempotent
 	op := method + " " + path
 	var payload []byte
@@ -176,63 +265,111 @@ func (c *Client) sendTo(ctx context.Context, rq request) (*http.Response, error)
 			return nil, fmt.Errorf("pendo: %s: encode request: %w", op, err)
 		}
 	}
+	if rq.key == "" {
+		return nil, fmt.Errorf("pendo: %s: no credential configured for this call", op)
+	}
+	timeout, maxBody := c.timeout, c.maxBody
+	if rq.aggregation {
+		timeout, maxBody = c.aggTimeout, c.maxAgg
+	}
+	scrub := redact.New(rq.key)
 	lim := c.limiter(endpoint)
+	var first time.Time
+	retry := func(attempt int, wait time.Duration, why string) error {
+		if attempt >= c.maxRetries {
+			return fmt.Errorf("gave up after %d attempts", attempt+1)
+		}
+		if spent := time.Since(first); spent+wait > c.maxCall {
+			return fmt.Errorf("gave up after %s (max call time %s)", spent.Round(time.Millisecond), c.maxCall)
+		}
+		c.log.Warn("pendo: retrying", "call", op, "after", why, "wait", wait.Round(time.Millisecond), "attempt", attempt+2, "of", c.maxRetries+1)
+		return backoff.Sleep(ctx, wait)
+	}
 	for attempt := 0; ; attempt++ {
 		if err := lim.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("pendo: %s: rate limiter: %w", op, err)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, rq.host+path, bytes.NewReader(payload))
-		if err != nil {
-			return nil, fmt.Errorf("pendo: %s: %w", op, err)
+		if first.IsZero() {
+			first = time.Now()
 		}
-		if rq.key == "" {
-			return nil, fmt.Errorf("pendo: %s: no credential configured for this call", op)
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		req, err := http.NewRequestWithContext(actx, method, rq.host+path, bytes.NewReader(payload))
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("pendo: %s: %w", op, err)
 		}
 		req.Header.Set("X-Pendo-Integration-Key", rq.key)
 		req.Header.Set("Content-Type", "application/json")
+		// Asked for here, so the body is decompressed (and bounded) by
+		// wire.Body, not by the transport.
+		req.Header.Set("Accept-Encoding", "gzip")
 		resp, err := c.http.Do(req)
 		if err != nil {
-			if ctx.Err() != nil || !retryNetwork || attempt >= c.maxRetries {
+			cancel()
+			err = scrub.Wrap(err)
+			if ctx.Err() != nil || !retryNetwork || errors.Is(err, wire.ErrRedirect) {
 				return nil, fmt.Errorf("pendo: %s: %w", op, err)
 			}
-			if err := backoff.Sleep(ctx, backoff.Delay(attempt, c.retryBase)); err != nil {
-				return nil, fmt.Errorf("pendo: %s: %w", op, err)
+			if rerr := retry(attempt, backoff.Delay(attempt, c.retryBase), err.Error()); rerr != nil {
+				return nil, fmt.Errorf("pendo: %s: %w (%w)", op, err, rerr)
 			}
 			continue
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return resp, nil
+			b, err := wire.Body(resp, maxBody)
+			if err != nil {
+				resp.Body.Close()
+				cancel()
+				return nil, fmt.Errorf("pendo: %s: %w", op, err)
+			}
+			return &response{Header: resp.Header, Body: b, cancel: cancel}, nil
 		}
-		apiErr := readError(resp, op, rq.host)
-		retry := resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && rq.idempotent)
-		if !retry || attempt >= c.maxRetries {
+		apiErr := readError(resp, op, rq.host, scrub)
+		cancel()
+		again := resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && rq.idempotent)
+		if !again {
 			return nil, apiErr
 		}
 		delay := backoff.Delay(attempt, c.retryBase)
 		if resp.StatusCode == http.StatusTooManyRequests {
 			// Pendo counts requests per second: a retry sooner than the
 			// window's end meets the same full window.
-			delay = max(delay, retryAfter(resp.Header.Get("Retry-After"), time.Second))
+			d, clamped, ok := wire.RetryAfter(resp.Header, time.Now())
+			if clamped {
+				c.log.Warn("pendo: Retry-After clamped", "call", op, "asked", resp.Header.Get("Retry-After"), "wait", d)
+			}
+			if !ok {
+				d = time.Second
+			}
+			delay = max(delay, d)
 		}
-		if err := backoff.Sleep(ctx, delay); err != nil {
-			return nil, fmt.Errorf("%w (while waiting to retry: %w)", apiErr, err)
+		if err := retry(attempt, delay, apiErr.Error()); err != nil {
+			return nil, fmt.Errorf("%w (%w)", apiErr, err)
 		}
 	}
 }
 
-// call is send plus JSON decoding of the whole body into out.
+// call is send plus JSON decoding of the whole body into out: one JSON
+// value, nothing after it.
 func (c *Client) call(ctx context.Context, method, path, endpoint string, body, out any, retryNetwork bool) error {
 	resp, err := c.send(ctx, method, path, endpoint, body, retryNetwork)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer resp.Close()
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	dec := json.NewDecoder(resp.Body)
+	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("pendo: %s %s: decode response: %w", method, path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("more than one JSON value")
+		}
+		return fmt.Errorf("pendo: %s %s: decode response: after the answer: %w", method, path, err)
 	}
 	return nil
 }
@@ -249,12 +386,4 @@ func (c *Client) Verify(ctx context.Context) (writeAccess bool, err error) {
 		return false, err
 	}
 	return out.WriteAccess, nil
-}
-
-// retryAfter reads a Retry-After header in seconds, or returns def.
-func retryAfter(v string, def time.Duration) time.Duration {
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	return def
 }

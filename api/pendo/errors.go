@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/backflow-dev/backflow/api/wire"
+	"github.com/backflow-dev/backflow/internal/redact"
 )
 
 // Error is a failed Pendo call. Pendo's error bodies are often plain text or
@@ -15,6 +18,9 @@ type Error struct {
 	Status  int
 	Message string
 	Host    string
+	// Foreign says the body was not Pendo's (an HTML page, as gateways,
+	// WAFs and proxies send): the refusal is not about the request's rows.
+	Foreign bool
 }
 
 func (e *Error) Error() string {
@@ -28,17 +34,24 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("pendo: %s: %d: %s", e.Op, e.Status, msg)
 }
 
-func readError(resp *http.Response, op, host string) *Error {
+// readError reads an error answer, its body up to 64 KiB; every text taken
+// from it passes through scrub, since an upstream that echoes the request
+// would otherwise put the key into the message.
+func readError(resp *http.Response, op, host string, scrub *redact.Redactor) *Error {
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(raw))
-	if strings.HasPrefix(msg, "<") { // an HTML page from a proxy or WAF
-		msg = http.StatusText(resp.StatusCode)
+	var raw []byte
+	if body, err := wire.Body(resp, 64<<10); err == nil {
+		raw, _ = io.ReadAll(body)
+	}
+	msg := scrub.String(strings.TrimSpace(string(raw)))
+	foreign := false
+	if strings.HasPrefix(msg, "<") || strings.Contains(strings.ToLower(resp.Header.Get("Content-Type")), "html") { // a proxy's or a WAF's page
+		msg, foreign = http.StatusText(resp.StatusCode), true
 	}
 	if len(msg) > 500 {
 		msg = msg[:500] + "…"
 	}
-	return &Error{Op: op, Status: resp.StatusCode, Message: msg, Host: host}
+	return &Error{Op: op, Status: resp.StatusCode, Message: msg, Host: host, Foreign: foreign}
 }
 
 // ErrTimeZone is wrapped by the error Events returns when Pendo's day

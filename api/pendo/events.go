@@ -101,7 +101,10 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 			sp.Count++
 		}
 		var cursor []any // the sort-key values of the last row kept
-		for {
+		for pages := 1; ; pages++ {
+			if pages > c.maxPages {
+				return fmt.Errorf("pendo: %s: more than %d pages from %s", st.Source, c.maxPages, sp.First.Format(time.RFC3339))
+			}
 			src := map[string]any{st.Source: sourceParams(q)}
 			src["timeSeries"] = map[string]any{"period": period, "first": sp.First.UnixMilli(), "count": sp.Count}
 			pipeline := []Step{{"source": src}}
@@ -155,6 +158,10 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 			}
 			if !truncated {
 				break
+			}
+			// A cut page must move the keyset on, or the next one is the same.
+			if cursor != nil && fmt.Sprint(last) == fmt.Sprint(cursor) {
+				return fmt.Errorf("pendo: %s: paging did not advance past %v", st.Source, cursor)
 			}
 			cursor = last
 		}

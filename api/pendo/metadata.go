@@ -10,6 +10,11 @@ import (
 	"strings"
 )
 
+// MaxStringValue is the longest metadata string backflow sends, in
+// characters. Pendo documents no limit; backflow takes HubSpot's (65,536)
+// rather than send a 10 MB value into the unknown.
+const MaxStringValue = 65_536
+
 // Kind is a metadata kind.
 type Kind string
 
@@ -75,13 +80,45 @@ const (
 	Failed
 )
 
-// BulkResult is Pendo's answer to a bulk update.
+// BulkResult is Pendo's answer to a bulk update. Total and Updated are
+// pointers so that an answer without them is told from one with zeros.
 type BulkResult struct {
-	Total   int               `json:"total"`
-	Updated int               `json:"updated"`
+	Total   *int              `json:"total"`
+	Updated *int              `json:"updated"`
 	Failed  int               `json:"failed"`
 	Missing []string          `json:"missing"`
 	Errors  []json.RawMessage `json:"errors"`
+}
+
+// ErrBadAnswer is wrapped by the error of a bulk update whose answer does
+// not account for the batch: nothing in it is taken as written.
+var ErrBadAnswer = errors.New("the answer does not account for the rows sent")
+
+// check compares an answer with the batch: Pendo reports total =
+// updated + failed over the rows sent, and lists only ids it was sent.
+func (r BulkResult) check(updates []Update) error {
+	if r.Total == nil || r.Updated == nil {
+		return fmt.Errorf("%w: no total or updated count in the answer", ErrBadAnswer)
+	}
+	total, updated := *r.Total, *r.Updated
+	switch {
+	case total != len(updates):
+		return fmt.Errorf("%w: total %d for %d rows sent", ErrBadAnswer, total, len(updates))
+	case updated < 0 || r.Failed < 0 || updated+r.Failed != total:
+		return fmt.Errorf("%w: updated %d + failed %d is not the total %d", ErrBadAnswer, updated, r.Failed, total)
+	case len(r.Missing) > r.Failed:
+		return fmt.Errorf("%w: %d ids missing but only %d failed", ErrBadAnswer, len(r.Missing), r.Failed)
+	}
+	sent := make(map[string]bool, len(updates))
+	for _, u := range updates {
+		sent[u.ID] = true
+	}
+	for _, id := range r.Missing {
+		if !sent[id] {
+			return fmt.Errorf("%w: id %q reported missing was not sent", ErrBadAnswer, id)
+		}
+	}
+	return nil
 }
 
 // UpdateMetadata sets metadata values of one group (custom or agent) for a
@@ -121,6 +158,9 @@ func (c *Client) UpdateMetadata(ctx context.Context, kind Kind, group string, up
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := res.check(updates); err != nil {
+		return nil, fmt.Errorf("pendo: POST %s: %w", path, err)
 	}
 	return reconcile(updates, res), nil
 }
@@ -164,7 +204,7 @@ func reconcile(updates []Update, res BulkResult) []Outcome {
 	}
 	failed := max(res.Failed-len(res.Missing), len(res.Errors))
 	if failed > named {
-		msg := fmt.Sprintf("Pendo reported %d failed rows without naming them all (updated %d of %d)", failed, res.Updated, res.Total)
+		msg := fmt.Sprintf("Pendo reported %d failed rows without naming them all (updated %d of %d)", failed, *res.Updated, *res.Total)
 		for i := range out {
 			if out[i].Status == Updated {
 				out[i] = Outcome{Status: Failed, Error: msg}

@@ -94,7 +94,7 @@ func (c *Client) Track(ctx context.Context, e TrackEvent) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	resp.Close()
 	return nil
 }
 

@@ -81,7 +81,7 @@ type Server struct {
 
 // Serve serves h until Close.
 func Serve(h http.Handler) *Server {
-	s := &Server{URL: "http://memnet.test", ln: Listen(), srv: &http.Server{Handler: h}}
+	s := &Server{URL: "http://memnet.localhost", ln: Listen(), srv: &http.Server{Handler: h}}
 	s.Client = &http.Client{Transport: &http.Transport{DialContext: s.ln.Dial}}
 	s.wg.Add(1)
 	go func() {

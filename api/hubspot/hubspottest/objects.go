@@ -3,6 +3,7 @@ package hubspottest
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -248,6 +249,10 @@ func (s *Server) validate(t *objectType, props map[string]string) error {
 
 const maxStringLen = 65536
 
+// numberValue is what a number property takes: an optional minus, digits,
+// at most one decimal point with digits after it.
+var numberValue = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
 func (s *Server) checkValue(t *objectType, name, v string) (code, msg string) {
 	p, ok := t.property(name)
 	if !ok {
@@ -261,7 +266,9 @@ func (s *Server) checkValue(t *objectType, name, v string) (code, msg string) {
 	}
 	switch p.Type {
 	case "number":
-		if _, err := strconv.ParseFloat(v, 64); err != nil || strings.ContainsAny(v, "eE") {
+		// Digits with at most one decimal point (HubSpot's property
+		// reference): no exponent, no NaN or Infinity, no hex.
+		if !numberValue.MatchString(v) {
 			return "INVALID_INTEGER", fmt.Sprintf("%s was not a valid number.", v)
 		}
 	case "bool":

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Field is a metadata field descriptor, as the schema endpoint returns it.
@@ -314,11 +315,16 @@ func coerceValues(fields map[string]*Field, values map[string]any) (map[string]a
 	return out, nil
 }
 
+// maxStringValue bounds a metadata string. Pendo does not document a limit;
+// the emulator refuses longer values per row, the stricter reading (see
+// docs/emulators.md), as backflow checks them before sending.
+const maxStringValue = 65_536
+
 func coerce(typ string, v any) (any, bool) {
 	switch typ {
 	case "string", "":
 		s, ok := v.(string)
-		return s, ok
+		return s, ok && utf8.RuneCountInString(s) <= maxStringValue
 	case "boolean":
 		b, ok := v.(bool)
 		return b, ok
