@@ -44,6 +44,10 @@ type Stream struct {
 	// After, when set, is SQL run in the load's transaction once the table
 	// is loaded: derived tables such as raw_pendo.nps_responses.
 	After string
+	// Windowed streams read a window even without a cursor (events of the
+	// last history_days): a whole read may hold fewer rows than the table
+	// has gathered, so the mass-removal guard leaves them alone.
+	Windowed bool
 }
 
 // ReadResult is what a read did.
@@ -88,7 +92,22 @@ type Options struct {
 	// (extract_state.extracted_at); default the system clock. Sources
 	// take their own clock for their windows.
 	Now func() time.Time
+	// MaxRemoval is the share of a table's rows a whole read may lose
+	// before the stream fails and keeps its table (0: no guard). A short
+	// read (an upstream answering short pages, a filter gone wrong) must
+	// not become the truth that syncs then clear or archive from.
+	MaxRemoval float64
+	// AllowMassRemoval takes the whole read as it is, however short.
+	AllowMassRemoval bool
 }
+
+// minGuarded is the smallest table the mass-removal guard looks at: a
+// table of a few rows loses a large share to one deletion.
+const minGuarded = 100
+
+// ErrMassRemoval is wrapped by the error of a read or a plan that would
+// remove more than the share allowed (see Options.MaxRemoval).
+var ErrMassRemoval = errors.New("mass removal refused")
 
 // Result is what one stream's extraction did.
 type Result struct {
@@ -252,8 +271,19 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 				return err
 			}
 			defer tx.Rollback()
+			before, err := countRows(ctx, tx, st)
+			if err != nil {
+				return err
+			}
 			if changes, err = replaceFrom(ctx, tx, st, view); err != nil {
 				return ingestErr(err)
+			}
+			wg.Wait()
+			if readErr != nil {
+				return readErr
+			}
+			if err := checkShrink(ctx, tx, st, before, opts); err != nil {
+				return err
 			}
 			return finish(tx)
 		}
@@ -271,8 +301,17 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 			return err
 		}
 		defer tx.Rollback()
+		before, err := countRows(ctx, tx, st)
+		if err != nil {
+			return err
+		}
 		if changes, err = apply(ctx, tx, st, staging, read.Merge); err != nil {
 			return err
+		}
+		if !read.Merge {
+			if err := checkShrink(ctx, tx, st, before, opts); err != nil {
+				return err
+			}
 		}
 		return finish(tx)
 	})
@@ -283,6 +322,37 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 		return Result{}, err
 	}
 	return Result{Stream: st.Name, Rows: rows.Load(), Merged: read.Merge, Changes: changes, Duration: time.Since(start)}, nil
+}
+
+// countRows is how many rows the stream's table holds (-1: no table yet).
+func countRows(ctx context.Context, tx *sql.Tx, st Stream) (int64, error) {
+	var n int64
+	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+warehouse.Table(st.Schema, st.Table)).Scan(&n)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return -1, nil
+		}
+		return 0, fmt.Errorf("count %s: %w", st.Name, err)
+	}
+	return n, nil
+}
+
+// checkShrink refuses a whole read that left the table with far fewer rows
+// than it held (see Options.MaxRemoval); the transaction then rolls back.
+func checkShrink(ctx context.Context, tx *sql.Tx, st Stream, before int64, opts Options) error {
+	if opts.MaxRemoval <= 0 || opts.MaxRemoval >= 1 || opts.AllowMassRemoval || st.Windowed || before < minGuarded {
+		return nil
+	}
+	after, err := countRows(ctx, tx, st)
+	if err != nil {
+		return err
+	}
+	if lost := before - after; float64(lost) > opts.MaxRemoval*float64(before) {
+		return fmt.Errorf("%w: the whole read found %d rows, the table holds %d: %.0f%% would go, more than max_removal (%.0f%%). "+
+			"The table is kept as it was. If they really are gone at the source, rerun with --allow-mass-removal",
+			ErrMassRemoval, after, before, 100*float64(lost)/float64(before), 100*opts.MaxRemoval)
+	}
+	return nil
 }
 
 // commit prunes, derives, records schema changes and the cursor, and

@@ -174,7 +174,7 @@ func (p *Pendo) Streams(ctx context.Context) ([]Stream, error) {
 			for i, c := range et.cols {
 				fields[i] = arrow.Field{Name: c.name, Type: c.typ, Nullable: true}
 			}
-			st := Stream{Name: "pendo/" + name, Schema: "raw_pendo", Table: name, Arrow: arrow.NewSchema(fields, nil), Key: et.key}
+			st := Stream{Name: "pendo/" + name, Schema: "raw_pendo", Table: name, Arrow: arrow.NewSchema(fields, nil), Key: et.key, Windowed: true}
 			if name == "poll_events" {
 				st.After = npsResponses
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
 )
@@ -223,6 +224,16 @@ type PlanOptions struct {
 	// Now is the present rows are recorded at (sync_runs, sync_rows,
 	// snapshot pushed_at); default the system clock.
 	Now func() time.Time
+	// MaxRemoval is the share of the records a sync has pushed that one
+	// plan may clear or archive (on_remove clear or archive) before it
+	// stops, sending nothing, with an error wrapping ErrMassRemoval
+	// (0: no guard). AllowMassRemoval lifts it for one run.
+	MaxRemoval       float64
+	AllowMassRemoval bool
+	// Redact scrubs every error text recorded (sync_runs, sync_rows): the
+	// project's secrets, and anything credential-shaped a destination's
+	// answer echoed. Nil scrubs credential-shaped text only.
+	Redact *redact.Redactor
 }
 
 // ErrStopped is returned by Apply when PlanOptions.Stop closed before the
@@ -242,12 +253,15 @@ type Plan struct {
 	// Creates lists the fields created before the first batch is sent.
 	Creates []NewField
 
-	dest         Destination
-	conn         *sql.Conn
-	full         bool
-	retrySkipped bool
-	stop         <-chan struct{}
-	now          func() time.Time
+	dest             Destination
+	conn             *sql.Conn
+	full             bool
+	retrySkipped     bool
+	stop             <-chan struct{}
+	now              func() time.Time
+	scrub            *redact.Redactor
+	maxRemoval       float64
+	allowMassRemoval bool
 	// events: rows are immutable events, sent once. A key in the snapshot
 	// is never sent again, whatever its payload, and keys leaving the
 	// model are kept so that they are not sent again if they return.
@@ -289,7 +303,8 @@ func NewPlan(ctx context.Context, w *warehouse.Warehouse, s project.Sync, dest D
 	if now == nil {
 		now = time.Now
 	}
-	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, stop: opts.Stop, events: s.Mode == "events", now: now}
+	p := &Plan{Sync: s, dest: dest, conn: conn, full: opts.FullResync, retrySkipped: opts.RetrySkipped, stop: opts.Stop, events: s.Mode == "events", now: now, scrub: opts.Redact,
+		maxRemoval: opts.MaxRemoval, allowMassRemoval: opts.AllowMassRemoval}
 	p.Counts.Sync = s.Name
 	if err := p.make(ctx); err != nil {
 		conn.Close()
@@ -534,6 +549,9 @@ func (p *Plan) make(ctx context.Context) error {
 		return fmt.Errorf("sync %s: count plan: %w", s.Name, err)
 	}
 	p.Counts.Unchanged = total - p.Counts.Added - p.Counts.Changed
+	if err := p.checkRemovals(ctx); err != nil {
+		return err
+	}
 	checker, _ := dest.(Checker)
 	return p.eachPlanned(ctx, 0, func(b planned) error {
 		if p.refusal(checker, b) != "" {
@@ -541,6 +559,34 @@ func (p *Plan) make(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// ErrMassRemoval is wrapped by the error of a plan that would clear or
+// archive more than PlanOptions.MaxRemoval of what the sync pushed.
+var ErrMassRemoval = errors.New("mass removal refused")
+
+// minRemovalGuard is the fewest removals the guard stops: clearing a
+// handful of records is an ordinary day.
+const minRemovalGuard = 10
+
+// checkRemovals stops a plan that would clear or archive a large share of
+// the records the sync pushed: a model emptied by a bad join, or a source
+// read short, must not wipe a destination.
+func (p *Plan) checkRemovals(ctx context.Context) error {
+	if !p.sendsRemovals() || p.allowMassRemoval || p.maxRemoval <= 0 || p.maxRemoval >= 1 || p.Counts.Removed < minRemovalGuard {
+		return nil
+	}
+	var pushed int64
+	if err := p.conn.QueryRowContext(ctx, `SELECT count(*) FROM `+SnapshotTable(p.Sync.Name)+` WHERE payload IS NOT NULL`).Scan(&pushed); err != nil {
+		return fmt.Errorf("sync %s: count snapshot: %w", p.Sync.Name, err)
+	}
+	if float64(p.Counts.Removed) > p.maxRemoval*float64(pushed) {
+		verb := map[string]string{"clear": "clear", "archive": "archive"}[p.Sync.OnRemove]
+		return fmt.Errorf("sync %s: %w: the plan would %s %d of the %d records the sync has pushed (%.0f%%, more than max_removal %.0f%%); nothing was sent. "+
+			"If the model really lost them, rerun with --allow-mass-removal", p.Sync.Name, ErrMassRemoval, verb, p.Counts.Removed, pushed,
+			100*float64(p.Counts.Removed)/float64(max(pushed, 1)), 100*p.maxRemoval)
+	}
+	return nil
 }
 
 // refusal is why a planned row is not sent: a value no destination takes,
@@ -633,9 +679,9 @@ func (p *Plan) Apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	status, msg := "succeeded", ""
 	switch {
 	case errors.Is(err, ErrStopped):
-		status, msg = "stopped", err.Error()
+		status, msg = "stopped", p.scrub.Error(err)
 	case err != nil:
-		status, msg = "failed", err.Error()
+		status, msg = "failed", p.scrub.Error(err)
 	case res.Failed+res.Rejected > 0:
 		status = "partial"
 	}
@@ -736,13 +782,13 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		if len(quiet) > 0 {
 			res.Changed -= int64(len(quiet))
 			res.Unchanged += int64(len(quiet))
-			if err := record(ctx, w, runID, s.Name, p.now(), quiet, repeat(Outcome{Status: unchanged}, len(quiet))); err != nil {
+			if err := record(ctx, w, p.scrub, runID, s.Name, p.now(), quiet, repeat(Outcome{Status: unchanged}, len(quiet))); err != nil {
 				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 			}
 		}
 		if len(refused) > 0 {
 			res.Rejected += int64(len(refused))
-			if err := record(ctx, w, runID, s.Name, p.now(), refused, reasons); err != nil {
+			if err := record(ctx, w, p.scrub, runID, s.Name, p.now(), refused, reasons); err != nil {
 				return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 			}
 		}
@@ -826,7 +872,7 @@ func (p *Plan) land(ctx context.Context, w *warehouse.Warehouse, runID string, f
 	if len(f.outcomes) != len(f.rows) {
 		return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, dest.Name(), len(f.outcomes), len(f.rows))
 	}
-	if err := record(ctx, w, runID, s.Name, p.now(), f.rows, f.outcomes); err != nil {
+	if err := record(ctx, w, p.scrub, runID, s.Name, p.now(), f.rows, f.outcomes); err != nil {
 		return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 	}
 	for _, o := range f.outcomes {
@@ -934,7 +980,7 @@ var resultSchema = arrow.NewSchema([]arrow.Field{
 // per row, the snapshot advanced for applied rows, and the hash of rows the
 // destination did not have (or refused) kept so they are not resent until
 // they change.
-func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, at time.Time, batch []planned, outcomes []Outcome) error {
+func record(ctx context.Context, w *warehouse.Warehouse, scrub *redact.Redactor, runID, sync string, at time.Time, batch []planned, outcomes []Outcome) error {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, resultSchema)
 	defer b.Release()
 	for i, p := range batch {
@@ -944,7 +990,7 @@ func record(ctx context.Context, w *warehouse.Warehouse, runID, sync string, at 
 		if outcomes[i].Error == "" {
 			b.Field(3).AppendNull()
 		} else {
-			b.Field(3).(*array.StringBuilder).Append(outcomes[i].Error)
+			b.Field(3).(*array.StringBuilder).Append(scrub.String(outcomes[i].Error))
 		}
 		lb := b.Field(4).(*array.ListBuilder)
 		lb.Append(true)

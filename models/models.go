@@ -178,23 +178,9 @@ type tableRef struct{ schema, table string }
 // tableRefs asks DuckDB to parse the model and walks the JSON AST for base
 // table references.
 func tableRefs(ctx context.Context, db *sqlx.DB, m Model) ([]tableRef, error) {
-	var raw string
-	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", m.SQL).Scan(&raw); err != nil {
-		return nil, fmt.Errorf("%s: parse: %w", m.File, err)
-	}
-	var ast any
-	if err := json.Unmarshal([]byte(raw), &ast); err != nil {
-		return nil, fmt.Errorf("%s: parse: %w", m.File, err)
-	}
-	if obj, ok := ast.(map[string]any); ok && obj["error"] == true {
-		msg := fmt.Sprintf("Parser Error: %v", obj["error_message"])
-		if pos, err := strconv.Atoi(fmt.Sprint(obj["position"])); err == nil && pos <= len(m.SQL) {
-			return nil, fmt.Errorf("%s: line %d: %s", m.File, strings.Count(m.SQL[:pos], "\n")+1, msg)
-		}
-		return nil, fmt.Errorf("%s: %s", m.File, msg)
-	}
-	if stmts, _ := ast.(map[string]any)["statements"].([]any); len(stmts) != 1 {
-		return nil, fmt.Errorf("%s: must hold exactly one SELECT statement, found %d", m.File, len(stmts))
+	_, ast, err := parseSelect(ctx, db, m.File, m.SQL)
+	if err != nil {
+		return nil, err
 	}
 	var refs []tableRef
 	var walk func(any)
@@ -217,6 +203,51 @@ func tableRefs(ctx context.Context, db *sqlx.DB, m Model) ([]tableRef, error) {
 	}
 	walk(ast)
 	return refs, nil
+}
+
+// parseSelect asks DuckDB to parse text, which must be exactly one SELECT
+// statement (DuckDB serializes only SELECTs), and returns its JSON and AST.
+// Anything else, a second statement after a semicolon included, is an
+// error naming file and line: SQL from a project never runs more than the
+// one query it is meant to be.
+func parseSelect(ctx context.Context, db *sqlx.DB, file, text string) (string, any, error) {
+	var raw string
+	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", text).Scan(&raw); err != nil {
+		return "", nil, fmt.Errorf("%s: parse: %w", file, err)
+	}
+	var ast any
+	if err := json.Unmarshal([]byte(raw), &ast); err != nil {
+		return "", nil, fmt.Errorf("%s: parse: %w", file, err)
+	}
+	if obj, ok := ast.(map[string]any); ok && obj["error"] == true {
+		msg := fmt.Sprintf("%v", obj["error_message"])
+		if obj["error_type"] == "parser" {
+			msg = "Parser Error: " + msg
+		}
+		if pos, err := strconv.Atoi(fmt.Sprint(obj["position"])); err == nil && pos <= len(text) {
+			return "", nil, fmt.Errorf("%s: line %d: %s", file, strings.Count(text[:pos], "\n")+1, msg)
+		}
+		return "", nil, fmt.Errorf("%s: %s (one SELECT statement is expected)", file, msg)
+	}
+	if stmts, _ := ast.(map[string]any)["statements"].([]any); len(stmts) != 1 {
+		return "", nil, fmt.Errorf("%s: must hold exactly one SELECT statement, found %d", file, len(stmts))
+	}
+	return raw, ast, nil
+}
+
+// CanonicalSelect checks that text is exactly one SELECT statement (see
+// parseSelect) and returns it as DuckDB writes it back: no comment, no
+// semicolon, safe to nest in another query.
+func CanonicalSelect(ctx context.Context, db *sqlx.DB, file, text string) (string, error) {
+	raw, _, err := parseSelect(ctx, db, file, text)
+	if err != nil {
+		return "", err
+	}
+	var out string
+	if err := db.QueryRowContext(ctx, "SELECT json_deserialize_sql(?::JSON)", raw).Scan(&out); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return out, nil
 }
 
 // Run materializes the models in order, each in its own statement. It stops

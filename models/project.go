@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -169,13 +170,20 @@ func columnTest(file, model, col string, n *yaml.Node) (Test, error) {
 		if arg == nil || arg.Decode(&rel) != nil || rel.To == "" || rel.Field == "" {
 			return bad("relationships takes {to: schema.table, field: column}")
 		}
-		t.SQL = fmt.Sprintf("SELECT m.%s FROM %s m WHERE m.%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE t.%s = m.%s)",
-			c, table, c, rel.To, quote(rel.Field), c)
+		schema, tbl, ok := strings.Cut(rel.To, ".")
+		if !ok || !identifier.MatchString(schema) || !identifier.MatchString(tbl) {
+			return bad("relationships: to %q must be schema.table (letters, digits and underscores)", rel.To)
+		}
+		t.SQL = fmt.Sprintf("SELECT m.%s FROM %s m WHERE m.%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s.%s t WHERE t.%s = m.%s)",
+			c, table, c, quote(schema), quote(tbl), quote(rel.Field), c)
 	default:
 		return bad("unknown test %q (want unique, not_null, accepted_values, relationships)", name)
 	}
 	return t, nil
 }
+
+// identifier is a plain SQL name, as a YAML test argument may give one.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func quote(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }
 
@@ -220,6 +228,15 @@ func RunTests(ctx context.Context, db *sqlx.DB, tests []Test) []TestResult {
 	out := make([]TestResult, len(tests))
 	for i, t := range tests {
 		r := TestResult{Test: t}
+		// One SELECT, nested as DuckDB writes it back: a test file cannot
+		// close the wrapping query and run a statement of its own.
+		q, err := CanonicalSelect(ctx, db, t.File, t.SQL)
+		if err != nil {
+			r.Err = err
+			out[i] = r
+			continue
+		}
+		t.SQL = q
 		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM ("+t.SQL+")").Scan(&r.Failures); err != nil {
 			r.Err = fmt.Errorf("%s: %s", t.File, strings.TrimSpace(err.Error()))
 			out[i] = r

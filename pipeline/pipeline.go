@@ -19,6 +19,7 @@ import (
 	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/extract"
+	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
@@ -56,11 +57,18 @@ type Options struct {
 	// then returns an error wrapping load.ErrStopped. Canceling ctx
 	// instead aborts at once, in-flight calls included.
 	Stop <-chan struct{}
+	// AllowMassRemoval lets a whole read lose, and a sync clear or
+	// archive, more than the project's max_removal share.
+	AllowMassRemoval bool
 	// Now is the present: extraction windows end there, models see the
 	// run's start as run_started_at(), and run history is stamped by it.
 	// Default the system clock.
 	Now func() time.Time
 }
+
+// scrub redacts the project's secrets, and anything credential-shaped,
+// from every error text the run records or returns.
+func (o Options) scrub() *redact.Redactor { return redact.New(o.Secrets.Values()...) }
 
 // now is the run's clock.
 func (o Options) now() func() time.Time {
@@ -78,6 +86,23 @@ func Constants(p *project.Project) map[string]string {
 		zone = c.TimeZone
 	}
 	return map[string]string{"pendo_timezone": warehouse.Literal(zone)}
+}
+
+// checkSyncModels refuses a sync whose model has no file (project or
+// shipped): a view of that name left in the DuckDB file by an earlier run
+// would otherwise go on feeding the destination after its SQL was deleted.
+func checkSyncModels(p *project.Project) error {
+	id := models.Identity{ContactIDProperty: p.Config.Identity.ContactVisitorIDProperty, CompanyAccountIDProperty: p.Config.Identity.CompanyAccountIDProperty}
+	ms, err := models.Load(p.FS, "models", id)
+	if err != nil {
+		return err
+	}
+	for _, s := range p.Syncs {
+		if !slices.ContainsFunc(ms, func(m models.Model) bool { return m.Name == s.Model }) {
+			return &project.Error{File: s.File, Field: "model", Err: fmt.Errorf("no model %q: there is no models/%s.sql (a table or view of that name left in the DuckDB file is not used)", s.Model, s.Model)}
+		}
+	}
+	return nil
 }
 
 // checkSyncs refuses --sync names the project does not have.
@@ -190,11 +215,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := checkSyncs(opts.Project, opts.Syncs); err != nil {
 		return res, err
 	}
+	if !opts.ExtractOnly {
+		if err := checkSyncModels(opts.Project); err != nil {
+			return res, err
+		}
+	}
 	soft, cancel := stopping(ctx, opts.Stop)
 	defer cancel()
 	now := opts.now()
 	started := now()
-	w, err := warehouse.Open(soft, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout, RunStartedAt: started, Constants: Constants(opts.Project)})
+	w, err := warehouse.Open(soft, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout, RunStartedAt: started, Constants: Constants(opts.Project), FileMode: opts.Project.Config.Mode()})
 	if err != nil {
 		return res, stopped(err, opts.Stop)
 	}
@@ -206,7 +236,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if _, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.runs (run_id, command, started_at, status) VALUES (?, ?, ?, 'running')`, res.RunID, command, started); err != nil {
 		return res, fmt.Errorf("record run: %w", err)
 	}
-	err = stopped(run(ctx, soft, w, opts, res, log), opts.Stop)
+	err = opts.scrub().Wrap(stopped(run(ctx, soft, w, opts, res, log), opts.Stop))
 	res.Duration = time.Since(start)
 	st, msg := status(err, res.Totals())
 	_, uerr := w.DB().ExecContext(context.WithoutCancel(ctx), `UPDATE backflow.runs SET finished_at = ?, status = ?, error = ? WHERE run_id = ?`, now(), st, msg, res.RunID)
@@ -236,7 +266,8 @@ func run(hard, ctx context.Context, w *warehouse.Warehouse, opts Options, res *R
 	if opts.SkipExtract {
 		sources = nil
 	}
-	res.Extract, err = extract.Run(ctx, w, res.RunID, sources, extract.Options{FullRefresh: opts.FullRefresh, Only: opts.Only, Logger: log, Progress: opts.Progress, Now: opts.now()})
+	res.Extract, err = extract.Run(ctx, w, res.RunID, sources, extract.Options{FullRefresh: opts.FullRefresh, Only: opts.Only, Logger: log, Progress: opts.Progress, Now: opts.now(),
+		MaxRemoval: p.Config.MaxRemoval, AllowMassRemoval: opts.AllowMassRemoval})
 	if err != nil {
 		return err
 	}
@@ -317,7 +348,8 @@ func eachSync(hard, ctx context.Context, w *warehouse.Warehouse, runID string, o
 		if ctx.Err() != nil {
 			break
 		}
-		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop, Now: opts.now()})
+		plan, err := load.NewPlan(ctx, w, s, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: opts.Stop, Now: opts.now(), Redact: opts.scrub(),
+			MaxRemoval: p.Config.MaxRemoval, AllowMassRemoval: opts.AllowMassRemoval})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -385,12 +417,12 @@ func destination(p *project.Project, secrets project.Secrets, s project.Sync, hs
 // HubSpotClient builds the project's HubSpot client: with the private-app
 // token, or with OAuth from the token file `backflow auth hubspot` wrote.
 func HubSpotClient(p *project.Project, secrets project.Secrets, httpClient *http.Client) (*hubspot.Client, error) {
-	return hubspotClient(p, secrets, httpClient, 1)
+	return hubspotClient(p, secrets, httpClient, 1, nil)
 }
 
-func hubspotClient(p *project.Project, secrets project.Secrets, httpClient *http.Client, share float64) (*hubspot.Client, error) {
+func hubspotClient(p *project.Project, secrets project.Secrets, httpClient *http.Client, share float64, log *slog.Logger) (*hubspot.Client, error) {
 	c := p.Config.HubSpot
-	cfg := hubspot.Config{BaseURL: c.BaseURL, HTTPClient: httpClient, Token: secrets.HubSpotToken, BurstLimit: c.BurstLimit, APIVersion: c.APIVersion, RateShare: share}
+	cfg := hubspot.Config{BaseURL: c.BaseURL, HTTPClient: httpClient, Token: secrets.HubSpotToken, BurstLimit: c.BurstLimit, APIVersion: c.APIVersion, RateShare: share, Logger: log}
 	if o := c.OAuth; o != nil {
 		src, err := hubspot.NewOAuthTokenSource(OAuthConfig(p, secrets, httpClient), hubspot.FileStore{Path: p.Path(o.TokenFile)})
 		if err != nil {
@@ -452,7 +484,7 @@ func clients(p *project.Project, opts Options, share float64) (*hubspot.Client, 
 	var pd *pendo.Client
 	var err error
 	if c := p.Config.HubSpot; c != nil {
-		if hs, err = hubspotClient(p, opts.Secrets, opts.HTTPClient, share); err != nil {
+		if hs, err = hubspotClient(p, opts.Secrets, opts.HTTPClient, share, opts.Logger); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -468,7 +500,7 @@ func clients(p *project.Project, opts Options, share float64) (*hubspot.Client, 
 			rps = max(1, int(float64(cmp.Or(rps, 100))*share))
 		}
 		pd, err = pendo.New(pendo.Config{Region: c.Region, BaseURL: c.BaseURL, HTTPClient: opts.HTTPClient, IntegrationKey: opts.Secrets.PendoIntegrationKey, TrackSecret: opts.Secrets.PendoTrackSecret,
-			RequestsPerSecond: rps, TimeZone: loc, Now: opts.now()})
+			RequestsPerSecond: rps, TimeZone: loc, Now: opts.now(), Logger: opts.Logger})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -507,13 +539,16 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	if err := checkSyncs(p, opts.Syncs); err != nil {
 		return err
 	}
+	if err := checkSyncModels(p); err != nil {
+		return err
+	}
 	hs, pd, err := clients(p, opts, 1)
 	if err != nil {
 		return err
 	}
 	now := opts.now()
 	started := now()
-	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout, RunStartedAt: started, Constants: Constants(opts.Project)})
+	w, err := warehouse.Open(ctx, opts.WarehousePath, warehouse.Options{LockTimeout: opts.LockTimeout, RunStartedAt: started, Constants: Constants(opts.Project), FileMode: opts.Project.Config.Mode()})
 	if err != nil {
 		return stopped(err, opts.Stop)
 	}
@@ -535,7 +570,7 @@ func Syncs(hard context.Context, opts Options, so SyncOptions, fn func(PlannedSy
 	if err != nil {
 		return stopped(err, opts.Stop)
 	}
-	err = stopped(eachSync(hard, ctx, w, runID, opts, so, blocked, hs, pd, log, fn), opts.Stop)
+	err = opts.scrub().Wrap(stopped(eachSync(hard, ctx, w, runID, opts, so, blocked, hs, pd, log, fn), opts.Stop))
 	if so.Apply {
 		st, msg := status(err, load.Result{})
 		if _, uerr := w.DB().ExecContext(context.WithoutCancel(hard), `UPDATE backflow.runs SET finished_at = ?, status = ?, error = ? WHERE run_id = ?`, now(), st, msg, runID); uerr != nil {

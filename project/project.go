@@ -10,15 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/backflow-dev/backflow/api/wire"
 )
 
 // Project is a loaded, validated project.
@@ -46,6 +50,15 @@ type Config struct {
 	Warehouse string   `yaml:"warehouse"`
 	HubSpot   *HubSpot `yaml:"hubspot"`
 	Pendo     *Pendo   `yaml:"pendo"`
+	// FileMode is the permission of the files backflow writes that hold
+	// data (the DuckDB file, its published copy, the report), in octal.
+	// Default "0600": the data is about people.
+	FileMode string `yaml:"file_mode"`
+	// MaxRemoval is the share of a table's rows (or of the records a sync
+	// has pushed) that a full read may lose, or a sync may clear or
+	// archive, before the run stops and asks for --allow-mass-removal.
+	// Default 0.1; 1 turns the guard off.
+	MaxRemoval float64 `yaml:"max_removal"`
 	// Identity configures the shipped identity models.
 	Identity struct {
 		// ContactVisitorIDProperty is a HubSpot contact property holding
@@ -340,6 +353,18 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if slices.Contains([]string{"backflow", "models", "raw_hubspot", "raw_pendo", "main", "temp", "system"}, stem) {
 		return bad("warehouse", []string{"warehouse"}, "a file named %q clashes with the schema %s inside it; pick another name, e.g. warehouse.duckdb", path.Base(c.Warehouse), stem)
 	}
+	if c.FileMode == "" {
+		c.FileMode = "0600"
+	}
+	if m, err := strconv.ParseUint(c.FileMode, 8, 32); err != nil || m > 0o777 || m&0o600 != 0o600 {
+		return bad("file_mode", []string{"file_mode"}, "%q is not a file mode such as \"0600\" or \"0640\" (octal; the owner must read and write)", c.FileMode)
+	}
+	switch {
+	case c.MaxRemoval == 0:
+		c.MaxRemoval = 0.1
+	case c.MaxRemoval < 0 || c.MaxRemoval > 1:
+		return bad("max_removal", []string{"max_removal"}, "must be a share between 0 and 1, not %v", c.MaxRemoval)
+	}
 	for key, prop := range map[string]string{"contact_visitor_id_property": c.Identity.ContactVisitorIDProperty, "company_account_id_property": c.Identity.CompanyAccountIDProperty} {
 		if prop != "" && !validName.MatchString(prop) {
 			return bad("identity."+key, []string{"identity", key}, "%q is not a HubSpot property name", prop)
@@ -370,6 +395,11 @@ func (c *Config) validate(doc *yaml.Node) error {
 				return bad("hubspot.api_version", []string{"hubspot", "api_version"}, "must be v3 or a date version such as 2026-03, not %q", v)
 			}
 		}
+		if u := c.HubSpot.BaseURL; u != "" {
+			if _, err := wire.CheckBaseURL(u); err != nil {
+				return bad("hubspot.base_url", []string{"hubspot", "base_url"}, "%v", err)
+			}
+		}
 		if c.HubSpot.BurstLimit < 0 {
 			return bad("hubspot.burst_limit", []string{"hubspot", "burst_limit"}, "must be positive")
 		}
@@ -397,6 +427,11 @@ func (c *Config) validate(doc *yaml.Node) error {
 				return bad("pendo.timezone", []string{"pendo", "timezone"}, "unknown time zone %q (want an IANA name such as America/New_York)", tz)
 			}
 		}
+		if u := c.Pendo.BaseURL; u != "" {
+			if _, err := wire.CheckBaseURL(u); err != nil {
+				return bad("pendo.base_url", []string{"pendo", "base_url"}, "%v", err)
+			}
+		}
 		if r := strings.ToLower(c.Pendo.Region); r != "" && !slices.Contains([]string{"us", "eu", "us1", "jpn", "au"}, r) {
 			return bad("pendo.region", []string{"pendo", "region"}, "unknown region %q (want us, eu, us1, jpn or au)", c.Pendo.Region)
 		}
@@ -408,6 +443,15 @@ func (c *Config) validate(doc *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// Mode is FileMode as a permission.
+func (c *Config) Mode() os.FileMode {
+	m, err := strconv.ParseUint(c.FileMode, 8, 32)
+	if err != nil {
+		return 0o600
+	}
+	return os.FileMode(m)
 }
 
 // HubSpotObjects and PendoStreams are what extraction supports.
@@ -660,6 +704,17 @@ type Secrets struct {
 	HubSpotClientSecret string // OAuth app secret, when it is
 	PendoIntegrationKey string
 	PendoTrackSecret    string // optional: only track_events syncs need it
+}
+
+// Values lists the secrets that are set, for redaction.
+func (s Secrets) Values() []string {
+	var out []string
+	for _, v := range []string{s.HubSpotToken, s.HubSpotClientSecret, s.PendoIntegrationKey, s.PendoTrackSecret} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Resolve reads the credentials named in the config through lookup (the

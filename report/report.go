@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
 )
@@ -141,6 +142,17 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 		WHERE r.status NOT IN ('applied', 'unchanged')
 		GROUP BY ALL ORDER BY rows DESC, r.sync, error LIMIT 20`); err != nil {
 		return nil, fmt.Errorf("report: top errors: %w", err)
+	}
+	// backflow stores error texts redacted; a file written by an older
+	// version, or edited by hand, is scrubbed again before it is shown.
+	scrub := redact.New()
+	for i := range d.Errors {
+		d.Errors[i].Error = scrub.String(d.Errors[i].Error)
+	}
+	for i := range d.Syncs {
+		for j := range d.Syncs[i].Runs {
+			d.Syncs[i].Runs[j].Error = scrub.String(d.Syncs[i].Runs[j].Error)
+		}
 	}
 	return d, nil
 }

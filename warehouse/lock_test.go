@@ -66,7 +66,7 @@ func TestPublish(t *testing.T) {
 	}
 	w.Close()
 	for i := 0; i < 2; i++ { // the second publish replaces the first
-		if err := warehouse.Publish(ctx, src, dst, time.Second); err != nil {
+		if err := warehouse.Publish(ctx, src, dst, time.Second, 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestPublish(t *testing.T) {
 	if err := pub.DB().QueryRow(`SELECT e FROM models.v`).Scan(&email); err != nil || email != "a@b.com" {
 		t.Fatalf("published view with a shipped macro: %q %v", email, err)
 	}
-	if err := warehouse.Publish(ctx, src, src, time.Second); err == nil {
+	if err := warehouse.Publish(ctx, src, src, time.Second, 0); err == nil {
 		t.Fatal("publishing a file onto itself")
 	}
 	if _, err := os.Stat(dst + ".tmp"); !os.IsNotExist(err) {

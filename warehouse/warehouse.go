@@ -54,6 +54,14 @@ type Options struct {
 	// it, for models to compute windows from. When zero, the macro
 	// installed in the file answers: the start of the latest run.
 	RunStartedAt time.Time
+	// NoFileAccess forbids every statement on this warehouse to touch a
+	// file other than the database itself: no COPY … TO, no ATTACH, no
+	// read_csv. For running SQL a user typed (backflow query); DuckDB does
+	// not let a statement turn it back on.
+	NoFileAccess bool
+	// FileMode, when set, is the permission a writable open gives the
+	// file (the process's umask decides it otherwise; the CLI's is 077).
+	FileMode os.FileMode
 	// Constants are macros of no arguments a writable open installs in
 	// the file after the shipped ones (name → SQL expression), for
 	// settings models read, such as pendo_timezone(). They stay in the
@@ -152,6 +160,9 @@ func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 	if opts.MemoryLimit != "" {
 		params = append(params, "memory_limit="+opts.MemoryLimit)
 	}
+	if opts.NoFileAccess {
+		params = append(params, "enable_external_access=false")
+	}
 	if len(params) > 0 {
 		dsn += "?" + strings.Join(params, "&")
 	}
@@ -189,6 +200,12 @@ func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 			db.Close()
 			return nil, err
 		}
+		if opts.FileMode != 0 && path != "" && path != ":memory:" {
+			if err := os.Chmod(path, opts.FileMode); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("warehouse: %w", err)
+			}
+		}
 	}
 	return w, nil
 }
@@ -219,6 +236,17 @@ func (w *Warehouse) install(ctx context.Context, constants map[string]string) er
 			return fmt.Errorf("warehouse: install %s into %s: %w", script.name, displayPath(w.path), err)
 		}
 	}
+	// A writer holds the file alone, so a run still "running" at a
+	// writable open ended without saying how: killed, out of disk space,
+	// crashed. Its recorded batches stand; it is failed, not running.
+	for _, q := range []string{
+		`UPDATE backflow.runs SET status = 'failed', error = coalesce(error, '` + interrupted + `') WHERE status = 'running'`,
+		`UPDATE backflow.sync_runs SET status = 'failed', error = coalesce(error, '` + interrupted + `') WHERE status = 'running'`,
+	} {
+		if _, err := w.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("warehouse: record interrupted runs in %s: %w", displayPath(w.path), err)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(constants)) {
 		if _, err := w.db.ExecContext(ctx, `CREATE OR REPLACE MACRO `+Ident(name)+`() AS `+constants[name]); err != nil {
 			return fmt.Errorf("warehouse: install macro %s() into %s: %w", name, displayPath(w.path), err)
@@ -226,6 +254,9 @@ func (w *Warehouse) install(ctx context.Context, constants map[string]string) er
 	}
 	return nil
 }
+
+// interrupted is the error recorded for a run found still running.
+const interrupted = "interrupted: the process ended before recording how the run ended (killed, out of disk space, or a crash); the batches it recorded stand, and the next run sends the rest"
 
 // Path is the file path the warehouse was opened with.
 func (w *Warehouse) Path() string { return w.path }
@@ -299,7 +330,7 @@ func Literal(s string) string {
 // (COPY FROM DATABASE, so committed data still in the write-ahead log is
 // included) into dst+".tmp", which is then renamed over dst: a reader
 // opens either the old copy or the new one, never half of one.
-func Publish(ctx context.Context, src, dst string, lockTimeout time.Duration) error {
+func Publish(ctx context.Context, src, dst string, lockTimeout time.Duration, mode os.FileMode) error {
 	absSrc, err1 := filepath.Abs(src)
 	absDst, err2 := filepath.Abs(dst)
 	if err := errors.Join(err1, err2); err != nil {
@@ -338,6 +369,12 @@ func Publish(ctx context.Context, src, dst string, lockTimeout time.Duration) er
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("warehouse: publish %s: %w", dst, err)
+		}
+	}
+	if mode != 0 {
+		if err := os.Chmod(tmp, mode); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("warehouse: publish: %w", err)
 		}
 	}
 	if err := os.Rename(tmp, absDst); err != nil {

@@ -17,6 +17,8 @@ type extractOptions struct {
 	project     string
 	fullRefresh bool
 	json        bool
+	timeout     time.Duration
+	allowMass   bool
 }
 
 func newCmdExtract(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -33,6 +35,9 @@ replaces each table.`,
   backflow extract hubspot               # one source
   backflow extract hubspot.contacts pendo.visitors --full-refresh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.limit(opts.timeout); err != nil {
+				return err
+			}
 			log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
 			if err != nil {
 				return err
@@ -54,10 +59,11 @@ replaces each table.`,
 			res, err := pipeline.Run(g.hard, pipeline.Options{Stop: g.stop,
 				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
 				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update, Now: g.clockFn,
+				AllowMassRemoval: opts.allowMass,
 			})
 			prog.done()
 			if opts.json {
-				if jerr := printJSON(stdio.Out, runSummary(res, err)); jerr != nil && err == nil {
+				if jerr := printJSON(stdio.Out, runSummary(res, g.redactor().Wrap(err))); jerr != nil && err == nil {
 					err = jerr
 				}
 			} else if res != nil {
@@ -71,6 +77,8 @@ replaces each table.`,
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.fullRefresh, "full-refresh", false, "ignore cursors: read everything and replace each table")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
+	addTimeout(cmd, &opts.timeout)
+	addAllowMassRemoval(cmd, &opts.allowMass)
 	return cmd
 }
 

@@ -18,6 +18,12 @@ import (
 
 // openProject loads the project and opens its DuckDB file.
 func openProject(ctx context.Context, g *globals, dir string, readOnly bool) (*project.Project, *warehouse.Warehouse, error) {
+	return openProjectWith(ctx, g, dir, warehouse.Options{ReadOnly: readOnly})
+}
+
+// openProjectWith is openProject with more options (NoFileAccess).
+func openProjectWith(ctx context.Context, g *globals, dir string, base warehouse.Options) (*project.Project, *warehouse.Warehouse, error) {
+	readOnly := base.ReadOnly
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, err
@@ -30,7 +36,8 @@ func openProject(ctx context.Context, g *globals, dir string, readOnly bool) (*p
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := warehouse.Options{ReadOnly: readOnly, LockTimeout: g.lockTimeout, Constants: pipeline.Constants(p)}
+	opts := base
+	opts.LockTimeout, opts.Constants, opts.FileMode = g.lockTimeout, pipeline.Constants(p), p.Config.Mode()
 	if !readOnly || g.now != "" {
 		// Building models (or reading them at a set time) works in the
 		// command's present; reading them otherwise sees the file's own

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 func newCmdQuery(g *globals, stdio IO) *cobra.Command {
@@ -38,7 +40,9 @@ func printQuery(ctx context.Context, g *globals, stdio IO, dir, format string, l
 	if err := checkFormat(format); err != nil {
 		return err
 	}
-	_, w, err := openProject(ctx, g, dir, true)
+	// Read-only, and no file other than the database: the query cannot
+	// write the file, nor COPY it elsewhere, nor ATTACH another.
+	_, w, err := openProjectWith(ctx, g, dir, warehouse.Options{ReadOnly: true, NoFileAccess: true})
 	if err != nil {
 		return err
 	}

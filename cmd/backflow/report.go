@@ -69,7 +69,11 @@ func writeReport(ctx context.Context, stdio IO, p *project.Project, w *warehouse
 		return err
 	}
 	tmp := out + ".tmp"
-	if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(tmp, b.Bytes(), p.Config.Mode()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	// The umask (077 in backflow) trims the mode WriteFile asked for.
+	if err := os.Chmod(tmp, p.Config.Mode()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if err := os.Rename(tmp, out); err != nil {

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/backflow-dev/backflow/internal/clock"
+	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -57,6 +59,44 @@ type globals struct {
 	now     string
 	clockFn func() time.Time
 	start   time.Time
+
+	// timeout is --timeout; expired closes when it is reached, and
+	// timedOut says it was.
+	timeout  time.Duration
+	expired  chan struct{}
+	timedOut atomic.Bool
+
+	// scrub redacts every text the CLI prints or logs: credential-shaped
+	// strings always, the project's secrets once setup has read them.
+	scrub atomic.Pointer[redact.Redactor]
+}
+
+// addTimeout gives a command that sends or reads data a --timeout.
+func addTimeout(cmd *cobra.Command, d *time.Duration) {
+	cmd.Flags().DurationVar(d, "timeout", 12*time.Hour, "stop after this long as a signal would (the batch in flight is finished and recorded), and exit 1; 0 for no limit")
+}
+
+// limit starts the command's --timeout.
+func (g *globals) limit(d time.Duration) error {
+	if d < 0 {
+		return &usageError{fmt.Errorf("--timeout must not be negative")}
+	}
+	g.timeout = d
+	if d > 0 && g.expired != nil {
+		time.AfterFunc(d, func() {
+			g.timedOut.Store(true)
+			close(g.expired)
+		})
+	}
+	return nil
+}
+
+// redactor is the current redaction.
+func (g *globals) redactor() *redact.Redactor {
+	if r := g.scrub.Load(); r != nil {
+		return r
+	}
+	return redact.New()
 }
 
 // clock is the present the command works in: the system clock, or --now
@@ -85,9 +125,9 @@ func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch g.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewTextHandler(w, opts), g.redactor)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewJSONHandler(w, opts), g.redactor)), nil
 	}
 	return nil, &usageError{fmt.Errorf("--log-format must be text or json, not %q", g.logFormat)}
 }
@@ -106,6 +146,7 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	g := &globals{hard: hard, stop: stop, expired: make(chan struct{})}
 	go func() {
 		select {
 		case sig := <-sigs:
@@ -114,6 +155,10 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 			close(stop)
 			stopAll()
 			fmt.Fprintf(stdio.ErrOut, "backflow: %v: stopping; a batch already at the API is finished and recorded first (signal again to abort now)\n", sig)
+		case <-g.expired:
+			close(stop)
+			stopAll()
+			fmt.Fprintf(stdio.ErrOut, "backflow: --timeout %s reached: stopping; a batch already at the API is finished and recorded first\n", g.timeout)
 		case <-hard.Done():
 			return
 		}
@@ -124,11 +169,20 @@ func Main(args []string, stdio IO, lookupEnv func(string) (string, bool)) int {
 		case <-hard.Done():
 		}
 	}()
-	root := newRoot(&globals{hard: hard, stop: stop}, stdio, lookupEnv)
+	privateFiles()
+	root := newRoot(g, stdio, lookupEnv)
 	root.SetArgs(args)
 	err := root.ExecuteContext(soft)
-	return exitCode(err, stdio.ErrOut)
+	if g.timedOut.Load() && errors.Is(err, load.ErrStopped) {
+		// A run that hit its time limit failed; it was not stopped on
+		// purpose (exit 5 means a signal).
+		err = fmt.Errorf("%w: %w", errTimedOut, err)
+	}
+	return exitCode(g.redactor().Wrap(err), stdio.ErrOut)
 }
+
+// errTimedOut marks a command stopped by --timeout.
+var errTimedOut = errors.New("the command ran past --timeout")
 
 // newRoot builds the command tree.
 func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -186,6 +240,9 @@ func exitCode(err error, errOut io.Writer) int {
 		return exitRowsFailed
 	}
 	fmt.Fprintln(errOut, "Error:", err)
+	if errors.Is(err, errTimedOut) {
+		return exitFailed
+	}
 	if errors.Is(err, load.ErrStopped) {
 		return exitStopped
 	}

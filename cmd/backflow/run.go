@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/notify"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
@@ -19,6 +21,8 @@ import (
 
 type runOptions struct {
 	project     string
+	timeout     time.Duration
+	allowMass   bool
 	json        bool
 	publish     string
 	selectors   []string
@@ -45,6 +49,9 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
   backflow run --publish /srv/analytics/backflow.duckdb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.limit(opts.timeout); err != nil {
+				return err
+			}
 			log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
 			if err != nil {
 				return err
@@ -63,10 +70,12 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 				Syncs:         opts.syncs,
 				SkipExtract:   opts.skipExtract,
 				Now:           g.clockFn,
+
+				AllowMassRemoval: opts.allowMass,
 			})
 			prog.done()
 			if opts.json {
-				if jerr := printJSON(stdio.Out, runSummary(res, err)); jerr != nil && err == nil {
+				if jerr := printJSON(stdio.Out, runSummary(res, g.redactor().Wrap(err))); jerr != nil && err == nil {
 					err = jerr
 				}
 			} else {
@@ -74,7 +83,7 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 			}
 			if opts.webhook != "" {
 				// A failed alert is logged, never the run's outcome.
-				if nerr := alert(g.hard, opts.webhook, p.Config.Name, res, err); nerr != nil {
+				if nerr := alert(g.hard, opts.webhook, p.Config.Name, res, g.redactor().Wrap(err)); nerr != nil {
 					log.Error("notify", "err", nerr)
 				}
 			}
@@ -92,7 +101,7 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 				return err // the last published copy stays as it was
 			}
 			if opts.publish != "" {
-				if err := warehouse.Publish(cmd.Context(), p.Path(p.Config.Warehouse), opts.publish, g.lockTimeout); err != nil {
+				if err := warehouse.Publish(cmd.Context(), p.Path(p.Config.Warehouse), opts.publish, g.lockTimeout, p.Config.Mode()); err != nil {
 					return err
 				}
 				log.Info("published", "path", opts.publish)
@@ -111,7 +120,14 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 	cmd.Flags().StringVar(&opts.publish, "publish", "", "after a run, write a read-only copy of the DuckDB file here for analysts (replaced atomically)")
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
+	addTimeout(cmd, &opts.timeout)
+	addAllowMassRemoval(cmd, &opts.allowMass)
 	return cmd
+}
+
+// addAllowMassRemoval gives a command the flag that lifts max_removal.
+func addAllowMassRemoval(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "allow-mass-removal", false, "let a whole read lose, or a sync clear or archive, more than the project's max_removal share (default 10%) this once")
 }
 
 type syncSummary struct {
@@ -163,7 +179,7 @@ func printRun(stdio IO, res *pipeline.Result) {
 	for _, t := range res.Tests {
 		switch {
 		case t.Err != nil:
-			fmt.Fprintf(stdio.Out, "  ERROR %s: %v\n", t.Test.Name, t.Err)
+			fmt.Fprintf(stdio.Out, "  ERROR %s: %s\n", t.Test.Name, redact.New().Error(t.Err))
 		case t.Failures > 0:
 			fmt.Fprintf(stdio.Out, "  FAIL  %s (%s): %d failing rows; run backflow test to see them\n", t.Test.Name, t.Test.File, t.Failures)
 		}
@@ -193,6 +209,7 @@ func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bo
 	if err != nil {
 		return nil, nil, project.Secrets{}, &usageError{err}
 	}
+	g.scrub.Store(redact.New(secrets.Values()...))
 	return log, p, secrets, nil
 }
 

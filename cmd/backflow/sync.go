@@ -20,6 +20,8 @@ type syncOptions struct {
 	json       bool
 	// retrySkipped resends skipped and rejected rows.
 	retrySkipped bool
+	timeout      time.Duration
+	allowMass    bool
 }
 
 func newCmdPlan(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -46,6 +48,7 @@ changes. It reads the models as they are: run backflow models run first.`,
 	cmd.Flags().BoolVar(&opts.fullResync, "full-resync", false, "plan as if nothing had been pushed")
 	cmd.Flags().BoolVar(&opts.retrySkipped, "retry-skipped", false, "plan to resend rows last skipped (record not found) or rejected")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the plans as JSON on stdout")
+	addAllowMassRemoval(cmd, &opts.allowMass)
 	return cmd
 }
 
@@ -62,6 +65,9 @@ the snapshot for accepted rows only. It does not extract or rebuild models
   backflow sync --full-resync                       # resend everything`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.limit(opts.timeout); err != nil {
+				return err
+			}
 			return runSyncs(cmd, g, stdio, lookupEnv, opts, pipeline.SyncOptions{Apply: true, Limit: opts.limit, FullResync: opts.fullResync, RetrySkipped: opts.retrySkipped})
 		},
 	}
@@ -71,6 +77,8 @@ the snapshot for accepted rows only. It does not extract or rebuild models
 	cmd.Flags().BoolVar(&opts.fullResync, "full-resync", false, "ignore what was pushed before and send every row")
 	cmd.Flags().BoolVar(&opts.retrySkipped, "retry-skipped", false, "resend rows last skipped (record not found) or rejected, changed or not")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON summary on stdout")
+	addTimeout(cmd, &opts.timeout)
+	addAllowMassRemoval(cmd, &opts.allowMass)
 	return cmd
 }
 
@@ -81,7 +89,7 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 	}
 	var summaries []map[string]any
 	failed := false
-	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn}, so,
+	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn, AllowMassRemoval: opts.allowMass}, so,
 		func(ps pipeline.PlannedSync) error {
 			pl := ps.Plan
 			c := pl.Counts
@@ -104,6 +112,9 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 					sample, err := pl.Sample(cmd.Context(), opts.show)
 					if err != nil {
 						return err
+					}
+					for i := range sample {
+						sample[i].Values = shortValues(sample[i].Values)
 					}
 					sum["sample"] = sample
 				}
@@ -135,7 +146,7 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 				return err
 			}
 			for _, r := range sample {
-				vals, _ := json.Marshal(r.Values)
+				vals, _ := json.Marshal(shortValues(r.Values))
 				fmt.Fprintf(stdio.Out, "  %-6s %s %s\n", r.Op, r.Key, strings.TrimSpace(string(vals)))
 			}
 			return nil
@@ -155,4 +166,24 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 		return errRowsFailed
 	}
 	return nil
+}
+
+// maxShown is how much of one value a plan prints: a 10 MB string is
+// summarised, not dumped on the terminal.
+const maxShown = 200
+
+// shortValues returns values with every one longer than maxShown bytes of
+// JSON replaced by its start and its size.
+func shortValues(values map[string]json.RawMessage) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(values))
+	for k, v := range values {
+		if len(v) <= maxShown {
+			out[k] = v
+			continue
+		}
+		head := strings.ToValidUTF8(string(v[:maxShown]), "")
+		short, _ := json.Marshal(fmt.Sprintf("%s… (%d bytes of JSON)", head, len(v)))
+		out[k] = short
+	}
+	return out
 }

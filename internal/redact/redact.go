@@ -12,7 +12,9 @@
 package redact
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"slices"
@@ -119,4 +121,65 @@ func (r *Redactor) Error(err error) string {
 		return ""
 	}
 	return r.String(err.Error())
+}
+
+// Handler returns a slog.Handler that redacts, through the Redactor that
+// current returns at each record (a CLI learns its secrets after it made
+// its logger), the message and every string and error attribute before h
+// sees them.
+func Handler(h slog.Handler, current func() *Redactor) slog.Handler {
+	return &handler{next: h, current: current}
+}
+
+type handler struct {
+	next    slog.Handler
+	current func() *Redactor
+}
+
+func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h *handler) Handle(ctx context.Context, rec slog.Record) error {
+	r := h.current()
+	out := slog.NewRecord(rec.Time, rec.Level, r.String(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(r.attr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	r := h.current()
+	clean := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		clean[i] = r.attr(a)
+	}
+	return &handler{next: h.next.WithAttrs(clean), current: h.current}
+}
+
+func (h *handler) WithGroup(name string) slog.Handler {
+	return &handler{next: h.next.WithGroup(name), current: h.current}
+}
+
+func (r *Redactor) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, r.String(v.String()))
+	case slog.KindGroup:
+		group := v.Group()
+		clean := make([]any, len(group))
+		for i, g := range group {
+			clean[i] = r.attr(g)
+		}
+		return slog.Group(a.Key, clean...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, r.Error(err))
+		}
+		if st, ok := v.Any().(interface{ String() string }); ok {
+			return slog.String(a.Key, r.String(st.String()))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
 }
