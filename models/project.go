@@ -3,6 +3,7 @@ package models
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -106,11 +107,11 @@ func readYAML(fsys fs.FS, m *Model) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(&y); err != nil {
 		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "yaml: "), "unmarshal errors:\n  ")
-		return fmt.Errorf("%s: %s", file, msg)
+		return &FileError{File: file, Err: errors.New(msg)}
 	}
 	if y.Materialized != "" {
 		if y.Materialized != "view" && y.Materialized != "table" {
-			return fmt.Errorf("%s: materialized: must be view or table, not %q", file, y.Materialized)
+			return &FileError{File: file, Err: fmt.Errorf("materialized: must be view or table, not %q", y.Materialized)}
 		}
 		m.Materialized = y.Materialized
 	}
@@ -136,7 +137,7 @@ func columnTest(file, model, col string, n *yaml.Node) (Test, error) {
 	table := "models." + quote(model)
 	c := quote(col)
 	bad := func(format string, args ...any) (Test, error) {
-		return Test{}, fmt.Errorf("%s:%d: columns.%s.tests: %s", file, n.Line, col, fmt.Sprintf(format, args...))
+		return Test{}, &FileError{File: file, Line: n.Line, Err: fmt.Errorf("columns.%s.tests: %s", col, fmt.Sprintf(format, args...))}
 	}
 	name, arg := n.Value, (*yaml.Node)(nil)
 	if n.Kind == yaml.MappingNode {

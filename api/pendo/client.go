@@ -55,8 +55,9 @@ type Config struct {
 	// AggregationTimeout bounds one attempt of an aggregation. Default 6m:
 	// Pendo stops aggregations at 5 minutes, and the rows still stream.
 	AggregationTimeout time.Duration
-	// MaxCallTime bounds one call with its retries (waits for the rate
-	// limiter aside). Default 15m.
+	// MaxCallTime bounds an aggregation with its retries (waits for the
+	// rate limiter aside); other calls get three RequestTimeouts at most.
+	// Default 15m.
 	MaxCallTime time.Duration
 	// MaxBody bounds a response other than an aggregation, on the wire and
 	// decompressed. Default 64 MiB.
@@ -268,9 +269,9 @@ func (c *Client) sendTo(ctx context.Context, rq request) (*response, error) {
 	if rq.key == "" {
 		return nil, fmt.Errorf("pendo: %s: no credential configured for this call", op)
 	}
-	timeout, maxBody := c.timeout, c.maxBody
+	timeout, maxBody, maxCall := c.timeout, c.maxBody, min(c.maxCall, 3*c.timeout)
 	if rq.aggregation {
-		timeout, maxBody = c.aggTimeout, c.maxAgg
+		timeout, maxBody, maxCall = c.aggTimeout, c.maxAgg, c.maxCall
 	}
 	scrub := redact.New(rq.key)
 	lim := c.limiter(endpoint)
@@ -279,8 +280,8 @@ func (c *Client) sendTo(ctx context.Context, rq request) (*response, error) {
 		if attempt >= c.maxRetries {
 			return fmt.Errorf("gave up after %d attempts", attempt+1)
 		}
-		if spent := time.Since(first); spent+wait > c.maxCall {
-			return fmt.Errorf("gave up after %s (max call time %s)", spent.Round(time.Millisecond), c.maxCall)
+		if spent := time.Since(first); spent+wait > maxCall {
+			return fmt.Errorf("gave up after %s (max call time %s)", spent.Round(time.Millisecond), maxCall)
 		}
 		c.log.Warn("pendo: retrying", "call", op, "after", why, "wait", wait.Round(time.Millisecond), "attempt", attempt+2, "of", c.maxRetries+1)
 		return backoff.Sleep(ctx, wait)

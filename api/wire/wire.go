@@ -154,6 +154,9 @@ func RetryAfter(h http.Header, now time.Time) (d time.Duration, clamped, ok bool
 	}
 	var n int64
 	if _, err := fmt.Sscan(v, &n); err == nil && fmt.Sprint(n) == v {
+		if n < 0 {
+			return 0, false, false
+		}
 		d = time.Duration(min(n, int64(MaxWait/time.Second)+1)) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)

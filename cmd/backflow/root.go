@@ -18,6 +18,7 @@ import (
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
 )
@@ -247,10 +248,11 @@ func exitCode(err error, errOut io.Writer) int {
 		return exitStopped
 	}
 	var pe *project.Error
+	var me *models.FileError
 	var ue *usageError
 	var ke *load.KeyError
 	switch {
-	case errors.As(err, &pe), errors.As(err, &ue), errors.Is(err, project.ErrNoProject):
+	case errors.As(err, &pe), errors.As(err, &me), errors.As(err, &ue), errors.Is(err, project.ErrNoProject):
 		return exitConfig
 	case errors.Is(err, warehouse.ErrLocked):
 		return exitLocked
