@@ -18,8 +18,8 @@ import (
 
 	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/pendo"
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/extract"
-	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/backflow-dev/backflow/internal/redact"
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
 )

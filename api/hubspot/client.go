@@ -20,8 +20,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/backflow-dev/backflow/api/backoff"
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/api/wire"
-	"github.com/backflow-dev/backflow/internal/redact"
 )
 
 // DefaultBaseURL is HubSpot's API host.

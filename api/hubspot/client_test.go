@@ -14,7 +14,7 @@ import (
 
 	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
-	"github.com/backflow-dev/backflow/internal/memnet"
+	"github.com/backflow-dev/backflow/api/memnet"
 )
 
 const token = "pat-na1-test"

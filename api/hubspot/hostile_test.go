@@ -17,8 +17,8 @@ import (
 	"github.com/backflow-dev/backflow/api/faultproxy"
 	"github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/api/memnet"
 	"github.com/backflow-dev/backflow/api/wire"
-	"github.com/backflow-dev/backflow/internal/memnet"
 )
 
 // hostile is a HubSpot emulator behind a fault proxy, on an in-memory

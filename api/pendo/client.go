@@ -21,8 +21,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/backflow-dev/backflow/api/backoff"
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/api/wire"
-	"github.com/backflow-dev/backflow/internal/redact"
 )
 
 // Region hosts. A key works only against its own region's hosts.

@@ -12,9 +12,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/backflow-dev/backflow/api/memnet"
 	"github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
-	"github.com/backflow-dev/backflow/internal/memnet"
 )
 
 const key = "pendo-key-test"

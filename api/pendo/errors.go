@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/api/wire"
-	"github.com/backflow-dev/backflow/internal/redact"
 )
 
 // Error is a failed Pendo call. Pendo's error bodies are often plain text or

@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/internal/clock"
-	"github.com/backflow-dev/backflow/internal/redact"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/backflow-dev/backflow/internal/redact"
+	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/notify"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/backflow-dev/backflow/internal/redact"
+	"github.com/backflow-dev/backflow/api/redact"
 )
 
 func TestRedactor(t *testing.T) {
