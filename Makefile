@@ -12,14 +12,24 @@ TESTFLAGS ?= -count=1
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/backflow ./cmd/backflow
 
-# The packages with concurrency of their own (API clients, extraction,
-# load, the pipeline) run under the race detector; the rest without it.
-RACE_PKGS := ./api/... ./extract/... ./load/... ./pipeline/...
+# The packages with concurrency of their own (API clients, connectors,
+# extraction, load, the pipeline) run under the race detector; the rest
+# without it.
+RACE_PKGS := ./api/... ./connector/... ./extract/... ./load/... ./pipeline/...
 
 test:
 	$(GO) vet -tags $(TAGS) ./...
+	@# The layering docs/architecture.md states.
+	@bad=$$($(GO) list -tags $(TAGS) -deps ./extract ./load ./models ./pipeline | grep -E 'backflow/(project|connector/)'); \
+		if [ -n "$$bad" ]; then echo "an engine imports a connector or the project loader:"; echo "$$bad"; exit 1; fi
+	@for c in $$($(GO) list ./connector/... | grep -v -E '/connector$$|/builtin$$'); do \
+		bad=$$($(GO) list -tags $(TAGS) -deps $$c | grep 'backflow/connector/' | grep -v -x "$$c"); \
+		if [ -n "$$bad" ]; then echo "$$c imports another connector:"; echo "$$bad"; exit 1; fi; \
+	done
+	@bad=$$($(GO) list -tags $(TAGS) -deps ./api/... | grep 'backflow/' | grep -v 'backflow/api/'); \
+		if [ -n "$$bad" ]; then echo "api/ imports backflow packages outside api/:"; echo "$$bad"; exit 1; fi
 	$(GO) test -tags $(TAGS) $(TESTFLAGS) -race $(RACE_PKGS)
-	$(GO) test -tags $(TAGS) $(TESTFLAGS) $$($(GO) list -tags $(TAGS) ./... | grep -v -E '/(api|extract|load|pipeline)(/|$$)')
+	$(GO) test -tags $(TAGS) $(TESTFLAGS) $$($(GO) list -tags $(TAGS) ./... | grep -v -E '/(api|connector|extract|load|pipeline)(/|$$)')
 
 # Each headline figure prints on a line of its own: "bench: NAME VALUE UNIT".
 # One package at a time (-p 1): two benchmarks sharing the 2 cores skew both.

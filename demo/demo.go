@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/pipeline"
@@ -110,12 +111,10 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if err := writeProject(dir); err != nil {
 		return nil, err
 	}
-	p, err := project.Load(os.DirFS(dir), dir)
+	p, secrets, err := loadSandboxed(dir, sb)
 	if err != nil {
 		return nil, err
 	}
-	p.Config.HubSpot.BaseURL = sb.HubSpotURL
-	p.Config.Pendo.BaseURL = sb.PendoURL
 	dbPath := filepath.Join(dir, p.Config.Warehouse)
 	for _, f := range []string{dbPath, dbPath + ".wal"} {
 		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
@@ -123,8 +122,8 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		}
 	}
 	run := pipeline.Options{
-		Project:       p,
-		Secrets:       project.Secrets{HubSpotToken: sb.HubSpotToken, PendoIntegrationKey: sb.PendoKey},
+		Project:       p.Pipeline(),
+		Secrets:       secrets,
 		WarehousePath: dbPath,
 		Logger:        opts.Logger,
 		Now:           clk.Now,
@@ -215,4 +214,18 @@ func changeContacts(ctx context.Context, sb *sandbox.Sandbox, dbPath string, n i
 		}
 	}
 	return nil
+}
+
+// loadSandboxed loads the project in dir pointed at the sandbox, with the
+// sandbox's credentials under the variables the project names.
+func loadSandboxed(dir string, sb *sandbox.Sandbox) (*project.Project, project.Secrets, error) {
+	p, err := project.LoadWith(os.DirFS(dir), dir, builtin.Connectors(), project.Options{Set: sb.Settings()})
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := p.Secrets(sb.Lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, secrets, nil
 }

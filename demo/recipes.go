@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/pipeline"
@@ -48,21 +49,25 @@ func writeRecipes(dir string) (map[string]string, error) {
 	zone := ""
 	for _, name := range examples.Recipes() {
 		fsys := examples.Recipe(name)
-		p, err := project.Load(fsys, name)
+		p, err := project.Load(fsys, name, builtin.Connectors())
 		if err != nil {
 			return nil, fmt.Errorf("demo: recipe %s: %w", name, err)
 		}
-		for _, o := range p.Config.HubSpot.Extract.Objects {
+		c, err := readRecipeConfig(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("demo: recipe %s: %w", name, err)
+		}
+		for _, o := range c.HubSpot.Extract.Objects {
 			objects[o] = true
 		}
-		for _, s := range p.Config.Pendo.Extract.Streams {
+		for _, s := range c.Pendo.Extract.Streams {
 			streams[s] = true
 		}
-		history = max(history, p.Config.Pendo.Extract.HistoryDays)
-		if zone != "" && p.Config.Pendo.TimeZone != zone {
-			return nil, fmt.Errorf("demo: recipe %s: pendo.timezone %q, another recipe has %q", name, p.Config.Pendo.TimeZone, zone)
+		history = max(history, c.Pendo.Extract.HistoryDays)
+		if zone != "" && c.Pendo.TimeZone != zone {
+			return nil, fmt.Errorf("demo: recipe %s: pendo.timezone %q, another recipe has %q", name, c.Pendo.TimeZone, zone)
 		}
-		zone = p.Config.Pendo.TimeZone
+		zone = c.Pendo.TimeZone
 		for _, s := range p.Syncs {
 			from[s.Name] = name
 		}
@@ -99,6 +104,35 @@ func writeRecipes(dir string) (map[string]string, error) {
 	return from, os.WriteFile(filepath.Join(dir, project.ConfigFile), append([]byte(head), raw...), 0o644)
 }
 
+// recipeConfig is what writeRecipes merges of a recipe's backflow.yml,
+// which project.Load has checked.
+type recipeConfig struct {
+	HubSpot struct {
+		Extract struct {
+			Objects []string `yaml:"objects"`
+		} `yaml:"extract"`
+	} `yaml:"hubspot"`
+	Pendo struct {
+		TimeZone string `yaml:"timezone"`
+		Extract  struct {
+			Streams     []string `yaml:"streams"`
+			HistoryDays int      `yaml:"history_days"`
+		} `yaml:"extract"`
+	} `yaml:"pendo"`
+}
+
+func readRecipeConfig(fsys fs.FS) (*recipeConfig, error) {
+	raw, err := fs.ReadFile(fsys, project.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	var c recipeConfig
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", project.ConfigFile, err)
+	}
+	return &c, nil
+}
+
 // runRecipes runs the recipes project against the sandbox until a run
 // sends nothing: a run may send the consequences of the one before (a
 // lifecycle stage one recipe set in HubSpot goes on to Pendo through
@@ -113,14 +147,11 @@ func runRecipes(ctx context.Context, sb *sandbox.Sandbox, clk *clock.Manual, sum
 	if err != nil {
 		return err
 	}
-	p, err := project.Load(os.DirFS(dir), dir)
+	p, secrets, err := loadSandboxed(dir, sb)
 	if err != nil {
 		return err
 	}
-	p.Config.HubSpot.BaseURL = sb.HubSpotURL
-	p.Config.Pendo.BaseURL = sb.PendoURL
-	run := pipeline.Options{Project: p, WarehousePath: filepath.Join(dir, p.Config.Warehouse), Logger: opts.Logger, Now: clk.Now,
-		Secrets: project.Secrets{HubSpotToken: sb.HubSpotToken, PendoIntegrationKey: sb.PendoKey, PendoTrackSecret: sb.PendoTrackSecret}}
+	run := pipeline.Options{Project: p.Pipeline(), WarehousePath: filepath.Join(dir, p.Config.Warehouse), Logger: opts.Logger, Now: clk.Now, Secrets: secrets}
 	bySync := map[string]*RecipeSync{}
 	for n := 1; n <= opts.MaxRecipeRuns; n++ {
 		clk.Advance(runGap)

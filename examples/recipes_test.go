@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
+	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/internal/clock/clocktest"
@@ -60,14 +61,15 @@ func newRecipe(t *testing.T, name string, now time.Time) *recipe {
 
 func (r *recipe) options() pipeline.Options {
 	r.t.Helper()
-	p, err := project.Load(r.fsys, "recipe")
+	p, err := project.LoadWith(r.fsys, "recipe", builtin.Connectors(), project.Options{Set: r.sb.Settings()})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	p.Config.HubSpot.BaseURL = r.sb.HubSpotURL
-	p.Config.Pendo.BaseURL = r.sb.PendoURL
-	return pipeline.Options{Project: p, WarehousePath: r.db, Now: r.clock.Now, Secrets: project.Secrets{HubSpotToken: sandbox.HubSpotToken,
-		PendoIntegrationKey: sandbox.PendoIntegrationKey, PendoTrackSecret: sandbox.PendoTrackSecret}}
+	secrets, err := p.Secrets(r.sb.Lookup)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return pipeline.Options{Project: p.Pipeline(), WarehousePath: r.db, Now: r.clock.Now, Secrets: secrets}
 }
 
 // run runs the recipe and returns what each sync pushed.

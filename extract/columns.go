@@ -1,81 +1,69 @@
 package extract
 
 import (
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// Arrow types of staged columns; DuckDB maps them to VARCHAR, DOUBLE,
-// BIGINT, BOOLEAN, DATE, TIMESTAMPTZ and VARCHAR[].
+// Arrow types of staged columns, the vocabulary sources build their
+// schemas from; DuckDB holds them as VARCHAR, DOUBLE, BIGINT, BOOLEAN,
+// DATE, TIMESTAMPTZ and VARCHAR[] (see DuckType).
 var (
-	typeString    = arrow.BinaryTypes.String
-	typeDouble    = arrow.PrimitiveTypes.Float64
-	typeBigint    = arrow.PrimitiveTypes.Int64
-	typeBool      = arrow.FixedWidthTypes.Boolean
-	typeDate      = arrow.FixedWidthTypes.Date32
-	typeTimestamp = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
-	typeList      = arrow.ListOf(arrow.BinaryTypes.String)
+	TypeString    arrow.DataType = arrow.BinaryTypes.String
+	TypeDouble    arrow.DataType = arrow.PrimitiveTypes.Float64
+	TypeBigint    arrow.DataType = arrow.PrimitiveTypes.Int64
+	TypeBool      arrow.DataType = arrow.FixedWidthTypes.Boolean
+	TypeDate      arrow.DataType = arrow.FixedWidthTypes.Date32
+	TypeTimestamp arrow.DataType = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
+	TypeList      arrow.DataType = arrow.ListOf(arrow.BinaryTypes.String)
 )
 
-// appendText parses a text value into a column builder. ok=false means
-// the text does not fit the column's type.
-func appendText(b array.Builder, v string) error {
-	switch b := b.(type) {
-	case *array.StringBuilder:
-		b.Append(v)
-	case *array.Float64Builder:
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not a number", v)
-		}
-		b.Append(f)
-	case *array.Int64Builder:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		b.Append(n)
-	case *array.BooleanBuilder:
-		switch v {
-		case "true":
-			b.Append(true)
-		case "false":
-			b.Append(false)
-		default:
-			return fmt.Errorf("%q is not a boolean", v)
-		}
-	case *array.Date32Builder:
-		t, err := parseTime(v)
-		if err != nil {
-			return err
-		}
-		b.Append(arrow.Date32FromTime(t))
-	case *array.TimestampBuilder:
-		t, err := parseTime(v)
-		if err != nil {
-			return err
-		}
-		b.Append(arrow.Timestamp(t.UnixMilli()))
-	default:
-		return fmt.Errorf("unsupported column builder %T", b)
+// DuckType is the DuckDB type a staged column of Arrow type t gets.
+func DuckType(t arrow.DataType) string {
+	switch t.ID() {
+	case arrow.FLOAT64:
+		return "DOUBLE"
+	case arrow.BOOL:
+		return "BOOLEAN"
+	case arrow.DATE32:
+		return "DATE"
+	case arrow.TIMESTAMP:
+		return "TIMESTAMP WITH TIME ZONE"
+	case arrow.INT64:
+		return "BIGINT"
+	case arrow.LIST:
+		return "VARCHAR[]"
 	}
-	return nil
+	return "VARCHAR"
 }
 
-// parseTime reads the encodings HubSpot uses for dates and datetimes:
-// epoch milliseconds, YYYY-MM-DD and ISO 8601.
-func parseTime(v string) (time.Time, error) {
-	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.UnixMilli(ms).UTC(), nil
+// AppendString appends v to a string column, "" as NULL.
+func AppendString(b array.Builder, v string) {
+	if v == "" {
+		b.AppendNull()
+		return
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
+	b.(*array.StringBuilder).Append(v)
+}
+
+// AppendTime appends t to a TypeTimestamp column, the zero time as NULL.
+func AppendTime(b *array.TimestampBuilder, t time.Time) {
+	if t.IsZero() {
+		b.AppendNull()
+		return
 	}
-	return time.Time{}, fmt.Errorf("%q is not a date or time", v)
+	b.Append(arrow.Timestamp(t.UnixMilli()))
+}
+
+// TimeCursor reads a cursor that is an RFC 3339 instant, as sources that
+// resume from a time write it; false for no cursor, or one that is not an
+// instant (then the stream is read whole, which replaces its table).
+func TimeCursor(c string) (time.Time, bool) {
+	if c == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, c)
+	return t, err == nil
 }

@@ -207,132 +207,179 @@ func selected(only []string, source, stream string) bool {
 	return false
 }
 
+// runStream reads one stream and loads it: whole into the table, or
+// through a staging table to merge or replace it.
 func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src Source, st Stream, opts Options) (Result, error) {
 	start := time.Now()
-	cursor := ""
-	if !opts.FullRefresh {
-		var c sql.NullString
-		err := w.DB().QueryRowContext(ctx, `SELECT cursor FROM backflow.extract_state WHERE stream = ?`, st.Name).Scan(&c)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return Result{}, fmt.Errorf("read cursor: %w", err)
-		}
-		// A cursor means nothing without the table it describes.
-		if c.Valid && tableExists(ctx, w, st.Schema, st.Table) {
-			cursor = c.String
-		}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	rdr := newChanReader(st.Arrow)
-	var (
-		wg      sync.WaitGroup
-		read    ReadResult
-		readErr error
-		rows    atomic.Int64
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		read, readErr = src.Read(ctx, st, cursor, func(rec arrow.RecordBatch) error {
-			n := rows.Add(rec.NumRows())
-			if opts.Progress != nil {
-				opts.Progress(st.Name, n)
-			}
-			return rdr.send(ctx, rec)
-		})
-		rdr.finish(readErr)
-	}()
-	var changes []SchemaChange
-	// Decoding (the goroutine above) and ingest (DuckDB's scan of the
-	// reader) overlap; the channel holds a few batches between them.
-	err := w.WithArrow(ctx, rdr, func(conn *sql.Conn, view string) error {
-		ingestErr := func(err error) error {
-			cancel()
-			wg.Wait()
-			if readErr != nil {
-				return readErr
-			}
-			return fmt.Errorf("ingest: %w", err)
-		}
-		finish := func(tx *sql.Tx) error {
-			wg.Wait()
-			if readErr != nil {
-				return readErr
-			}
-			return commit(ctx, tx, runID, st, read, rows.Load(), changes, opts.now())
-		}
-		if cursor == "" {
-			// A read without a cursor is whole, never a merge: load it
-			// straight into the table, inside the transaction, with no
-			// staging copy (first loads are the big ones).
-			tx, err := conn.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback()
-			before, err := countRows(ctx, tx, st)
-			if err != nil {
-				return err
-			}
-			if changes, err = replaceFrom(ctx, tx, st, view); err != nil {
-				return ingestErr(err)
-			}
-			wg.Wait()
-			if readErr != nil {
-				return readErr
-			}
-			if err := checkShrink(ctx, tx, st, before, opts); err != nil {
-				return err
-			}
-			return finish(tx)
-		}
-		staging := "__staging_" + strings.NewReplacer("/", "_", "-", "_").Replace(st.Name)
-		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+warehouse.Ident(staging)+" AS SELECT * FROM "+view); err != nil {
-			return ingestErr(err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+warehouse.Ident(staging))
-		wg.Wait()
-		if readErr != nil {
-			return readErr
-		}
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		before, err := countRows(ctx, tx, st)
-		if err != nil {
-			return err
-		}
-		if changes, err = apply(ctx, tx, st, staging, read.Merge); err != nil {
-			return err
-		}
-		if !read.Merge {
-			if err := checkShrink(ctx, tx, st, before, opts); err != nil {
-				return err
-			}
-		}
-		return finish(tx)
-	})
-	cancel()
-	wg.Wait()
-	rdr.drain()
+	cursor, err := readCursor(ctx, w, st, opts)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Stream: st.Name, Rows: rows.Load(), Merged: read.Merge, Changes: changes, Duration: time.Since(start)}, nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &streamRun{ctx: ctx, cancel: cancel, runID: runID, st: st, opts: opts, cursor: cursor, rdr: newChanReader(st.Arrow)}
+	r.startRead(src)
+	// Decoding (the read goroutine) and ingest (DuckDB's scan of the
+	// reader) overlap; the channel holds a few batches between them.
+	err = w.WithArrow(ctx, r.rdr, func(conn *sql.Conn, view string) error {
+		if cursor == "" {
+			return r.loadWhole(conn, view)
+		}
+		return r.loadStaged(conn, view)
+	})
+	cancel()
+	r.wg.Wait()
+	r.rdr.drain()
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Stream: st.Name, Rows: r.rows.Load(), Merged: r.read.Merge, Changes: r.changes, Duration: time.Since(start)}, nil
+}
+
+// readCursor is where the stream resumes: "" for a whole read (a full
+// refresh, no cursor, or no table for the cursor to describe).
+func readCursor(ctx context.Context, w *warehouse.Warehouse, st Stream, opts Options) (string, error) {
+	if opts.FullRefresh {
+		return "", nil
+	}
+	var c sql.NullString
+	err := w.DB().QueryRowContext(ctx, `SELECT cursor FROM backflow.extract_state WHERE stream = ?`, st.Name).Scan(&c)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read cursor: %w", err)
+	}
+	if !c.Valid {
+		return "", nil
+	}
+	exists, err := tableExists(ctx, w.DB(), st.Schema, st.Table)
+	if err != nil {
+		return "", fmt.Errorf("look for table %s.%s: %w", st.Schema, st.Table, err)
+	}
+	if !exists {
+		return "", nil
+	}
+	return c.String, nil
+}
+
+// streamRun is one stream's read and load.
+type streamRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	runID  string
+	st     Stream
+	opts   Options
+	cursor string
+	rdr    *chanReader
+
+	wg      sync.WaitGroup
+	read    ReadResult // set when wg is done
+	readErr error
+	rows    atomic.Int64
+	changes []SchemaChange
+}
+
+// startRead reads the stream into the reader, in a goroutine.
+func (r *streamRun) startRead(src Source) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.read, r.readErr = src.Read(r.ctx, r.st, r.cursor, func(rec arrow.RecordBatch) error {
+			n := r.rows.Add(rec.NumRows())
+			if r.opts.Progress != nil {
+				r.opts.Progress(r.st.Name, n)
+			}
+			return r.rdr.send(r.ctx, rec)
+		})
+		r.rdr.finish(r.readErr)
+	}()
+}
+
+// readDone waits for the read and returns its error.
+func (r *streamRun) readDone() error {
+	r.wg.Wait()
+	return r.readErr
+}
+
+// ingestErr is the error of a failed ingest: the read's own, when the
+// read failed first.
+func (r *streamRun) ingestErr(err error) error {
+	r.cancel()
+	if rerr := r.readDone(); rerr != nil {
+		return rerr
+	}
+	return fmt.Errorf("ingest: %w", err)
+}
+
+// loadWhole loads a read without a cursor, which is whole, never a
+// merge: straight into the table, inside the transaction, with no
+// staging copy (first loads are the big ones).
+func (r *streamRun) loadWhole(conn *sql.Conn, view string) error {
+	tx, err := conn.BeginTx(r.ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	before, err := countRows(r.ctx, tx, r.st)
+	if err != nil {
+		return err
+	}
+	if r.changes, err = replaceFrom(r.ctx, tx, r.st, view); err != nil {
+		return r.ingestErr(err)
+	}
+	if err := r.readDone(); err != nil {
+		return err
+	}
+	if err := checkShrink(r.ctx, tx, r.st, before, r.opts); err != nil {
+		return err
+	}
+	return commit(r.ctx, tx, r.runID, r.st, r.read, r.rows.Load(), r.changes, r.opts.now())
+}
+
+// loadStaged stages a read from a cursor, then merges it into the table
+// (or replaces the table, when the source read it whole after all).
+func (r *streamRun) loadStaged(conn *sql.Conn, view string) error {
+	name := "__staging_" + strings.NewReplacer("/", "_", "-", "_").Replace(r.st.Name)
+	staging := warehouse.Ident(name)
+	if _, err := conn.ExecContext(r.ctx, "CREATE OR REPLACE TEMP TABLE "+staging+" AS SELECT * FROM "+view); err != nil {
+		return r.ingestErr(err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(r.ctx), "DROP TABLE IF EXISTS "+staging)
+	if err := r.readDone(); err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(r.ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	before, err := countRows(r.ctx, tx, r.st)
+	if err != nil {
+		return err
+	}
+	if r.changes, err = apply(r.ctx, tx, r.st, name, r.read.Merge); err != nil {
+		return err
+	}
+	if !r.read.Merge {
+		if err := checkShrink(r.ctx, tx, r.st, before, r.opts); err != nil {
+			return err
+		}
+	}
+	return commit(r.ctx, tx, r.runID, r.st, r.read, r.rows.Load(), r.changes, r.opts.now())
 }
 
 // countRows is how many rows the stream's table holds (-1: no table yet).
+// A table that exists but cannot be read is an error, never "no table":
+// that would replace it with what this read found.
 func countRows(ctx context.Context, tx *sql.Tx, st Stream) (int64, error) {
-	var n int64
-	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+warehouse.Table(st.Schema, st.Table)).Scan(&n)
+	exists, err := tableExists(ctx, tx, st.Schema, st.Table)
 	if err != nil {
-		if strings.Contains(err.Error(), "does not exist") {
-			return -1, nil
-		}
-		return 0, fmt.Errorf("count %s: %w", st.Name, err)
+		return 0, fmt.Errorf("look for table %s.%s: %w", st.Schema, st.Table, err)
+	}
+	if !exists {
+		return -1, nil
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+warehouse.Table(st.Schema, st.Table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s.%s: %w", st.Schema, st.Table, err)
 	}
 	return n, nil
 }
@@ -386,13 +433,16 @@ func commit(ctx context.Context, tx *sql.Tx, runID string, st Stream, read ReadR
 // loaded as VARCHAR), then removes duplicate keys if there are any.
 func replaceFrom(ctx context.Context, tx *sql.Tx, st Stream, view string) ([]SchemaChange, error) {
 	target := warehouse.Table(st.Schema, st.Table)
-	old, err := columns(ctx, tx, "SELECT * FROM "+target)
+	old, err := existing(ctx, tx, st)
 	if err != nil {
-		old = nil
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+warehouse.Ident(st.Schema)); err != nil {
+		return nil, err
 	}
 	staged := make([]column, len(st.Arrow.Fields()))
 	for i, f := range st.Arrow.Fields() {
-		staged[i] = column{name: f.Name, typ: duckType(f.Type)}
+		staged[i] = column{name: f.Name, typ: DuckType(f.Type)}
 	}
 	changes := drift(old, staged)
 	if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+selectList(staged, changes)+" FROM "+view); err != nil {
@@ -472,11 +522,34 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-func tableExists(ctx context.Context, w *warehouse.Warehouse, schema, table string) bool {
+// querier is a *sql.DB, *sql.Conn or *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tableExists reports whether schema.table exists (a table or a view).
+func tableExists(ctx context.Context, q querier, schema, table string) (bool, error) {
 	var n int
-	w.DB().QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
 		AND table_schema = ? AND table_name = ?`, schema, table).Scan(&n)
-	return n > 0
+	return n > 0, err
+}
+
+// existing is the columns of the stream's table, nil when there is none
+// yet. A table that exists but cannot be described is an error.
+func existing(ctx context.Context, tx *sql.Tx, st Stream) ([]column, error) {
+	exists, err := tableExists(ctx, tx, st.Schema, st.Table)
+	if err != nil {
+		return nil, fmt.Errorf("look for table %s.%s: %w", st.Schema, st.Table, err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	cols, err := columns(ctx, tx, "SELECT * FROM "+warehouse.Table(st.Schema, st.Table))
+	if err != nil {
+		return nil, fmt.Errorf("describe %s.%s: %w", st.Schema, st.Table, err)
+	}
+	return cols, nil
 }
 
 // apply moves the staged rows into the stream's table. A full read
@@ -490,9 +563,12 @@ func tableExists(ctx context.Context, w *warehouse.Warehouse, schema, table stri
 // merge, and dropped on a full refresh, which reads the source whole.
 func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge bool) ([]SchemaChange, error) {
 	target := warehouse.Table(st.Schema, st.Table)
-	old, err := columns(ctx, tx, "SELECT * FROM "+target)
+	old, err := existing(ctx, tx, st)
 	if err != nil {
-		old = nil // no table yet
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+warehouse.Ident(st.Schema)); err != nil {
+		return nil, err
 	}
 	staged, err := columns(ctx, tx, "SELECT * FROM "+warehouse.Ident(staging))
 	if err != nil {

@@ -2,9 +2,11 @@ package pipeline_test
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"testing"
 
+	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/demo"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/load"
@@ -25,15 +27,9 @@ func TestRun_EndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	p, err := project.Load(examples.Demo(), "examples/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Config.HubSpot.BaseURL = sb.HubSpotURL
-	p.Config.Pendo.BaseURL = sb.PendoURL
+	p, secrets := sandboxed(t, sb, examples.Demo(), "examples/demo")
 	db := filepath.Join(t.TempDir(), "w.duckdb")
-	opts := pipeline.Options{Project: p, WarehousePath: db,
-		Secrets: project.Secrets{HubSpotToken: sandbox.HubSpotToken, PendoIntegrationKey: sandbox.PendoIntegrationKey}}
+	opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets}
 
 	run := func(name string) load.Result {
 		t.Helper()
@@ -76,7 +72,7 @@ func TestRun_EndToEnd(t *testing.T) {
 	// Keep raw_pendo stale for the deleted visitor by deleting it only after
 	// this run's extraction would have read it: run the sync on the model
 	// that still holds it.
-	p.Config.Pendo.Extract.Streams = nil
+	opts.Only = []string{"hubspot"}
 	sb.Pendo.DeleteVisitor(gone)
 	third := run("third")
 	if third.Changed != 1 || third.Skipped != 1 || third.Applied != 0 {
@@ -110,4 +106,18 @@ func checkAgree(t *testing.T, db string, sb *sandbox.Sandbox) {
 	if n == 0 {
 		t.Fatal("empty snapshot")
 	}
+}
+
+// sandboxed loads the project in fsys pointed at sb, with its credentials.
+func sandboxed(t *testing.T, sb *sandbox.Sandbox, fsys fs.FS, dir string) (*project.Project, project.Secrets) {
+	t.Helper()
+	p, err := project.LoadWith(fsys, dir, builtin.Connectors(), project.Options{Set: sb.Settings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := p.Secrets(sb.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, secrets
 }

@@ -13,13 +13,12 @@ import (
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/pipeline"
-	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/sandbox"
 	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // demoWith is the demo project with extra files, pointed at sb.
-func demoWith(t *testing.T, sb *sandbox.Sandbox, extra map[string]string) *project.Project {
+func demoWith(t *testing.T, sb *sandbox.Sandbox, extra map[string]string) *pipeline.Project {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	err := fs.WalkDir(examples.Demo(), ".", func(path string, d fs.DirEntry, err error) error {
@@ -36,13 +35,8 @@ func demoWith(t *testing.T, sb *sandbox.Sandbox, extra map[string]string) *proje
 	for path, text := range extra {
 		fsys[path] = &fstest.MapFile{Data: []byte(text)}
 	}
-	p, err := project.Load(fsys, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Config.HubSpot.BaseURL = sb.HubSpotURL
-	p.Config.Pendo.BaseURL = sb.PendoURL
-	return p
+	p, _ := sandboxed(t, sb, fsys, "demo")
+	return p.Pipeline()
 }
 
 // TestRun_FailingDataTestHoldsItsSyncs: run builds the models, runs the
@@ -54,7 +48,7 @@ func TestRun_FailingDataTestHoldsItsSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	secrets := project.Secrets{HubSpotToken: sandbox.HubSpotToken, PendoIntegrationKey: sandbox.PendoIntegrationKey}
+	secrets := map[string]string{"HUBSPOT_TOKEN": sandbox.HubSpotToken, "PENDO_INTEGRATION_KEY": sandbox.PendoIntegrationKey}
 	db := filepath.Join(t.TempDir(), "w.duckdb")
 
 	p := demoWith(t, sb, map[string]string{"tests/no_customers.sql": "SELECT visitor_id FROM models.visitor_traits WHERE is_customer\n"})
@@ -87,7 +81,7 @@ func TestRun_StopBeforeSyncs(t *testing.T) {
 	var once sync.Once
 	progress := func(string, int64) { once.Do(func() { close(stop) }) }
 	res, err := pipeline.Run(ctx, pipeline.Options{Project: demoWith(t, sb, nil), WarehousePath: db, Stop: stop, Progress: progress,
-		Secrets: project.Secrets{HubSpotToken: sandbox.HubSpotToken, PendoIntegrationKey: sandbox.PendoIntegrationKey}})
+		Secrets: map[string]string{"HUBSPOT_TOKEN": sandbox.HubSpotToken, "PENDO_INTEGRATION_KEY": sandbox.PendoIntegrationKey}})
 	if !errors.Is(err, load.ErrStopped) || len(res.Syncs) != 0 {
 		t.Fatalf("stopped run: %v, %d syncs", err, len(res.Syncs))
 	}

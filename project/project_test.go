@@ -6,6 +6,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/backflow-dev/backflow/connector/builtin"
+	"github.com/backflow-dev/backflow/connector/hubspot"
+	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/project"
 )
 
@@ -31,21 +34,21 @@ func TestLoad(t *testing.T) {
 	p, err := project.Load(fstest.MapFS{
 		"backflow.yml":     {Data: []byte(goodConfig)},
 		"syncs/traits.yml": {Data: []byte(goodSync)},
-	}, "proj")
+	}, "proj", builtin.Connectors())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Config.Warehouse != "warehouse.duckdb" || p.Config.HubSpot.TokenEnv != "HUBSPOT_TOKEN" {
+	if hs, _ := p.Connector("hubspot").(*hubspot.Config); p.Config.Warehouse != "warehouse.duckdb" || hs == nil || hs.TokenEnv != "HUBSPOT_TOKEN" {
 		t.Errorf("defaults not applied: %+v", p.Config)
 	}
 	if len(p.Syncs) != 1 {
 		t.Fatalf("syncs = %d", len(p.Syncs))
 	}
 	s := p.Syncs[0]
-	if s.Name != "traits" || s.Mode != "update" || s.Group != "custom" || s.BatchSize != 500 || s.OnRemove != "ignore" {
+	if s.Name != "traits" || s.Mode != "update" || s.BatchSize != 500 || s.OnRemove != "ignore" || s.Target.String() != "pendo visitors" {
 		t.Errorf("sync defaults: %+v", s)
 	}
-	want := []project.Field{{Column: "lifecycle", Field: "lifecyclestage"}, {Column: "score", Field: "hubspot_score", Type: "float"}}
+	want := []load.Field{{Column: "lifecycle", Field: "lifecyclestage"}, {Column: "score", Field: "hubspot_score", Type: "float"}}
 	if len(s.Fields) != 2 || s.Fields[0] != want[0] || s.Fields[1] != want[1] {
 		t.Errorf("fields = %+v", s.Fields)
 	}
@@ -91,7 +94,7 @@ func TestLoad_Errors(t *testing.T) {
 			if tt.sync != "" {
 				fsys["syncs/traits.yml"] = &fstest.MapFile{Data: []byte(tt.sync)}
 			}
-			_, err := project.Load(fsys, "proj")
+			_, err := project.Load(fsys, "proj", builtin.Connectors())
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -103,32 +106,32 @@ func TestLoad_Errors(t *testing.T) {
 }
 
 func TestLoad_NoProject(t *testing.T) {
-	_, err := project.Load(fstest.MapFS{}, "somewhere")
+	_, err := project.Load(fstest.MapFS{}, "somewhere", builtin.Connectors())
 	if !errors.Is(err, project.ErrNoProject) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
-func TestConfig_Resolve(t *testing.T) {
-	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)}}, "proj")
+func TestProject_Secrets(t *testing.T) {
+	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)}}, "proj", builtin.Connectors())
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"HUBSPOT_TOKEN": "pat-x"}
-	_, err = p.Config.Resolve(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	_, err = p.Secrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err == nil || !strings.Contains(err.Error(), "PENDO_INTEGRATION_KEY") || strings.Contains(err.Error(), "HUBSPOT_TOKEN") {
 		t.Fatalf("err = %v, want one naming only PENDO_INTEGRATION_KEY", err)
 	}
 	env["PENDO_INTEGRATION_KEY"] = "k"
-	s, err := p.Config.Resolve(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil || s.HubSpotToken != "pat-x" || s.PendoIntegrationKey != "k" {
+	s, err := p.Secrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil || s["HUBSPOT_TOKEN"] != "pat-x" || s["PENDO_INTEGRATION_KEY"] != "k" || len(s.Values()) != 2 {
 		t.Fatalf("secrets = %+v, err = %v", s, err)
 	}
 }
 
 func TestLoad_TrackEventSyncDefaults(t *testing.T) {
 	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)},
-		"syncs/milestones.yml": {Data: []byte("model: m\ndestination: pendo\nobject: track_events\nkey: event_key\nfields: {name: event, visitor: visitorId, at: timestamp}\n")}}, "proj")
+		"syncs/milestones.yml": {Data: []byte("model: m\ndestination: pendo\nobject: track_events\nkey: event_key\nfields: {name: event, visitor: visitorId, at: timestamp}\n")}}, "proj", builtin.Connectors())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,12 +143,12 @@ func TestLoad_TrackEventSyncDefaults(t *testing.T) {
 func TestLoad_CreateSyncAddsKeyAndAssociationFields(t *testing.T) {
 	p, err := project.Load(fstest.MapFS{"backflow.yml": {Data: []byte(goodConfig)},
 		"syncs/churn.yml": {Data: []byte("model: m\ndestination: hubspot\nobject: tasks\nkey: task_key\nmode: create\nkey_property: backflow_key\n" +
-			"associations:\n  - {column: contact_id, to: contacts}\nfields: {subject: hs_task_subject}\n")}}, "proj")
+			"associations:\n  - {column: contact_id, to: contacts}\nfields: {subject: hs_task_subject}\n")}}, "proj", builtin.Connectors())
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := p.Syncs[0].Fields
-	want := []project.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "task_key", Field: "backflow_key"}, {Column: "contact_id", Field: "@contacts"}}
+	want := []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "task_key", Field: "backflow_key"}, {Column: "contact_id", Field: "@contacts"}}
 	if len(got) != len(want) {
 		t.Fatalf("fields %v, want %v", got, want)
 	}

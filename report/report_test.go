@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/report"
@@ -49,8 +50,8 @@ func fixture(t *testing.T) *report.Data {
 		{Name: "traits", File: "models/traits.sql", Depends: []string{"identity"}, SQL: `SELECT * FROM models.identity`},
 	}
 	p := &project.Project{Dir: "/srv/p", Config: project.Config{Name: "acme", Warehouse: "warehouse.duckdb"},
-		Syncs: []project.Sync{{Name: "traits", Model: "traits", Destination: "pendo", Object: "visitors"},
-			{Name: "later", Model: "traits", Destination: "hubspot", Object: "contacts"}}}
+		Syncs: []project.Sync{{Spec: load.Spec{Name: "traits", Model: "traits"}, Destination: "pendo", Object: "visitors"},
+			{Spec: load.Spec{Name: "later", Model: "traits"}, Destination: "hubspot", Object: "contacts"}}}
 	d, err := report.Collect(ctx, w.DB(), p, ordered, 30, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)

@@ -143,6 +143,20 @@ func Start(opts Options) (*Sandbox, error) {
 	return s, nil
 }
 
+// Settings point a project's connectors at the sandbox: the settings
+// project.Options.Set takes.
+func (s *Sandbox) Settings() map[string]string {
+	return map[string]string{"hubspot.base_url": s.HubSpotURL, "pendo.base_url": s.PendoURL}
+}
+
+// Lookup finds the sandbox's credentials under the environment variables
+// a project names by default (HUBSPOT_TOKEN, PENDO_INTEGRATION_KEY,
+// PENDO_TRACK_SECRET), as os.LookupEnv would.
+func (s *Sandbox) Lookup(name string) (string, bool) {
+	v, ok := map[string]string{"HUBSPOT_TOKEN": s.HubSpotToken, "PENDO_INTEGRATION_KEY": s.PendoKey, "PENDO_TRACK_SECRET": s.PendoTrackSecret}[name]
+	return v, ok
+}
+
 func (s *Sandbox) serve(addr string, h http.Handler) (string, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"

@@ -8,8 +8,9 @@ import (
 	"io/fs"
 )
 
-// Schema creates backflow's schemas and internal state tables. Every
-// statement is idempotent, so it runs on each open.
+// Schema creates backflow's schemas and internal state tables as the
+// first state schema version left them; later versions are migrations in
+// package warehouse.
 //
 //go:embed schema.sql
 var Schema string

@@ -196,7 +196,7 @@ func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 	}
 	w := &Warehouse{db: db, path: path}
 	if !opts.ReadOnly {
-		if err := w.install(ctx, opts.Constants); err != nil {
+		if err := w.install(ctx, opts); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -217,7 +217,13 @@ func displayPath(path string) string {
 	return path
 }
 
-func (w *Warehouse) install(ctx context.Context, constants map[string]string) error {
+// install migrates the state tables to Version, then installs the shipped
+// data and macros and the caller's constants.
+func (w *Warehouse) install(ctx context.Context, opts Options) error {
+	if err := w.migrate(ctx, opts.RunStartedAt); err != nil {
+		return err
+	}
+	constants := opts.Constants
 	var domains []string
 	for _, line := range strings.Split(embedded.FreeEmailDomains, "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
@@ -228,7 +234,6 @@ func (w *Warehouse) install(ctx context.Context, constants map[string]string) er
 		SELECT domain FROM (VALUES ` + strings.Join(domains, ", ") + `) t(domain)
 		UNION SELECT domain FROM backflow.free_email_domains_extra;`
 	for _, script := range []struct{ name, text string }{
-		{"schema.sql", embedded.Schema},
 		{"free_email_domains.txt", freeMail},
 		{"macros.sql", embedded.Macros},
 	} {

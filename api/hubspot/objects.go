@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -630,3 +631,12 @@ func DefaultAssociationType(from, to string) (int, bool) {
 	id, ok := defaultAssociationTypes[[2]string{from, to}]
 	return id, ok
 }
+
+// StandardObjects are the CRM object types backflow addresses by name;
+// a custom object is addressed by its objectTypeId (2-…).
+func StandardObjects() []string {
+	return []string{"contacts", "companies", "deals", "tickets", "tasks"}
+}
+
+// IsStandardObject reports one of StandardObjects.
+func IsStandardObject(name string) bool { return slices.Contains(StandardObjects(), name) }

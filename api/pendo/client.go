@@ -209,6 +209,13 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// PerSecond is the sustained calls per second the client makes to one
+// endpoint.
+func (c *Client) PerSecond() float64 { return float64(max(c.rps-1, 1)) }
+
+// HasTrackSecret reports whether the client can send track events.
+func (c *Client) HasTrackSecret() bool { return c.secret != "" }
+
 func (c *Client) limiter(endpoint string) *rate.Limiter {
 	c.mu.Lock()
 	defer c.mu.Unlock()

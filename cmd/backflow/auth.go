@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -11,17 +10,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/backflow-dev/backflow/api/hubspot"
-	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/connector/hubspot"
 	"github.com/backflow-dev/backflow/project"
 )
 
-func newCmdAuth(stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
+func newCmdAuth(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "auth",
 		Short: "Authorize backflow with an API that uses OAuth",
 	}
-	cmd.AddCommand(newCmdAuthHubSpot(stdio, lookupEnv))
+	cmd.AddCommand(newCmdAuthHubSpot(g, stdio, lookupEnv))
 	return cmd
 }
 
@@ -31,7 +29,7 @@ type authHubSpotOptions struct {
 	timeout   time.Duration
 }
 
-func newCmdAuthHubSpot(stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
+func newCmdAuthHubSpot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
 	opts := &authHubSpotOptions{}
 	cmd := &cobra.Command{
 		Use:   "hubspot",
@@ -49,20 +47,21 @@ from it. Run it again when HubSpot refuses the refresh token.`,
 			if err != nil {
 				return err
 			}
-			p, err := project.Load(os.DirFS(dir), dir)
+			p, err := g.loadProject(dir)
 			if err != nil {
 				return err
 			}
-			if p.Config.HubSpot == nil || p.Config.HubSpot.OAuth == nil {
+			hs, _ := p.Connector("hubspot").(*hubspot.Config)
+			if hs == nil || hs.OAuth == nil {
 				return &usageError{fmt.Errorf("%s: hubspot.oauth is not configured; add client_id (and client_secret_env) under hubspot.oauth", project.ConfigFile)}
 			}
-			secrets, err := p.Config.Resolve(lookupEnv)
-			if err != nil && secrets.HubSpotClientSecret == "" {
+			secrets, err := p.Secrets(lookupEnv)
+			if err != nil && secrets[hs.OAuth.ClientSecretEnv] == "" {
 				return &usageError{err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 			defer cancel()
-			tok, err := hubspot.Authorize(ctx, pipeline.OAuthConfig(p, secrets, nil), func(url string) error {
+			path, err := hs.Authorize(ctx, secrets[hs.OAuth.ClientSecretEnv], dir, func(url string) error {
 				fmt.Fprintf(stdio.ErrOut, "Open this URL to authorize backflow with HubSpot:\n\n  %s\n\n", url)
 				if !opts.noBrowser {
 					openBrowser(url)
@@ -71,10 +70,6 @@ from it. Run it again when HubSpot refuses the refresh token.`,
 			})
 			if err != nil {
 				return err
-			}
-			path := p.Path(p.Config.HubSpot.OAuth.TokenFile)
-			if err := (hubspot.FileStore{Path: path}).Save(tok); err != nil {
-				return fmt.Errorf("save the refresh token: %w", err)
 			}
 			fmt.Fprintf(stdio.Out, "authorized; refresh token stored in %s (mode 0600)\n", path)
 			return nil

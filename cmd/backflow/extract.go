@@ -42,11 +42,14 @@ replaces each table.`,
 			if err != nil {
 				return err
 			}
-			var only []string
+			var only, names []string
+			for _, c := range g.table() {
+				names = append(names, c.Name())
+			}
 			for _, a := range args {
 				src, stream, _ := strings.Cut(a, ".")
-				if src != "hubspot" && src != "pendo" {
-					return &usageError{fmt.Errorf("unknown source %q (want hubspot or pendo, optionally .stream)", src)}
+				if !slices.Contains(names, src) {
+					return &usageError{fmt.Errorf("unknown source %q (want %s, optionally .stream)", src, orList(names))}
 				}
 				if stream != "" {
 					only = append(only, src+"/"+stream)
@@ -57,7 +60,7 @@ replaces each table.`,
 			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
 			defer prog.done()
 			res, err := pipeline.Run(g.hard, pipeline.Options{Stop: g.stop,
-				Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
+				Project: p.Pipeline(), Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
 				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update, Now: g.clockFn,
 				AllowMassRemoval: opts.allowMass,
 			})
@@ -146,4 +149,12 @@ func isTerminal(w any) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// orList is "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

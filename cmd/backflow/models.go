@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -28,7 +27,7 @@ func openProjectWith(ctx context.Context, g *globals, dir string, base warehouse
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := project.Load(os.DirFS(abs), abs)
+	p, err := g.loadProject(abs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -37,7 +36,7 @@ func openProjectWith(ctx context.Context, g *globals, dir string, base warehouse
 		return nil, nil, err
 	}
 	opts := base
-	opts.LockTimeout, opts.Constants, opts.FileMode = g.lockTimeout, pipeline.Constants(p), p.Config.Mode()
+	opts.LockTimeout, opts.Constants, opts.FileMode = g.lockTimeout, p.Pipeline().Constants, p.Config.Mode()
 	if !readOnly || g.now != "" {
 		// Building models (or reading them at a set time) works in the
 		// command's present; reading them otherwise sees the file's own
@@ -68,7 +67,7 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		ordered, err := pipeline.Models(ctx, w, p, selectors)
+		ordered, err := pipeline.Models(ctx, w, p.Pipeline(), selectors)
 		if err != nil {
 			w.Close()
 			return nil, nil, nil, err
@@ -185,11 +184,11 @@ five failing rows and exits 1 if any test fails.`,
 				return err
 			}
 			defer w.Close()
-			ordered, err := pipeline.Models(cmd.Context(), w, p, selectors)
+			ordered, err := pipeline.Models(cmd.Context(), w, p.Pipeline(), selectors)
 			if err != nil {
 				return err
 			}
-			tests, err := pipeline.DataTests(p, ordered, len(selectors) == 0)
+			tests, err := pipeline.DataTests(p.Pipeline(), ordered, len(selectors) == 0)
 			if err != nil {
 				return err
 			}

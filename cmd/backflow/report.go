@@ -56,7 +56,7 @@ run.`,
 // writeReport writes the project's report page to out: whole, then renamed,
 // so a web server never serves half a page.
 func writeReport(ctx context.Context, stdio IO, p *project.Project, w *warehouse.Warehouse, out string, runs int, now func() time.Time) error {
-	ordered, err := pipeline.Models(ctx, w, p, nil)
+	ordered, err := pipeline.Models(ctx, w, p.Pipeline(), nil)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/backflow-dev/backflow/api/redact"
+	"github.com/backflow-dev/backflow/connector"
+	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
@@ -70,6 +72,23 @@ type globals struct {
 	// scrub redacts every text the CLI prints or logs: credential-shaped
 	// strings always, the project's secrets once setup has read them.
 	scrub atomic.Pointer[redact.Redactor]
+
+	// connectors is the table projects are read with; nil is the
+	// shipped one (tests add theirs).
+	connectors []connector.Connector
+}
+
+// table is the connectors projects are read with.
+func (g *globals) table() []connector.Connector {
+	if g.connectors != nil {
+		return g.connectors
+	}
+	return builtin.Connectors()
+}
+
+// loadProject reads the project in the folder abs.
+func (g *globals) loadProject(abs string) (*project.Project, error) {
+	return project.Load(os.DirFS(abs), abs, g.table())
 }
 
 // addTimeout gives a command that sends or reads data a --timeout.
@@ -227,7 +246,7 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		newCmdReport(g, stdio),
 		newCmdDemo(g, stdio),
 		newCmdSandbox(g, stdio),
-		newCmdAuth(stdio, lookupEnv),
+		newCmdAuth(g, stdio, lookupEnv),
 	)
 	return root
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -61,7 +60,7 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 			res, err := pipeline.Run(g.hard, pipeline.Options{
 				Stop:          g.stop,
 				Progress:      prog.update,
-				Project:       p,
+				Project:       p.Pipeline(),
 				Secrets:       secrets,
 				WarehousePath: p.Path(p.Config.Warehouse),
 				LockTimeout:   g.lockTimeout,
@@ -195,19 +194,19 @@ func printRun(stdio IO, res *pipeline.Result) {
 func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bool)) (*slog.Logger, *project.Project, project.Secrets, error) {
 	log, err := g.logger(stdio.ErrOut)
 	if err != nil {
-		return nil, nil, project.Secrets{}, err
+		return nil, nil, nil, err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, nil, project.Secrets{}, err
+		return nil, nil, nil, err
 	}
-	p, err := project.Load(os.DirFS(abs), abs)
+	p, err := g.loadProject(abs)
 	if err != nil {
-		return nil, nil, project.Secrets{}, err
+		return nil, nil, nil, err
 	}
-	secrets, err := p.Config.Resolve(lookupEnv)
+	secrets, err := p.Secrets(lookupEnv)
 	if err != nil {
-		return nil, nil, project.Secrets{}, &usageError{err}
+		return nil, nil, nil, &usageError{err}
 	}
 	g.scrub.Store(redact.New(secrets.Values()...))
 	return log, p, secrets, nil

@@ -89,12 +89,12 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 	}
 	var summaries []map[string]any
 	failed := false
-	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p, Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn, AllowMassRemoval: opts.allowMass}, so,
+	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p.Pipeline(), Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn, AllowMassRemoval: opts.allowMass}, so,
 		func(ps pipeline.PlannedSync) error {
 			pl := ps.Plan
 			c := pl.Counts
-			est := pl.Estimate(ps.Rate)
-			sum := map[string]any{"sync": pl.Sync.Name, "model_rows": c.ModelRows, "added": c.Added, "changed": c.Changed, "removed": c.Removed,
+			est := pl.Estimate()
+			sum := map[string]any{"sync": pl.Spec.Name, "model_rows": c.ModelRows, "added": c.Added, "changed": c.Changed, "removed": c.Removed,
 				"unchanged": c.Unchanged, "rejected": pl.Rejected, "calls": est.Calls, "seconds_estimate": est.Duration.Seconds()}
 			if est.DailyLeft >= 0 {
 				sum["daily_calls_left"] = est.DailyLeft
@@ -121,7 +121,7 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 				summaries = append(summaries, sum)
 				return nil
 			}
-			fmt.Fprintf(stdio.Out, "%s → %s %s (%s)\n", pl.Sync.Name, pl.Sync.Destination, pl.Sync.Object, pl.Sync.File)
+			fmt.Fprintf(stdio.Out, "%s → %s %s (%s)\n", pl.Spec.Name, ps.Sync.Destination, ps.Sync.Object, pl.Spec.File)
 			fmt.Fprintf(stdio.Out, "  %d model rows: %d to add, %d to change, %d removed, %d unchanged; %d the destination would refuse\n",
 				c.ModelRows, c.Added, c.Changed, c.Removed, c.Unchanged, pl.Rejected)
 			for _, f := range pl.Creates {

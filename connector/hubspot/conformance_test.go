@@ -1,0 +1,190 @@
+package hubspot
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	api "github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/extract/extracttest"
+	"github.com/backflow-dev/backflow/internal/clock"
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/load/loadtest"
+)
+
+func TestLoadSuite(t *testing.T) {
+	for _, target := range []loadtest.Target{objectsTarget(), eventsTarget()} {
+		t.Run(target.Name, func(t *testing.T) { loadtest.Run(t, target) })
+	}
+}
+
+func TestExtractSuite(t *testing.T) { extracttest.Run(t, contactsSource()) }
+
+// suiteServer serves emu, counting the write calls path matches; storm
+// spends the token's whole burst window.
+func suiteServer(t *testing.T, emu *hubspottest.Server, writes func(*http.Request) bool) (*api.Client, *atomic.Int64, func()) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if writes(r) {
+			calls.Add(1)
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000, RetryBaseDelay: 5 * time.Millisecond, MaxRetries: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storm := func() {
+		// Another integration on the same app spends the whole window.
+		for range 5 {
+			req, _ := http.NewRequest("GET", srv.URL+"/crm/v3/objects/contacts?limit=1", nil)
+			req.Header.Set("Authorization", "Bearer t")
+			if resp, err := srv.Client().Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	return c, &calls, storm
+}
+
+func emulatorOptions(env loadtest.Env) hubspottest.Options {
+	opts := hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Faults: hubspottest.Faults{ServerErrorRate: env.ServerErrors, Seed: 3}}
+	if env.Storm {
+		opts.BurstLimit, opts.Window = 5, 300*time.Millisecond
+	}
+	return opts
+}
+
+// objectsTarget is contacts updated by id: a is lifecyclestage (an
+// enumeration), n a number property.
+func objectsTarget() loadtest.Target {
+	return loadtest.Target{Name: "hubspot_contacts", OnRemove: []load.OnRemove{load.Clear, load.Archive}, CreateFields: true,
+		New: func(t *testing.T, env loadtest.Env) *loadtest.Fixture {
+			emu := hubspottest.New(emulatorOptions(env))
+			emu.AddProperty("contacts", hubspottest.Property{Name: "usage_score", Label: "Usage", Type: "number", FieldType: "number", GroupName: "contactinformation"})
+			f := &loadtest.Fixture{Missing: "987654321", Good: []string{"lead", "customer", "evangelist"}, Bad: "NotAStage", NewField: "bf_usage_score",
+				Spec: load.Spec{Name: "conf", File: "syncs/conf.yml", Model: "conf", Key: "k", Mode: load.Update, OnRemove: load.Ignore,
+					Fields: []load.Field{{Column: "a", Field: "lifecyclestage"}, {Column: "n", Field: "usage_score"}}}}
+			for i := range 4 {
+				id, err := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("c%d@x.com", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Keys = append(f.Keys, id)
+			}
+			c, calls, storm := suiteServer(t, emu, func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/batch/") })
+			f.Destination = func(s load.Spec) load.Destination {
+				return &objects{client: c, target: target{object: "contacts", match: "id", mode: load.Update, archive: s.OnRemove == load.Archive, size: 2}}
+			}
+			f.Get = func(key string) (string, string, bool) {
+				o, ok := emu.Object("contacts", key)
+				if !ok || o.Archived {
+					return "", "", false
+				}
+				return o.Properties["lifecyclestage"], o.Properties["usage_score"], true
+			}
+			f.Field = func(key, name string) string { o, _ := emu.Object("contacts", key); return o.Properties[name] }
+			f.Calls = calls.Load
+			f.Limited = func() int { _, n := emu.Requests(); return n }
+			if env.Storm {
+				f.Storm = storm
+			}
+			return f
+		}}
+}
+
+// eventsTarget is a custom event of contacts: a and n are properties of
+// the definition; a value over 256 characters is refused.
+func eventsTarget() loadtest.Target {
+	return loadtest.Target{Name: "hubspot_events", Events: true,
+		New: func(t *testing.T, env loadtest.Env) *loadtest.Fixture {
+			emu := hubspottest.New(emulatorOptions(env))
+			contact, err := emu.CreateObject("contacts", map[string]string{"email": "ada@x.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, calls, storm := suiteServer(t, emu, func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/events/v3/send") })
+			emu.DefineEvent("conf_event", "Conformance", "CONTACT", []hubspottest.EventProperty{{Name: "a", Label: "A", Type: "string"}, {Name: "n", Label: "N", Type: "number"}})
+			f := &loadtest.Fixture{Keys: []string{"e0", "e1", "e2", "e3"}, Good: []string{"lead", "customer", "evangelist"}, Bad: strings.Repeat("x", 300),
+				Extra: fmt.Sprintf("'%s' AS contact_id, run_started_at() - INTERVAL 1 HOUR AS at", contact),
+				Spec: load.Spec{Name: "conf", File: "syncs/conf.yml", Model: "conf", Key: "k", Mode: load.Events, OnRemove: load.Ignore,
+					Fields: []load.Field{{Column: "a", Field: "a"}, {Column: "n", Field: "n"}, {Column: "contact_id", Field: "objectId"}, {Column: "at", Field: "occurredAt"}}}}
+			f.Destination = func(load.Spec) load.Destination { return &events{client: c, event: "conf_event", size: 2} }
+			f.Get = func(key string) (string, string, bool) {
+				for _, e := range emu.Events() {
+					if e.UUID == key {
+						return e.Properties["a"], e.Properties["n"], true
+					}
+				}
+				return "", "", false
+			}
+			f.Calls = calls.Load
+			f.Limited = func() int { _, n := emu.Requests(); return n }
+			if env.Storm {
+				f.Storm = storm
+			}
+			return f
+		}}
+}
+
+// contactsSource is the contacts stream, incremental, over an emulator
+// whose search lags its writes by two seconds.
+func contactsSource() extracttest.Source {
+	return extracttest.Source{Name: "hubspot_contacts", New: func(t *testing.T) *extracttest.Fixture {
+		clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+		emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 1_000_000, SearchPerSecond: 1_000_000, SearchLag: 2 * time.Second, Now: clk.Now})
+		var failing atomic.Bool
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if failing.Load() && strings.Contains(r.URL.Path, "/objects/contacts") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				json.NewEncoder(w).Encode(map[string]string{"status": "error", "message": "This app hasn't been granted all required scopes", "category": "MISSING_SCOPES"})
+				return
+			}
+			emu.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		c, err := api.New(api.Config{BaseURL: srv.URL, Token: "t", BurstLimit: 1_000_000, SearchPerSecond: 1_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lookback := 5 * time.Minute
+		ids := map[string]string{}
+		put := func(ref string, props map[string]string) string {
+			if id, ok := ids[ref]; ok {
+				if err := emu.UpdateObject("contacts", id, props); err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			props["email"] = ref + "@x.com"
+			id, err := emu.CreateObject("contacts", props)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[ref] = id
+			return id
+		}
+		return &extracttest.Fixture{
+			Source: &Source{Client: c, Objects: []string{"contacts"}, Incremental: true, Lookback: lookback, Now: clk.Now},
+			Stream: "hubspot/contacts", Schema: "raw_hubspot", Table: "contacts", KeyColumn: "id", ValueColumn: "jobtitle",
+			Put:     func(ref, value string) string { return put(ref, map[string]string{"jobtitle": value}) },
+			Advance: clk.Advance, Now: clk.Now, Lookback: lookback, Many: 250,
+			AddColumn: func() string {
+				if err := emu.AddProperty("contacts", hubspottest.Property{Name: "tier", Label: "Tier", Type: "string", FieldType: "text", GroupName: "contactinformation"}); err != nil {
+					t.Fatal(err)
+				}
+				return "tier"
+			},
+			Set:  func(ref, col, value string) { put(ref, map[string]string{col: value}) },
+			Fail: failing.Store,
+		}
+	}}
+}

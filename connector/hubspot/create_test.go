@@ -1,0 +1,150 @@
+package hubspot
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	api "github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// TestHubSpotCreate creates churn-risk tasks associated with contacts,
+// once: reruns update the same task, and a task whose creation was never
+// recorded (a crash) is found by its key property and adopted.
+func TestHubSpotCreate(t *testing.T) {
+	ctx := context.Background()
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+	emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task"})
+	var contacts []string
+	for i := 0; i < 3; i++ {
+		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("r%d@x.com", i)})
+		contacts = append(contacts, id)
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dest := &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 2, mode: load.Create}}
+	s := load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore", Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"},
+		{Column: "task_key", Field: "backflow_key"}, {Column: "contact_id", Field: "@contacts"}}}
+	model := func(subject string) {
+		t.Helper()
+		q := fmt.Sprintf(`CREATE OR REPLACE TABLE models.churn AS SELECT 'churn:' || contact_id AS task_key,
+			'%s ' || contact_id AS subject, TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due, contact_id
+			FROM (VALUES ('%s'), ('%s'), ('%s')) t(contact_id)`, subject, contacts[0], contacts[1], contacts[2])
+		if _, err := w.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasksFor := func() map[string][]string { // key → task ids
+		out := map[string][]string{}
+		for _, id := range emu.ObjectIDs("tasks") {
+			o, _ := emu.Object("tasks", id)
+			out[o.Properties["backflow_key"]] = append(out[o.Properties["backflow_key"]], id)
+		}
+		return out
+	}
+	model("Churn risk:")
+	if r, err := load.Sync(ctx, w, "r1", s, dest); err != nil || r.Applied != 3 {
+		t.Fatalf("create: %v %v", r, err)
+	}
+	first := tasksFor()
+	for _, cid := range contacts {
+		ids := first["churn:"+cid]
+		if len(ids) != 1 {
+			t.Fatalf("contact %s has %d tasks", cid, len(ids))
+		}
+		if got := emu.Associations("tasks", ids[0], "contacts"); len(got) != 1 || got[0] != cid {
+			t.Fatalf("task %s is associated with %v, want contact %s", ids[0], got, cid)
+		}
+	}
+	// A change updates the same tasks.
+	model("Renewal at risk:")
+	if r, err := load.Sync(ctx, w, "r2", s, dest); err != nil || r.Changed != 3 || r.Applied != 3 {
+		t.Fatalf("update: %v %v", r, err)
+	}
+	for k, ids := range tasksFor() {
+		if len(ids) != 1 || ids[0] != first[k][0] {
+			t.Fatalf("%s: tasks %v after an update, want the same one %v", k, ids, first[k])
+		}
+		if o, _ := emu.Object("tasks", ids[0]); o.Properties["hs_task_subject"][:7] != "Renewal" {
+			t.Fatalf("task %s subject %q", ids[0], o.Properties["hs_task_subject"])
+		}
+	}
+	// The snapshot is lost (a crash after the create calls, before their
+	// results were recorded): the rerun finds the tasks by key, no duplicates.
+	if _, err := w.DB().Exec(`DROP TABLE backflow.snapshot_churn_tasks`); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := load.Sync(ctx, w, "r3", s, dest); err != nil || r.Applied != 3 {
+		t.Fatalf("rerun without a snapshot: %v %v", r, err)
+	}
+	if got := tasksFor(); len(emu.ObjectIDs("tasks")) != 3 || len(got) != 3 {
+		t.Fatalf("%d tasks after the lost snapshot, want 3: %v", len(emu.ObjectIDs("tasks")), got)
+	}
+	var ids int
+	w.DB().QueryRow(`SELECT count(DISTINCT dest_id) FROM backflow.snapshot_churn_tasks`).Scan(&ids)
+	if ids != 3 {
+		t.Fatalf("the snapshot keeps %d task ids, want 3", ids)
+	}
+}
+
+// TestHubSpotCustomObjectByName syncs to a custom object named in the sync
+// file: the API is called with its objectTypeId, as HubSpot requires.
+func TestHubSpotCustomObjectByName(t *testing.T) {
+	ctx := context.Background()
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+	typeID, err := emu.DefineObject("widgets", "Widget", "Widgets", "widget_name", []hubspottest.Property{
+		{Name: "widget_name", Label: "Name", Type: "string", FieldType: "text"}, {Name: "color", Label: "Color", Type: "string", FieldType: "text"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := emu.CreateObject(typeID, map[string]string{"widget_name": "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byName, byID int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/widgets"):
+			byName++
+		case strings.Contains(r.URL.Path, "/"+typeID):
+			byID++
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, _ := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.DB().Exec(fmt.Sprintf(`CREATE TABLE models.widgets AS SELECT '%s' AS id, 'teal' AS color`, id)); err != nil {
+		t.Fatal(err)
+	}
+	s := load.Spec{Name: "widgets", File: "syncs/widgets.yml", Model: "widgets", Key: "id", Mode: "update", OnRemove: "ignore", Fields: []load.Field{{Column: "color", Field: "color"}}}
+	if r, err := load.Sync(ctx, w, "r1", s, &objects{client: c, target: target{object: "widgets", match: "id", size: 100, mode: load.Update}}); err != nil || r.Applied != 1 {
+		t.Fatalf("sync: %v %v", r, err)
+	}
+	if o, _ := emu.Object(typeID, id); o.Properties["color"] != "teal" {
+		t.Fatalf("widget color %q", o.Properties["color"])
+	}
+	if byName != 0 || byID == 0 {
+		t.Fatalf("%d calls named the object, %d used its objectTypeId", byName, byID)
+	}
+}
