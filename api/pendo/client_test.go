@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/backflow-dev/backflow/api/jsonscan"
 	"github.com/backflow-dev/backflow/api/memnet"
 	"github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
@@ -81,15 +82,20 @@ func TestClient_Visitors(t *testing.T) {
 				emu.PutVisitor(fmt.Sprintf("_PENDO_T_%d", i), nil)
 			}
 			seen := map[string]bool{}
-			err := c.Visitors(context.Background(), pendo.ListOptions{PageSize: tt.pageSize, IncludeAnonymous: tt.anonymous}, func(page []pendo.Entity) error {
-				for _, e := range page {
-					if seen[e.ID] {
-						return fmt.Errorf("visitor %s seen twice", e.ID)
-					}
-					seen[e.ID] = true
-					if e.Metadata["auto"]["lastupdated"] == nil {
-						return fmt.Errorf("visitor %s: no auto.lastupdated", e.ID)
-					}
+			err := c.Visitors(context.Background(), pendo.ListOptions{PageSize: tt.pageSize, IncludeAnonymous: tt.anonymous}, func(e *pendo.Entity) error {
+				if seen[e.ID] {
+					return fmt.Errorf("visitor %s seen twice", e.ID)
+				}
+				seen[e.ID] = true
+				updated := false
+				if err := e.Fields(func(group, field []byte, value jsonscan.Value) error {
+					updated = updated || string(group) == "auto" && string(field) == "lastupdated" && value.Kind() != jsonscan.Null
+					return nil
+				}); err != nil {
+					return err
+				}
+				if !updated {
+					return fmt.Errorf("visitor %s: no auto.lastupdated", e.ID)
 				}
 				return nil
 			})

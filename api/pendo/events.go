@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/backflow-dev/backflow/api/jsonscan"
 )
 
 // AllApps is the appId value that reads every app of a multi-app
@@ -75,6 +77,12 @@ type EventQuery struct {
 // would miss part of a day, so Events fails, naming the zone the buckets
 // imply, instead of staging a partial read.
 func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawMessage) error) error {
+	return c.EventRows(ctx, q, func(row jsonscan.Value) error { return fn(row.Raw()) })
+}
+
+// EventRows is Events with each row as a jsonscan.Value, valid during the
+// call: a reader of its fields walks the row once.
+func (c *Client) EventRows(ctx context.Context, q EventQuery, fn func(row jsonscan.Value) error) error {
 	st := q.Stream
 	timeField := st.TimeField
 	period := "dayRange"
@@ -119,20 +127,14 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 				truncated bool
 				last      []any
 			)
-			err := c.Aggregate(ctx, pipeline, func(raw json.RawMessage) error {
+			err := c.aggregate(ctx, pipeline, func(row jsonscan.Value) error {
 				if truncated {
 					return nil // past a cut period: read again next page
-				}
-				var r map[string]any
-				dec := json.NewDecoder(bytes.NewReader(raw))
-				dec.UseNumber()
-				if err := dec.Decode(&r); err != nil {
-					return fmt.Errorf("pendo: %s row: %w", st.Source, err)
 				}
 				// A new period starts when the time bucket changes. Guide and
 				// poll rows carry no bucket: theirs is the period holding
 				// browserTime in the client's time zone.
-				ms, err := msField(r, timeField)
+				ms, err := msField(row, timeField)
 				if err != nil {
 					return fmt.Errorf("pendo: %s row: %w", st.Source, err)
 				}
@@ -144,14 +146,14 @@ func (c *Client) Events(ctx context.Context, q EventQuery, fn func(row json.RawM
 					curPeriod, inPeriod = p, 0
 				}
 				inPeriod++
-				last = make([]any, len(sortKeys))
-				for i, k := range sortKeys {
-					last[i] = r[k]
-				}
 				if inPeriod >= size {
+					// The next page starts after this row: only its keys are kept.
 					truncated = true
+					if last, err = sortValues(row.Raw(), sortKeys); err != nil {
+						return fmt.Errorf("pendo: %s row: %w", st.Source, err)
+					}
 				}
-				return fn(raw)
+				return fn(row)
 			})
 			if err != nil {
 				return err
@@ -219,16 +221,40 @@ func nextPeriod(start time.Time, loc *time.Location, hourly bool) time.Time {
 }
 
 // msField reads a row's time field: epoch milliseconds.
-func msField(r map[string]any, field string) (int64, error) {
-	n, ok := r[field].(json.Number)
-	if !ok {
-		return 0, fmt.Errorf("%s is %v, not a time in milliseconds", field, r[field])
-	}
-	ms, err := n.Int64()
+func msField(row jsonscan.Value, field string) (int64, error) {
+	var v jsonscan.Value
+	err := row.Members(func(key []byte, value jsonscan.Value) error {
+		if string(key) == field {
+			v = value
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("%s is %v, not a time in milliseconds", field, n)
+		return 0, err
+	}
+	if v.Kind() == jsonscan.Invalid {
+		return 0, fmt.Errorf("no %s, the time in milliseconds", field)
+	}
+	ms, ok := v.Int()
+	if !ok {
+		return 0, fmt.Errorf("%s is %s, not a time in milliseconds", field, v.Raw())
 	}
 	return ms, nil
+}
+
+// sortValues reads the sort-key values of the row a page was cut after.
+func sortValues(row []byte, keys []string) ([]any, error) {
+	var r map[string]any
+	dec := json.NewDecoder(bytes.NewReader(row))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
+		return nil, err
+	}
+	last := make([]any, len(keys))
+	for i, k := range keys {
+		last[i] = r[k]
+	}
+	return last, nil
 }
 
 // zoneError explains a bucket that does not start a period in the

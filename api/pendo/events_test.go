@@ -303,10 +303,8 @@ func TestClient_AccountsAndCatalogs(t *testing.T) {
 	emu.PutAccount("a0", map[string]map[string]any{"agent": {"name": "Acme"}})
 	emu.PutAccount("a1", nil)
 	var accounts []string
-	if err := c.Accounts(context.Background(), pendo.ListOptions{PageSize: 1}, func(p []pendo.Entity) error {
-		for _, e := range p {
-			accounts = append(accounts, e.ID)
-		}
+	if err := c.Accounts(context.Background(), pendo.ListOptions{PageSize: 1}, func(e *pendo.Entity) error {
+		accounts = append(accounts, e.ID)
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,11 @@
 package pendo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/backflow-dev/backflow/api/jsonscan"
 	api "github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/extract"
 )
@@ -245,10 +246,6 @@ func (p *Source) Read(ctx context.Context, st extract.Stream, cursor string, emi
 func (p *Source) readEntities(ctx context.Context, st extract.Stream, cursor string, emit func(arrow.RecordBatch) error) (extract.ReadResult, error) {
 	started := p.now()
 	cols := p.entities[st.Name]
-	known := map[string]bool{}
-	for _, c := range cols {
-		known[c.group] = true
-	}
 	opts := api.ListOptions{IncludeAnonymous: p.IncludeAnonymous, PageSize: p.PageSize}
 	since, incremental := extract.TimeCursor(cursor)
 	incremental = incremental && p.Incremental
@@ -265,31 +262,20 @@ func (p *Source) readEntities(ctx context.Context, st extract.Stream, cursor str
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
 	defer b.Release()
-	extra := len(cols) + 1
-	err := list(ctx, opts, func(page []api.Entity) error {
-		for _, e := range page {
-			b.Field(0).(*array.StringBuilder).Append(e.ID)
-			for i, c := range cols {
-				raw := e.Metadata[c.group][c.field]
-				if err := appendJSON(b.Field(i+1), c.typ, raw); err != nil {
-					return fmt.Errorf("%s %s: %s.%s (%s): %w", st.Table, e.ID, c.group, c.field, c.typ, err)
-				}
-			}
-			others := map[string]map[string]json.RawMessage{}
-			for g, fields := range e.Metadata {
-				if !known[g] {
-					others[g] = fields
-				}
-			}
-			if len(others) == 0 {
-				b.Field(extra).AppendNull()
-			} else {
-				j, _ := json.Marshal(others)
-				b.Field(extra).(*array.StringBuilder).Append(string(j))
-			}
+	r := newEntityReader(cols)
+	n := 0
+	err := list(ctx, opts, func(e *api.Entity) error {
+		if err := r.append(b, e); err != nil {
+			return fmt.Errorf("%s %s: %w", st.Table, e.ID, err)
 		}
-		return emit(b.NewRecordBatch())
+		if n++; n%batchRows == 0 {
+			return emit(b.NewRecordBatch())
+		}
+		return nil
 	})
+	if err == nil {
+		err = emit(b.NewRecordBatch())
+	}
 	if err != nil {
 		return extract.ReadResult{}, err
 	}
@@ -372,46 +358,29 @@ func (p *Source) readEvents(ctx context.Context, st extract.Stream, cursor strin
 	defer b.Release()
 	n := 0
 	q := api.EventQuery{Stream: api.Streams[et.stream], From: from, To: to, AllApps: p.AllApps}
-	err := p.Client.Events(ctx, q, func(raw json.RawMessage) error {
-		var r map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &r); err != nil {
+	byField := map[string][]int{}
+	for i, c := range et.cols {
+		byField[c.field] = append(byField[c.field], i)
+	}
+	vals := make([]jsonscan.Value, len(et.cols))
+	err := p.Client.EventRows(ctx, q, func(row jsonscan.Value) error {
+		clear(vals)
+		// A repeated member counts once, the last, as encoding/json has it.
+		err := row.Members(func(key []byte, value jsonscan.Value) error {
+			for _, i := range byField[string(key)] {
+				vals[i] = value
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("%s row: %w", st.Table, err)
 		}
 		for i, c := range et.cols {
-			v := r[c.field]
-			col := b.Field(i)
-			switch {
-			case len(v) == 0 || string(v) == "null":
-				col.AppendNull()
-			case c.json:
-				var s string
-				if json.Unmarshal(v, &s) == nil {
-					col.(*array.StringBuilder).Append(s)
-				} else {
-					col.(*array.StringBuilder).Append(string(v))
-				}
-			case c.typ == extract.TypeDouble:
-				f, err := strconv.ParseFloat(string(v), 64)
-				if err != nil {
-					col.AppendNull() // a text answer has no number
-				} else {
-					col.(*array.Float64Builder).Append(f)
-				}
-			case c.typ == extract.TypeTimestamp:
-				if err := appendJSON(col, "time", v); err != nil {
-					return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
-				}
-			case c.typ == extract.TypeBigint:
-				if err := appendJSON(col, "integer", v); err != nil {
-					return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
-				}
-			default:
-				if err := appendJSON(col, "string", v); err != nil {
-					return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
-				}
+			if err := appendEvent(b.Field(i), c, vals[i]); err != nil {
+				return fmt.Errorf("%s row: %s: %w", st.Table, c.field, err)
 			}
 		}
-		if n++; n%10_000 == 0 {
+		if n++; n%batchRows == 0 {
 			return emit(b.NewRecordBatch())
 		}
 		return nil
@@ -429,68 +398,188 @@ func (p *Source) readEvents(ctx context.Context, st extract.Stream, cursor strin
 	return extract.ReadResult{Cursor: next, Merge: incremental}, nil
 }
 
-// appendJSON appends one metadata value, typed by the schema.
-func appendJSON(b array.Builder, typ string, raw json.RawMessage) error {
-	if len(raw) == 0 || string(raw) == "null" {
+// batchRows is how many rows a read emits at once.
+const batchRows = 4096
+
+// entityReader appends visitor or account rows to a record builder: the
+// id, one column per schema field, and metadata_extra holding the groups
+// the schema does not list.
+type entityReader struct {
+	cols  []pendoColumn
+	index map[string]map[string]int // group → field → column
+	vals  []jsonscan.Value
+	extra map[string]json.RawMessage
+}
+
+func newEntityReader(cols []pendoColumn) *entityReader {
+	r := &entityReader{cols: cols, index: map[string]map[string]int{}, vals: make([]jsonscan.Value, len(cols))}
+	for i, c := range cols {
+		if r.index[c.group] == nil {
+			r.index[c.group] = map[string]int{}
+		}
+		r.index[c.group][c.field] = i
+	}
+	return r
+}
+
+func (r *entityReader) append(b *array.RecordBuilder, e *api.Entity) error {
+	clear(r.vals)
+	clear(r.extra)
+	err := e.Groups(func(group []byte, fields jsonscan.Value) error {
+		if fields.Kind() != jsonscan.Object {
+			return fmt.Errorf("metadata group %s is %s, not an object", group, fields.Kind())
+		}
+		known, ok := r.index[string(group)]
+		if !ok {
+			if r.extra == nil {
+				r.extra = map[string]json.RawMessage{}
+			}
+			r.extra[string(group)] = bytes.Clone(fields.Raw())
+			return nil
+		}
+		return fields.Members(func(field []byte, value jsonscan.Value) error {
+			if i, ok := known[string(field)]; ok {
+				r.vals[i] = value
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	b.Field(0).(*array.StringBuilder).Append(e.ID)
+	for i, c := range r.cols {
+		if err := appendJSON(b.Field(i+1), c.typ, r.vals[i]); err != nil {
+			return fmt.Errorf("%s.%s (%s): %w", c.group, c.field, c.typ, err)
+		}
+	}
+	extra := b.Field(len(r.cols) + 1).(*array.StringBuilder)
+	if len(r.extra) == 0 {
+		extra.AppendNull()
+		return nil
+	}
+	// Rare (per-app groups): kept as encoding/json writes it, groups and
+	// fields sorted.
+	others := map[string]map[string]json.RawMessage{}
+	for g, raw := range r.extra {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return fmt.Errorf("metadata group %s: %w", g, err)
+		}
+		others[g] = fields
+	}
+	j, err := json.Marshal(others)
+	if err != nil {
+		return fmt.Errorf("metadata_extra: %w", err)
+	}
+	extra.Append(string(j))
+	return nil
+}
+
+// appendEvent appends one event field: null when absent; JSON columns
+// keep a string's text or any other value's JSON; a number column takes
+// no text (a poll's free-form answer has none).
+func appendEvent(col array.Builder, c eventColumn, v jsonscan.Value) error {
+	switch kind := v.Kind(); {
+	case kind == jsonscan.Invalid || kind == jsonscan.Null:
+		col.AppendNull()
+	case c.json:
+		sb := col.(*array.StringBuilder)
+		if kind == jsonscan.String {
+			sb.BinaryBuilder.Append(v.Text(nil))
+		} else {
+			sb.BinaryBuilder.Append(v.Raw())
+		}
+	case c.typ == extract.TypeDouble:
+		if f, ok := v.Float(); ok {
+			col.(*array.Float64Builder).Append(f)
+		} else {
+			col.AppendNull()
+		}
+	case c.typ == extract.TypeTimestamp:
+		return appendJSON(col, "time", v)
+	case c.typ == extract.TypeBigint:
+		return appendJSON(col, "integer", v)
+	default:
+		return appendJSON(col, "string", v)
+	}
+	return nil
+}
+
+// appendJSON appends one metadata value, typed by the schema; the zero
+// Value (absent) and null append a null.
+func appendJSON(b array.Builder, typ string, v jsonscan.Value) error {
+	kind, raw := v.Kind(), v.Raw()
+	if kind == jsonscan.Invalid || kind == jsonscan.Null {
 		b.AppendNull()
 		return nil
 	}
 	switch b := b.(type) {
 	case *array.StringBuilder:
-		var s string
-		if typ != "" && json.Unmarshal(raw, &s) == nil {
-			b.Append(s)
+		if typ != "" && kind == jsonscan.String {
+			b.BinaryBuilder.Append(v.Text(nil))
 		} else {
-			b.Append(string(raw)) // untyped or not a string: keep the JSON text
+			b.BinaryBuilder.Append(raw) // untyped or not a string: keep the JSON text
 		}
 	case *array.BooleanBuilder:
-		var v bool
-		if err := json.Unmarshal(raw, &v); err != nil {
+		switch string(raw) {
+		case "true":
+			b.Append(true)
+		case "false":
+			b.Append(false)
+		default:
 			return fmt.Errorf("%s is not a boolean", raw)
 		}
-		b.Append(v)
 	case *array.Int64Builder:
-		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil || f != float64(int64(f)) {
+		if n, ok := jsonscan.Int(raw); ok {
+			b.Append(n)
+			return nil
+		}
+		f, ok := jsonscan.Float(raw)
+		if !ok || f != float64(int64(f)) {
 			return fmt.Errorf("%s is not an integer", raw)
 		}
 		b.Append(int64(f))
 	case *array.Float64Builder:
-		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil {
+		f, ok := jsonscan.Float(raw)
+		if !ok {
 			return fmt.Errorf("%s is not a number", raw)
 		}
 		b.Append(f)
 	case *array.TimestampBuilder:
-		var ms float64
-		if json.Unmarshal(raw, &ms) == nil {
+		if ms, ok := jsonscan.Float(raw); ok {
 			b.Append(arrow.Timestamp(int64(ms)))
 			return nil
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if kind != jsonscan.String {
 			return fmt.Errorf("%s is not a time", raw)
 		}
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := time.Parse(time.RFC3339Nano, string(v.Text(nil)))
 		if err != nil {
 			return fmt.Errorf("%s is not a time", raw)
 		}
 		b.Append(arrow.Timestamp(t.UnixMilli()))
 	case *array.ListBuilder:
-		var items []any
-		if err := json.Unmarshal(raw, &items); err != nil {
+		if kind != jsonscan.Array {
 			return fmt.Errorf("%s is not a list", raw)
 		}
 		vb := b.ValueBuilder().(*array.StringBuilder)
 		b.Append(true)
-		for _, it := range items {
-			if s, ok := it.(string); ok {
-				vb.Append(s)
-			} else {
-				j, _ := json.Marshal(it)
+		return v.Elements(func(it jsonscan.Value) error {
+			switch it.Kind() {
+			case jsonscan.String:
+				vb.BinaryBuilder.Append(it.Text(nil))
+			default:
+				// As encoding/json writes a decoded value back.
+				var v any
+				if err := json.Unmarshal(it.Raw(), &v); err != nil {
+					return err
+				}
+				j, _ := json.Marshal(v)
 				vb.Append(string(j))
 			}
-		}
+			return nil
+		})
 	default:
 		return fmt.Errorf("unsupported column builder %T", b)
 	}
