@@ -43,6 +43,9 @@ type Project struct {
 	MaxRemoval float64
 	// FileMode is the permission of the DuckDB file.
 	FileMode os.FileMode
+	// MemoryLimit caps DuckDB's memory ("2GB"); empty keeps DuckDB's
+	// default.
+	MemoryLimit string
 	// Connectors are the configured connectors, in extraction order.
 	Connectors []Connector
 	Syncs      []Sync
@@ -135,7 +138,7 @@ func (o Options) logger() *slog.Logger {
 // open opens the DuckDB file for the run.
 func (o Options) open(ctx context.Context, started time.Time) (*warehouse.Warehouse, error) {
 	return warehouse.Open(ctx, o.WarehousePath, warehouse.Options{LockTimeout: o.LockTimeout, RunStartedAt: started,
-		Constants: o.Project.Constants, FileMode: o.Project.FileMode})
+		Constants: o.Project.Constants, FileMode: o.Project.FileMode, MemoryLimit: o.Project.MemoryLimit})
 }
 
 // sessions opens every configured connector.

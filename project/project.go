@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,11 @@ type Config struct {
 	// archive, before the run stops and asks for --allow-mass-removal.
 	// Default 0.1; 1 turns the guard off.
 	MaxRemoval float64 `yaml:"max_removal"`
+	// MemoryLimit caps DuckDB's memory for extraction, staging, merges and
+	// model builds, e.g. "2GB"; past it DuckDB spills to a temporary
+	// folder beside the file. Default "2GB" (DuckDB's own default, 80% of
+	// the machine, starves whatever else runs there).
+	MemoryLimit string `yaml:"memory_limit"`
 	// Identity configures the shipped identity models.
 	Identity struct {
 		// ContactVisitorIDProperty is a HubSpot contact property holding
@@ -87,6 +93,12 @@ type Config struct {
 		CompanyAccountIDProperty string `yaml:"company_account_id_property"`
 	} `yaml:"identity"`
 }
+
+// DefaultMemoryLimit is memory_limit when backflow.yml does not set it.
+const DefaultMemoryLimit = "2GB"
+
+// memorySize is the sizes memory_limit takes, as DuckDB reads them.
+var memorySize = regexp.MustCompile(`^[0-9]+(\.[0-9]+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
 
 // Error is a problem in a project file.
 type Error = connector.FileError
@@ -168,7 +180,7 @@ func split(n *yaml.Node, known []string) (mine, others *yaml.Node) {
 }
 
 // configKeys are the keys of backflow.yml that Config decodes.
-var configKeys = []string{"name", "warehouse", "file_mode", "max_removal", "identity"}
+var configKeys = []string{"name", "warehouse", "file_mode", "max_removal", "memory_limit", "identity"}
 
 // configure reads backflow.yml: its own keys, then each connector's block.
 func (p *Project) configure(doc *yaml.Node, table []connector.Connector) error {
@@ -248,6 +260,12 @@ func (c *Config) validate(b connector.Block, table []connector.Connector) error 
 	}
 	if m, err := strconv.ParseUint(c.FileMode, 8, 32); err != nil || m > 0o777 || m&0o600 != 0o600 {
 		return b.Errorf("file_mode", "%q is not a file mode such as \"0600\" or \"0640\" (octal; the owner must read and write)", c.FileMode)
+	}
+	if c.MemoryLimit == "" {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
+	if !memorySize.MatchString(c.MemoryLimit) {
+		return b.Errorf("memory_limit", "%q is not a size such as \"2GB\" or \"512MB\" (units KB, MB, GB, TB, KiB, MiB, GiB, TiB)", c.MemoryLimit)
 	}
 	switch {
 	case c.MaxRemoval == 0:

@@ -38,7 +38,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hs, _ := p.Connector("hubspot").(*hubspot.Config); p.Config.Warehouse != "warehouse.duckdb" || hs == nil || hs.TokenEnv != "HUBSPOT_TOKEN" {
+	if hs, _ := p.Connector("hubspot").(*hubspot.Config); p.Config.Warehouse != "warehouse.duckdb" || p.Config.MemoryLimit != "2GB" || hs == nil || hs.TokenEnv != "HUBSPOT_TOKEN" {
 		t.Errorf("defaults not applied: %+v", p.Config)
 	}
 	if len(p.Syncs) != 1 {
@@ -64,6 +64,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"unknown_config_field", goodConfig + "colour: blue\n", "", "backflow.yml: line 8: unknown field colour"},
 		{"clashing_warehouse", "warehouse: data/backflow.duckdb\n", "", `backflow.yml:1: warehouse: a file named "backflow.duckdb" clashes with the schema backflow`},
 		{"bad_yaml", "name: [unclosed\n", "", "backflow.yml: "},
+		{"bad_memory_limit", "name: t\nmemory_limit: lots\n", "", `backflow.yml:2: memory_limit: "lots" is not a size such as "2GB"`},
 		{"unknown_object", "hubspot:\n  extract:\n    objects: [contacts, Widgets!]\n", "", `backflow.yml:3: hubspot.extract.objects[1]: unknown object "Widgets!"`},
 		{"properties_of_unextracted", "hubspot:\n  extract:\n    objects: [contacts]\n    properties:\n      deals: [amount]\n", "", `hubspot.extract.properties.deals: lists properties of "deals"`},
 		{"bad_duration", "pendo:\n  extract:\n    event_lookback: eight hours\n", "", `backflow.yml: line 3: "eight hours" is not a duration`},

@@ -50,7 +50,7 @@ func (p *Project) Secrets(lookup func(string) (string, bool)) (Secrets, error) {
 
 // Pipeline is the project as a run takes it.
 func (p *Project) Pipeline() *pipeline.Project {
-	pp := &pipeline.Project{FS: p.FS, Dir: p.Dir, MaxRemoval: p.Config.MaxRemoval, FileMode: p.Config.Mode(), Constants: map[string]string{}}
+	pp := &pipeline.Project{FS: p.FS, Dir: p.Dir, MaxRemoval: p.Config.MaxRemoval, FileMode: p.Config.Mode(), MemoryLimit: p.Config.MemoryLimit, Constants: map[string]string{}}
 	pp.Identity.ContactIDProperty = p.Config.Identity.ContactVisitorIDProperty
 	pp.Identity.CompanyAccountIDProperty = p.Config.Identity.CompanyAccountIDProperty
 	// The shipped identity models join HubSpot and Pendo.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/backflow-dev/backflow/api/backoff"
+	"github.com/backflow-dev/backflow/api/jsonscan"
 	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/api/wire"
 )
@@ -354,6 +356,12 @@ func (c *Client) retryAfter(resp *http.Response, e *Error, attempt int, op strin
 	return 0, false
 }
 
+// streamDecoder is an answer that reads itself off the body as it
+// streams (a page of records), instead of through encoding/json.
+type streamDecoder interface {
+	decodeJSON(rd *jsonscan.Reader) error
+}
+
 // decodeBody decodes a 2xx body into out, within MaxBody.
 func (c *Client) decodeBody(resp *http.Response, out any) error {
 	defer resp.Body.Close()
@@ -364,6 +372,16 @@ func (c *Client) decodeBody(resp *http.Response, out any) error {
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, err := io.Copy(io.Discard, body)
 		return err
+	}
+	if sd, ok := out.(streamDecoder); ok {
+		rd := jsonscan.NewReader(body, int(min(c.maxBody, math.MaxInt32)))
+		if err := sd.decodeJSON(rd); err != nil {
+			return err
+		}
+		if err := rd.End(); err != nil {
+			return fmt.Errorf("after the answer: %w", err)
+		}
+		return nil
 	}
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(out); err != nil {

@@ -61,6 +61,16 @@ const (
 // listed with the properties that fit and the rest are read in one batch
 // read for the page's ids.
 func (c *Client) ListPage(ctx context.Context, objectType string, opts ListOptions, after string) ([]Object, string, error) {
+	page, next, err := c.listPage(ctx, objectType, opts, after, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return page.Objects(), next, nil
+}
+
+// listPage is ListPage, as a Page sized after hint (the previous page, or
+// nil).
+func (c *Client) listPage(ctx context.Context, objectType string, opts ListOptions, after string, hint *Page) (*Page, string, error) {
 	size := opts.PageSize
 	if size == 0 {
 		size = maxListPageSize
@@ -79,24 +89,22 @@ func (c *Client) ListPage(ctx context.Context, objectType string, opts ListOptio
 	if after != "" {
 		q.Set("after", after)
 	}
-	var page struct {
-		Results *[]Object `json:"results"`
-		Paging  *paging   `json:"paging"`
-	}
-	if err := c.do(ctx, call{method: "GET", path: c.objectsPath(objectType), query: q, out: &page, idempotent: true}); err != nil {
+	ans := &pageAnswer{page: newPage(slices.Clone(opts.Properties), hint)}
+	if err := c.do(ctx, call{method: "GET", path: c.objectsPath(objectType), query: q, out: ans, idempotent: true}); err != nil {
 		return nil, "", err
 	}
-	next := page.Paging.nextAfter()
-	if err := checkPage(page.Results, next, after, size); err != nil {
+	if err := checkPage(ans, after, size); err != nil {
 		return nil, "", fmt.Errorf("hubspot: list %s: %w", objectType, err)
 	}
-	objs := *page.Results
-	if len(rest) > 0 && len(objs) > 0 {
+	page := ans.page
+	if len(rest) > 0 && page.Len() > 0 {
+		objs := page.Objects()
 		if err := c.fillProperties(ctx, objectType, objs, rest, opts.Archived); err != nil {
 			return nil, "", err
 		}
+		page = pageOf(page.Properties(), objs)
 	}
-	return objs, next, nil
+	return page, ans.next, nil
 }
 
 // ErrBadPage is wrapped by the errors of pages that contradict themselves
@@ -108,19 +116,20 @@ var ErrBadPage = errors.New("the page contradicts itself or the request")
 // asked: results present (null or absent is not an empty page), at most
 // limit of them, each with an id, and a next cursor only after a non-empty
 // page, never the cursor just used.
-func checkPage(results *[]Object, next, after string, limit int) error {
+func checkPage(a *pageAnswer, after string, limit int) error {
+	n, next := a.page.Len(), a.next
 	switch {
-	case results == nil:
+	case !a.hasResults:
 		return fmt.Errorf("%w: no results array (null or absent) in a 2xx answer", ErrBadPage)
-	case len(*results) > limit:
-		return fmt.Errorf("%w: %d results for a limit of %d", ErrBadPage, len(*results), limit)
-	case len(*results) == 0 && next != "":
+	case n > limit:
+		return fmt.Errorf("%w: %d results for a limit of %d", ErrBadPage, n, limit)
+	case n == 0 && next != "":
 		return fmt.Errorf("%w: an empty page with a next cursor %q", ErrBadPage, next)
 	case next != "" && next == after:
 		return fmt.Errorf("%w: the next cursor %q is the one just used", ErrBadPage, after)
 	}
-	for i, o := range *results {
-		if o.ID == "" {
+	for i := range n {
+		if a.page.ID(i) == "" {
 			return fmt.Errorf("%w: result %d has no id", ErrBadPage, i)
 		}
 	}
@@ -141,13 +150,13 @@ type pager struct {
 func newPager(max int) *pager { return &pager{seen: map[string]bool{}, max: max} }
 
 // next records a page and the cursor it gave.
-func (p *pager) next(objs []Object, cursor string) error {
+func (p *pager) next(page *Page, cursor string) error {
 	p.pages++
 	if p.pages > p.max {
 		return fmt.Errorf("%w: more than %d pages; a cursor that never ends", ErrBadPage, p.max)
 	}
-	if len(objs) > 0 {
-		first, last := objs[0].ID, objs[len(objs)-1].ID
+	if page.Len() > 0 {
+		first, last := page.ID(0), page.ID(page.Len()-1)
 		if p.pages > 1 && first == p.prevFirst && last == p.prevLast {
 			return fmt.Errorf("%w: page %d repeats page %d (ids %s…%s)", ErrBadPage, p.pages, p.pages-1, first, last)
 		}
@@ -217,31 +226,39 @@ func (c *Client) fillProperties(ctx context.Context, objectType string, objs []O
 }
 
 // List pages through every record of objectType, calling fn once per page
-// in order. The next page is fetched while fn handles the current one, so
-// decoding and the caller's work overlap; requests stay sequential, since
-// each needs the previous cursor. It stops at the first error, fn's
-// included.
+// in order (see ListPages).
 func (c *Client) List(ctx context.Context, objectType string, opts ListOptions, fn func([]Object) error) error {
+	return c.ListPages(ctx, objectType, opts, func(p *Page) error { return fn(p.Objects()) })
+}
+
+// ListPages pages through every record of objectType, calling fn once per
+// page in order. The next page is fetched and decoded while fn handles the
+// current one, so decoding and the caller's work overlap; requests stay
+// sequential, since each needs the previous cursor. It stops at the first
+// error, fn's included. A page is fn's to keep.
+func (c *Client) ListPages(ctx context.Context, objectType string, opts ListOptions, fn func(*Page) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type page struct {
-		objs []Object
+	type result struct {
+		page *Page
 		err  error
 	}
-	pages := make(chan page, 1)
+	pages := make(chan result, 1)
 	go func() {
 		defer close(pages)
 		after := ""
 		guard := newPager(c.maxPages)
+		var hint *Page
 		for {
-			objs, next, err := c.ListPage(ctx, objectType, opts, after)
+			page, next, err := c.listPage(ctx, objectType, opts, after, hint)
+			hint = page
 			if err == nil {
-				if err = guard.next(objs, next); err != nil {
+				if err = guard.next(page, next); err != nil {
 					err = fmt.Errorf("hubspot: list %s: %w", objectType, err)
 				}
 			}
 			select {
-			case pages <- page{objs, err}:
+			case pages <- result{page, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -255,7 +272,7 @@ func (c *Client) List(ctx context.Context, objectType string, opts ListOptions, 
 		if p.err != nil {
 			return p.err
 		}
-		if err := fn(p.objs); err != nil {
+		if err := fn(p.page); err != nil {
 			return err
 		}
 	}

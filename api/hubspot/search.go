@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -52,6 +53,15 @@ const (
 // account, separate from the burst window; search responses carry no
 // rate-limit headers).
 func (c *Client) Search(ctx context.Context, objectType string, req SearchRequest) (*SearchPage, error) {
+	page, total, next, err := c.searchPage(ctx, objectType, req)
+	if err != nil {
+		return nil, err
+	}
+	return &SearchPage{Total: total, Results: page.Objects(), After: next}, nil
+}
+
+// searchPage is Search, as a Page.
+func (c *Client) searchPage(ctx context.Context, objectType string, req SearchRequest) (*Page, int, string, error) {
 	limit := req.Limit
 	if limit == 0 {
 		limit = maxSearchLimit
@@ -67,27 +77,23 @@ func (c *Client) Search(ctx context.Context, objectType string, req SearchReques
 	if req.After != "" {
 		body["after"] = req.After
 	}
-	var resp struct {
-		Total   int       `json:"total"`
-		Results *[]Object `json:"results"`
-		Paging  *paging   `json:"paging"`
+	ans := &pageAnswer{page: newPage(slices.Clone(req.Properties), nil)}
+	if err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/search", body: body, out: ans, idempotent: true, search: true}); err != nil {
+		return nil, 0, "", err
 	}
-	if err := c.do(ctx, call{method: "POST", path: c.objectsPath(objectType) + "/search", body: body, out: &resp, idempotent: true, search: true}); err != nil {
-		return nil, err
-	}
-	next := resp.Paging.nextAfter()
-	if err := checkPage(resp.Results, next, req.After, limit); err != nil {
-		return nil, fmt.Errorf("hubspot: search %s: %w", objectType, err)
+	next := ans.next
+	if err := checkPage(ans, req.After, limit); err != nil {
+		return nil, 0, "", fmt.Errorf("hubspot: search %s: %w", objectType, err)
 	}
 	if next != "" {
 		// Search cursors are offsets, and the next is past this page.
 		n, err := strconv.Atoi(next)
 		cur, _ := strconv.Atoi(req.After)
 		if err != nil || n <= cur {
-			return nil, fmt.Errorf("hubspot: search %s: %w: the next cursor %q does not move past offset %d", objectType, ErrBadPage, next, cur)
+			return nil, 0, "", fmt.Errorf("hubspot: search %s: %w: the next cursor %q does not move past offset %d", objectType, ErrBadPage, next, cur)
 		}
 	}
-	return &SearchPage{Total: resp.Total, Results: *resp.Results, After: next}, nil
+	return ans.page, ans.total, next, nil
 }
 
 // LastModifiedProperty is the property HubSpot keeps the modification time
@@ -111,6 +117,11 @@ func LastModifiedProperty(objectType string) string {
 // lose a record or loop forever. A record may be delivered twice, at a
 // window boundary; consumers merge on id.
 func (c *Client) ModifiedBetween(ctx context.Context, objectType string, since, until time.Time, properties []string, fn func([]Object) error) error {
+	return c.ModifiedBetweenPages(ctx, objectType, since, until, properties, func(p *Page) error { return fn(p.Objects()) })
+}
+
+// ModifiedBetweenPages is ModifiedBetween, a Page at a time.
+func (c *Client) ModifiedBetweenPages(ctx context.Context, objectType string, since, until time.Time, properties []string, fn func(*Page) error) error {
 	prop := LastModifiedProperty(objectType)
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 	from := since
@@ -131,36 +142,36 @@ func (c *Client) ModifiedBetween(ctx context.Context, objectType string, since, 
 			if pages++; pages > c.maxPages {
 				return fmt.Errorf("hubspot: search %s: %w: more than %d pages", objectType, ErrBadPage, c.maxPages)
 			}
-			page, err := c.Search(ctx, objectType, req)
+			page, _, after, err := c.searchPage(ctx, objectType, req)
 			if err != nil {
 				return err
 			}
 			// Every record in the window asked for, in the order asked for.
-			for _, o := range page.Results {
-				at, err := modified(o, prop)
+			for i := range page.Len() {
+				at, err := modified(page, i, prop)
 				if err != nil {
 					return err
 				}
 				if at.Before(from) || (!inclusive && at.Equal(from)) || at.After(until) || at.Before(last) {
 					return fmt.Errorf("hubspot: search %s: %w: record %s modified %s, outside the window (%s, %s] or out of order",
-						objectType, ErrBadPage, o.ID, at.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+						objectType, ErrBadPage, page.ID(i), at.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
 				}
 				last = at
 			}
-			if len(page.Results) > 0 {
-				if err := fn(page.Results); err != nil {
+			if page.Len() > 0 {
+				if err := fn(page); err != nil {
 					return err
 				}
-				seen += len(page.Results)
+				seen += page.Len()
 			}
-			if page.After == "" {
+			if after == "" {
 				return nil // the window held everything left
 			}
-			next, _ := strconv.Atoi(page.After) // checked by Search
+			next, _ := strconv.Atoi(after) // checked by searchPage
 			if next+maxSearchLimit > SearchCap {
 				break // the next page would cross the cap
 			}
-			req.After = page.After
+			req.After = after
 		}
 		if seen == 0 || last.IsZero() {
 			return fmt.Errorf("hubspot: search %s: window from %s made no progress", objectType, from.Format(time.RFC3339Nano))
@@ -176,7 +187,7 @@ func (c *Client) ModifiedBetween(ctx context.Context, objectType string, since, 
 
 // modifiedAt reads every record whose last-modified time equals at, paging
 // by hs_object_id so that any number of them can be read.
-func (c *Client) modifiedAt(ctx context.Context, objectType, prop string, at time.Time, properties []string, fn func([]Object) error) error {
+func (c *Client) modifiedAt(ctx context.Context, objectType, prop string, at time.Time, properties []string, fn func(*Page) error) error {
 	lastID := "0"
 	for {
 		req := SearchRequest{
@@ -191,34 +202,34 @@ func (c *Client) modifiedAt(ctx context.Context, objectType, prop string, at tim
 			if pages > c.maxPages {
 				return fmt.Errorf("hubspot: search %s: %w: more than %d pages", objectType, ErrBadPage, c.maxPages)
 			}
-			page, err := c.Search(ctx, objectType, req)
+			page, _, after, err := c.searchPage(ctx, objectType, req)
 			if err != nil {
 				return err
 			}
-			for _, o := range page.Results {
-				t, err := modified(o, prop)
+			for i := range page.Len() {
+				t, err := modified(page, i, prop)
 				if err != nil {
 					return err
 				}
-				if !t.Equal(at) || !idAfter(o.ID, lastID) {
+				if id := page.ID(i); !t.Equal(at) || !idAfter(id, lastID) {
 					return fmt.Errorf("hubspot: search %s: %w: record %s (modified %s) is not one asked for (modified %s, id after %s)",
-						objectType, ErrBadPage, o.ID, t.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano), lastID)
+						objectType, ErrBadPage, id, t.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano), lastID)
 				}
-				lastID = o.ID
+				lastID = page.ID(i)
 			}
-			if len(page.Results) > 0 {
-				if err := fn(page.Results); err != nil {
+			if page.Len() > 0 {
+				if err := fn(page); err != nil {
 					return err
 				}
 			}
-			if page.After == "" {
+			if after == "" {
 				return nil
 			}
-			next, _ := strconv.Atoi(page.After) // checked by Search
+			next, _ := strconv.Atoi(after) // checked by searchPage
 			if next+maxSearchLimit > SearchCap {
 				break // restart after lastID
 			}
-			req.After = page.After
+			req.After = after
 		}
 	}
 }
@@ -233,17 +244,17 @@ func idAfter(id, prev string) bool {
 	return a > b
 }
 
-func modified(o Object, prop string) (time.Time, error) {
-	v := o.Property(prop)
+func modified(p *Page, i int, prop string) (time.Time, error) {
+	v, _ := p.Value(i, prop)
 	if v == "" {
-		return o.UpdatedAt, nil
+		return p.UpdatedAt(i), nil
 	}
 	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 		return time.UnixMilli(ms).UTC(), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("hubspot: record %s: %s %q is not a time", o.ID, prop, v)
+		return time.Time{}, fmt.Errorf("hubspot: record %s: %s %q is not a time", p.ID(i), prop, v)
 	}
 	return t, nil
 }

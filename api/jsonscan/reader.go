@@ -253,6 +253,18 @@ func (r *Reader) read(tape *[]token) ([]byte, error) {
 	}
 }
 
+// Peek returns the kind of the next value without reading it.
+func (r *Reader) Peek() (Kind, error) {
+	c, ok, err := r.peek()
+	if err != nil {
+		return Invalid, err
+	}
+	if !ok {
+		return Invalid, r.unexpected(c, ok, "a value")
+	}
+	return KindOf([]byte{c}), nil
+}
+
 // Skip reads past the next value.
 func (r *Reader) Skip() error {
 	_, err := r.Value()

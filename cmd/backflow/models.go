@@ -37,6 +37,7 @@ func openProjectWith(ctx context.Context, g *globals, dir string, base warehouse
 	}
 	opts := base
 	opts.LockTimeout, opts.Constants, opts.FileMode = g.lockTimeout, p.Pipeline().Constants, p.Config.Mode()
+	opts.MemoryLimit = p.Config.MemoryLimit
 	if !readOnly || g.now != "" {
 		// Building models (or reading them at a set time) works in the
 		// command's present; reading them otherwise sees the file's own

@@ -214,7 +214,7 @@ func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bo
 
 // runReport writes the report page after a run.
 func runReport(ctx context.Context, g *globals, p *project.Project, out string) error {
-	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: true, LockTimeout: g.lockTimeout})
+	w, err := warehouse.Open(ctx, p.Path(p.Config.Warehouse), warehouse.Options{ReadOnly: true, LockTimeout: g.lockTimeout, MemoryLimit: p.Config.MemoryLimit})
 	if err != nil {
 		return err
 	}

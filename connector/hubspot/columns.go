@@ -9,12 +9,27 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// appendText parses a text value into a column builder. ok=false means
-// the text does not fit the column's type.
-func appendText(b array.Builder, v string) error {
+// appendText parses a property's text into a column builder; an error
+// says the text does not fit the column's type.
+func appendText(b array.Builder, text []byte) error {
 	switch b := b.(type) {
 	case *array.StringBuilder:
-		b.Append(v)
+		b.BinaryBuilder.Append(text)
+		return nil
+	case *array.Float64Builder:
+		// strconv takes the bytes as a string without a copy here.
+		f, err := strconv.ParseFloat(string(text), 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", text)
+		}
+		b.Append(f)
+		return nil
+	}
+	return appendString(b, string(text))
+}
+
+func appendString(b array.Builder, v string) error {
+	switch b := b.(type) {
 	case *array.Float64Builder:
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {

@@ -191,6 +191,9 @@ func (h *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 
 var singular = map[string]string{"contacts": "contact", "companies": "company", "deals": "deal"}
 
+// batchRows is about how many rows a read emits at once.
+const batchRows = 2000
+
 // ColumnType maps a HubSpot property type to its staged Arrow type:
 // number → DOUBLE, bool → BOOLEAN, date → DATE, datetime → TIMESTAMPTZ,
 // everything else (string, enumeration, phone_number, …) → VARCHAR.
@@ -247,16 +250,22 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
 	defer b.Release()
 	var live []string
-	page := func(objs []api.Object) error {
-		for _, o := range objs {
-			if err := appendObject(b, obj, o); err != nil {
+	set := make([]bool, len(obj.props))
+	page := func(p *api.Page) error {
+		for i := range p.Len() {
+			if err := appendRecord(b, obj, p, i, set); err != nil {
 				return err
 			}
-			if !o.Archived {
-				live = append(live, o.ID)
+			if !p.Archived(i) {
+				live = append(live, p.ID(i))
 			}
 		}
-		return emit(b.NewRecordBatch())
+		// Pages of 100 are small batches for DuckDB's ingest, which costs
+		// per batch and per column: emit every batchRows.
+		if b.Field(0).Len() >= batchRows {
+			return emit(b.NewRecordBatch())
+		}
+		return nil
 	}
 	incremental := false
 	if since, ok := extract.TimeCursor(cursor); ok && h.Incremental {
@@ -265,13 +274,16 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 		if lookback == 0 {
 			lookback = 5 * time.Minute
 		}
-		if err := h.Client.ModifiedBetween(ctx, obj.apiType, since.Add(-lookback), started, names, page); err != nil {
+		if err := h.Client.ModifiedBetweenPages(ctx, obj.apiType, since.Add(-lookback), started, names, page); err != nil {
 			return extract.ReadResult{}, err
 		}
-	} else if err := h.Client.List(ctx, obj.apiType, api.ListOptions{Properties: names}, page); err != nil {
+	} else if err := h.Client.ListPages(ctx, obj.apiType, api.ListOptions{Properties: names}, page); err != nil {
 		return extract.ReadResult{}, err
 	}
-	if err := h.Client.List(ctx, obj.apiType, api.ListOptions{Properties: names, Archived: true}, page); err != nil {
+	if err := h.Client.ListPages(ctx, obj.apiType, api.ListOptions{Properties: names, Archived: true}, page); err != nil {
+		return extract.ReadResult{}, err
+	}
+	if err := emit(b.NewRecordBatch()); err != nil {
 		return extract.ReadResult{}, err
 	}
 	h.mu.Lock()
@@ -285,20 +297,37 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 	return extract.ReadResult{Cursor: next, Merge: incremental}, nil
 }
 
-func appendObject(b *array.RecordBuilder, obj *hsObject, o api.Object) error {
-	b.Field(0).(*array.StringBuilder).Append(o.ID)
-	extract.AppendTime(b.Field(1).(*array.TimestampBuilder), o.CreatedAt)
-	extract.AppendTime(b.Field(2).(*array.TimestampBuilder), o.UpdatedAt)
-	b.Field(3).(*array.BooleanBuilder).Append(o.Archived)
-	for i, p := range obj.props {
-		col := b.Field(len(fixedColumns) + i)
-		v := o.Properties[p.Name]
-		if v == nil || (*v == "" && p.Type != "string") {
-			col.AppendNull()
-			continue
+// appendRecord appends record i of a page: the fixed columns, then one
+// column per property asked for, in order (the page numbers them so);
+// properties the answer added unasked are not columns. set is scratch,
+// one flag per property.
+func appendRecord(b *array.RecordBuilder, obj *hsObject, p *api.Page, i int, set []bool) error {
+	b.Field(0).(*array.StringBuilder).Append(p.ID(i))
+	extract.AppendTime(b.Field(1).(*array.TimestampBuilder), p.CreatedAt(i))
+	extract.AppendTime(b.Field(2).(*array.TimestampBuilder), p.UpdatedAt(i))
+	b.Field(3).(*array.BooleanBuilder).Append(p.Archived(i))
+	clear(set)
+	var err error
+	p.Values(i, func(k int, text []byte, null bool) {
+		if k >= len(obj.props) || err != nil {
+			return
 		}
-		if err := appendText(col, *v); err != nil {
-			return fmt.Errorf("%s %s: property %s (%s): %w", obj.table, o.ID, p.Name, p.Type, err)
+		set[k] = true
+		col, prop := b.Field(len(fixedColumns)+k), obj.props[k]
+		if null || (len(text) == 0 && prop.Type != "string") {
+			col.AppendNull()
+			return
+		}
+		if e := appendText(col, text); e != nil {
+			err = fmt.Errorf("%s %s: property %s (%s): %w", obj.table, p.ID(i), prop.Name, prop.Type, e)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for k, ok := range set {
+		if !ok {
+			b.Field(len(fixedColumns) + k).AppendNull()
 		}
 	}
 	return nil
