@@ -215,6 +215,7 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 	if err != nil {
 		return Result{}, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &streamRun{ctx: ctx, cancel: cancel, runID: runID, st: st, opts: opts, cursor: cursor, rdr: newChanReader(st.Arrow)}
@@ -230,6 +231,11 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 	cancel()
 	r.wg.Wait()
 	r.rdr.drain()
+	if err != nil && parent.Err() != nil && !errors.Is(err, parent.Err()) {
+		// DuckDB reports a cancelled statement as its own INTERRUPT error:
+		// the cause is the caller's cancellation, and callers test for it.
+		err = fmt.Errorf("%w (%w)", context.Cause(parent), err)
+	}
 	if err != nil {
 		return Result{}, err
 	}

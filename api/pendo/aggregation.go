@@ -3,13 +3,19 @@ package pendo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/backflow-dev/backflow/api/backoff"
 	"github.com/backflow-dev/backflow/api/jsonscan"
+	"github.com/backflow-dev/backflow/api/wire"
 )
 
 // Step is one pipeline step of an aggregation, e.g.
@@ -47,28 +53,67 @@ func (c *Client) aggregate(ctx context.Context, pipeline []Step, next func(row j
 	defer resp.Close()
 	rd := jsonscan.NewReader(resp.Body, int(min(c.maxRow, math.MaxInt32)))
 	if err := seekResults(rd); err != nil {
-		return fmt.Errorf("pendo: POST %s: decode response: %w", path, err)
+		return fmt.Errorf("pendo: POST %s: decode response: %w", path, cut(err))
 	}
 	for {
 		more, err := rd.More()
 		if err != nil {
-			return fmt.Errorf("pendo: POST %s: decode row: %w", path, err)
+			return fmt.Errorf("pendo: POST %s: decode row: %w", path, cut(err))
 		}
 		if !more {
 			break
 		}
 		row, err := rd.Doc()
 		if err != nil {
-			return fmt.Errorf("pendo: POST %s: decode row: %w", path, err)
+			return fmt.Errorf("pendo: POST %s: decode row: %w", path, cut(err))
 		}
 		if err := next(row); err != nil {
 			return err
 		}
 	}
 	if err := endResults(rd); err != nil {
-		return fmt.Errorf("pendo: POST %s: decode response: %w", path, err)
+		return fmt.Errorf("pendo: POST %s: decode response: %w", path, cut(err))
 	}
 	return nil
+}
+
+// CutError is an aggregation answer that stopped early (the body ended
+// or the connection failed between or inside rows): every row before it
+// was whole, so a pager asks again from the last one.
+type CutError struct{ Err error }
+
+func (e *CutError) Error() string { return "the answer was cut short: " + e.Err.Error() }
+func (e *CutError) Unwrap() error { return e.Err }
+
+// cut marks err as a CutError when it is the stream failing (the body
+// ended early, the connection broke), not its content: JSON that is not
+// JSON, an answer of another shape, or a row or body over its limit would
+// come back the same when asked again.
+func cut(err error) error {
+	var se *jsonscan.SyntaxError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se), errors.Is(err, jsonscan.ErrTooLarge), errors.Is(err, wire.ErrTooLarge), errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.As(err, &ne),
+		errors.Is(err, context.DeadlineExceeded): // one attempt's timeout; resume checks the caller's
+		return &CutError{Err: err}
+	}
+	return err
+}
+
+// resume decides whether a pager asks again after err: a cut answer,
+// within the retries; it sleeps the backoff first. attempt counts the
+// cuts in a row.
+func (c *Client) resume(ctx context.Context, err error, attempt *int, what string) bool {
+	var ce *CutError
+	if !errors.As(err, &ce) || *attempt >= c.maxRetries || ctx.Err() != nil {
+		return false
+	}
+	wait := backoff.Delay(*attempt, c.retryBase)
+	*attempt++
+	c.log.Warn("pendo: answer cut short; asking again from the last row read", "read", what, "error", ce.Err, "wait", wait.Round(time.Millisecond), "attempt", *attempt+1, "of", c.maxRetries+1)
+	return backoff.Sleep(ctx, wait) == nil
 }
 
 // seekResults advances rd into the top-level "results" array, skipping
@@ -191,6 +236,7 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 		size = 10_000
 	}
 	last := ""
+	cuts := 0
 	for pages := 1; ; pages++ {
 		if pages > c.maxPages {
 			return fmt.Errorf("pendo: %s: more than %d pages", source, c.maxPages)
@@ -240,9 +286,13 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 			last = e.ID
 			return fn(&e)
 		})
+		if err != nil && c.resume(ctx, err, &cuts, source) {
+			continue // from the row after last: nothing read twice
+		}
 		if err != nil {
 			return err
 		}
+		cuts = 0
 		if n < size {
 			return nil
 		}

@@ -109,6 +109,8 @@ func (c *Client) EventRows(ctx context.Context, q EventQuery, fn func(row jsonsc
 			sp.Count++
 		}
 		var cursor []any // the sort-key values of the last row kept
+		var lastKept []byte
+		cuts := 0
 		for pages := 1; ; pages++ {
 			if pages > c.maxPages {
 				return fmt.Errorf("pendo: %s: more than %d pages from %s", st.Source, c.maxPages, sp.First.Format(time.RFC3339))
@@ -153,11 +155,22 @@ func (c *Client) EventRows(ctx context.Context, q EventQuery, fn func(row jsonsc
 						return fmt.Errorf("pendo: %s row: %w", st.Source, err)
 					}
 				}
+				lastKept = append(lastKept[:0], row.Raw()...)
 				return fn(row)
 			})
+			if err != nil && c.resume(ctx, err, &cuts, st.Source) {
+				// From the row after the last one kept: nothing read twice.
+				if len(lastKept) > 0 {
+					if cursor, err = sortValues(lastKept, sortKeys); err != nil {
+						return fmt.Errorf("pendo: %s row: %w", st.Source, err)
+					}
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
+			cuts = 0
 			if !truncated {
 				break
 			}

@@ -357,3 +357,43 @@ func trackType(t *testing.T, c *pendo.Client, name string) string {
 	t.Fatalf("no track type %q", name)
 	return ""
 }
+
+// TestClient_CutAnswersResumed: the emulator cuts aggregation answers
+// mid-stream, inside a row and between rows; each read asks again from
+// the row after the last one it kept and ends with every row exactly once.
+func TestClient_CutAnswersResumed(t *testing.T) {
+	for _, stream := range []string{"featureEvents", "pollEvents", "visitors"} {
+		t.Run(stream, func(t *testing.T) {
+			emu, c := activityPair(t, pendo.Config{})
+			read := func() map[string]int {
+				got := map[string]int{}
+				if stream == "visitors" {
+					if err := c.Visitors(context.Background(), pendo.ListOptions{PageSize: 15}, func(e *pendo.Entity) error { got[e.ID]++; return nil }); err != nil {
+						t.Fatal(err)
+					}
+					return got
+				}
+				st := pendo.Streams[stream]
+				q := pendo.EventQuery{Stream: st, From: clock.AddDate(0, 0, -45), To: clock, PageSize: 7}
+				if err := c.Events(context.Background(), q, func(r json.RawMessage) error { got[keyOf(t, st, r)]++; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			want := read()
+			emu.CutOn("aggregation", 700, 1, 2500, -1, 90)
+			got := read()
+			if emu.Cuts() == 0 {
+				t.Fatal("no answer was cut")
+			}
+			for k, n := range got {
+				if n != 1 {
+					t.Errorf("row %s read %d times", k, n)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("read %d rows after %d cuts, want %d", len(got), emu.Cuts(), len(want))
+			}
+		})
+	}
+}

@@ -80,7 +80,7 @@ func TestClient_BulkAnswerMustAccountForTheBatch(t *testing.T) {
 // An aggregation body cut between two rows is an error, not a shorter
 // list.
 func TestClient_AggregationCutShort(t *testing.T) {
-	_, proxy, c := hostilePair(t, pendo.Config{})
+	_, proxy, c := hostilePair(t, pendo.Config{RetryBaseDelay: time.Millisecond})
 	proxy.Add(&faultproxy.Fault{Name: "cut", Match: faultproxy.Path("POST", "/aggregation"), Serve: func(w http.ResponseWriter, r *http.Request, up func(*http.Request) *http.Response) {
 		body, _ := io.ReadAll(up(r).Body)
 		// Up to the end of the third row.
@@ -95,12 +95,23 @@ func TestClient_AggregationCutShort(t *testing.T) {
 		}
 		w.Write(body[:cut])
 	}})
-	n := 0
-	err := c.Visitors(context.Background(), pendo.ListOptions{}, func(*pendo.Entity) error { n++; return nil })
-	if err == nil {
-		t.Fatalf("a cut body read as %d visitors", n)
+	// Every answer is cut: the client asks again from the last row read,
+	// MaxRetries times, then fails, having read no row twice.
+	seen := map[string]bool{}
+	err := c.Visitors(context.Background(), pendo.ListOptions{}, func(e *pendo.Entity) error {
+		if seen[e.ID] {
+			return fmt.Errorf("visitor %s read twice", e.ID)
+		}
+		seen[e.ID] = true
+		return nil
+	})
+	var ce *pendo.CutError
+	if !errors.As(err, &ce) {
+		t.Fatalf("a body cut every time: err = %v, want a CutError", err)
 	}
-	t.Log(err)
+	if len(seen) < 7 || len(seen) >= 25 {
+		t.Fatalf("read %d of 25 visitors: want some from each of the 7 attempts, and not all", len(seen))
+	}
 }
 
 func TestClient_VisitorPageOverLimit(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	api "github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
@@ -100,6 +101,58 @@ func TestHubSpotCreate(t *testing.T) {
 	w.DB().QueryRow(`SELECT count(DISTINCT dest_id) FROM backflow.snapshot_churn_tasks`).Scan(&ids)
 	if ids != 3 {
 		t.Fatalf("the snapshot keeps %d task ids, want 3", ids)
+	}
+}
+
+// TestHubSpotCreate_AnswerLost: HubSpot creates the tasks and a gateway
+// loses the answer (502, 504, a closed connection). The create is not
+// sent again (it would create twice): the sync stops with the error and
+// nothing is recorded as pushed; the next run finds the tasks by their key
+// and adopts them: one task per key, ever.
+func TestHubSpotCreate_AnswerLost(t *testing.T) {
+	for _, status := range []int{502, 504, 0} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			ctx := context.Background()
+			emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+			emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task"})
+			srv := httptest.NewServer(emu)
+			defer srv.Close()
+			c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000, RetryBaseDelay: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if _, err := w.DB().Exec(`CREATE TABLE models.churn AS SELECT 'churn:' || i AS task_key, 'Churn risk ' || i AS subject,
+				TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due FROM range(5) t(i)`); err != nil {
+				t.Fatal(err)
+			}
+			dest := &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 100, mode: load.Create}}
+			s := load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore",
+				Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"}, {Column: "task_key", Field: "backflow_key"}}}
+			emu.FailAfterOn("POST /crm/v3/objects/{objectType}/batch/create", status)
+			if _, err := load.Sync(ctx, w, "r1", s, dest); err == nil || !strings.Contains(err.Error(), "batch/create") {
+				t.Fatalf("first run: %v, want the create's error", err)
+			}
+			var pushed int
+			w.DB().QueryRow(`SELECT count(*) FROM backflow.snapshot_churn_tasks`).Scan(&pushed)
+			if emu.FailedAfter() != 1 || pushed != 0 {
+				t.Fatalf("first run: %d answers lost, %d rows recorded as pushed, want 1 and 0", emu.FailedAfter(), pushed)
+			}
+			if n := len(emu.ObjectIDs("tasks")); n != 5 {
+				t.Fatalf("%d tasks after the lost answer, want the 5 HubSpot made", n)
+			}
+			r, err := load.Sync(ctx, w, "r2", s, dest)
+			if err != nil || r.Applied != 5 {
+				t.Fatalf("rerun: %+v %v", r, err)
+			}
+			if n := len(emu.ObjectIDs("tasks")); n != 5 {
+				t.Fatalf("%d tasks after the rerun, want 5: created twice", n)
+			}
+		})
 	}
 }
 

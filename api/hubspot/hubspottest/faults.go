@@ -20,6 +20,10 @@ type Faults struct {
 	MigrationRate float64
 	// ResetRate is the share whose connection is closed without an answer.
 	ResetRate float64
+	// AfterRate is the share of writes (any method but GET) that are
+	// applied and then answered 502 or 504, or with the connection closed:
+	// the work is done and the caller cannot know it.
+	AfterRate float64
 	// Latency is added to every request.
 	Latency time.Duration
 	// Seed makes the random faults reproducible; default 1.
@@ -32,6 +36,11 @@ type faultState struct {
 	mu    sync.Mutex
 	rng   *rand.Rand
 	queue []int // statuses to answer next, in order; 0 = connection reset
+	after []int // the same, answered after the request was applied
+	// afterOn holds such failures for the requests of one route pattern.
+	afterOn map[string][]int
+	// afterDone counts requests applied and then failed.
+	afterDone int
 }
 
 func newFaultState(cfg Faults) *faultState {
@@ -49,6 +58,56 @@ func (s *Server) FailNext(statuses ...int) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.queue = append(s.faults.queue, statuses...)
+}
+
+// FailNextAfter makes the next requests be applied and then fail, one
+// status each, in order (0 closes the connection, -1 lets a request
+// through): a write that happened behind a gateway's error.
+func (s *Server) FailNextAfter(statuses ...int) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.after = append(s.faults.after, statuses...)
+}
+
+// FailAfterOn is FailNextAfter for the next requests of one route
+// pattern only, e.g. "POST /crm/v3/objects/{objectType}/batch/create".
+func (s *Server) FailAfterOn(pattern string, statuses ...int) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.afterOn == nil {
+		s.faults.afterOn = map[string][]int{}
+	}
+	s.faults.afterOn[pattern] = append(s.faults.afterOn[pattern], statuses...)
+}
+
+// FailedAfter is how many requests were applied and then answered with a
+// failure.
+func (s *Server) FailedAfter() int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.afterDone
+}
+
+// failAfter picks the failure a request gets after it is applied: -1 for
+// none, 0 for a closed connection, or a status.
+func (f *faultState) failAfter(r *http.Request, pattern string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	status := -1
+	if q := f.afterOn[pattern]; len(q) > 0 {
+		status, f.afterOn[pattern] = q[0], q[1:]
+	} else if len(f.after) > 0 {
+		status, f.after = f.after[0], f.after[1:]
+		if status < 0 {
+			return -1
+		}
+	} else if r.Method != http.MethodGet && f.cfg.AfterRate > 0 && f.rng.Float64() < f.cfg.AfterRate {
+		status = []int{0, 502, 504}[f.rng.IntN(3)]
+	}
+	if status >= 0 {
+		f.afterDone++
+	}
+	return status
 }
 
 // inject applies a queued or random fault; it reports whether it answered.
@@ -70,14 +129,21 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 		status = 477
 	}
 	f.mu.Unlock()
-	switch {
-	case status < 0:
+	if status < 0 {
 		return false
+	}
+	f.answer(w, rw, status)
+	return true
+}
+
+// answer fails a request with status (0: the connection closed).
+func (f *faultState) answer(w http.ResponseWriter, rw *response, status int) {
+	switch {
 	case status == 0:
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
-				return true
+				return
 			}
 		}
 		status = http.StatusBadGateway
@@ -87,7 +153,7 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 	if status == http.StatusTooManyRequests {
 		rw.error(status, apiError{Message: "You have reached your ten_secondly_rolling limit.", ErrorType: "RATE_LIMIT", Category: "RATE_LIMITS",
 			PolicyName: "TEN_SECONDLY_ROLLING", GroupName: "publicapi:private-app-api-calls-ten-secondly"})
-		return true
+		return
 	}
 	msg := map[int]string{
 		423: "The record is locked; retry in 2 seconds.",
@@ -103,8 +169,7 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(status)
 		w.Write([]byte("<html><body><h1>" + msg + "</h1></body></html>"))
-		return true
+		return
 	}
 	rw.error(status, apiError{Category: "INTERNAL_ERROR", Message: msg})
-	return true
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -226,6 +227,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.admit(rw, tok, pattern, rt.bucket) {
+		return
+	}
+	if status := s.faults.failAfter(r, pattern); status >= 0 {
+		// The work is done; the answer is lost behind a failure.
+		rec := httptest.NewRecorder()
+		s.mux.ServeHTTP(withResponse(rec, &response{w: rec, correlationID: rw.correlationID, token: t}), r)
+		s.faults.answer(w, rw, status)
 		return
 	}
 	s.mux.ServeHTTP(ctxW, r)

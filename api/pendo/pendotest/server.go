@@ -12,6 +12,7 @@ package pendotest
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,13 @@ type Faults struct {
 	ServerErrorRate float64
 	// ResetRate is the share whose connection is closed without an answer.
 	ResetRate float64
+	// AfterRate is the share of writes (bulk metadata, field creation,
+	// single values, track events) applied and then answered 502 or with
+	// the connection closed: the work is done, the caller cannot know.
+	AfterRate float64
+	// CutRate is the share of aggregation answers cut mid-stream (the
+	// connection closed after about half the body).
+	CutRate float64
 	// Seed makes the random faults reproducible; default 1.
 	Seed uint64
 }
@@ -140,7 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/data/track" {
-		s.track(w, r)
+		s.serve(w, r, "track", true, s.track)
 		return
 	}
 	key := r.Header.Get("X-Pendo-Integration-Key")
@@ -164,6 +172,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.admit(route) {
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+		return
+	}
+	s.serve(w, r, route, writes, handler)
+}
+
+// serve runs a handler under the faults that strike after the work: an
+// answer lost behind a failure, or cut mid-stream.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, writes bool, handler http.HandlerFunc) {
+	if status := s.faults.failAfter(route, writes); status >= 0 {
+		handler(httptest.NewRecorder(), r)
+		s.faults.answer(w, status)
+		return
+	}
+	if n := s.faults.cutAt(route); n >= 0 {
+		cw := &cutWriter{ResponseWriter: w, left: n}
+		handler(cw, r)
+		if cw.dropped {
+			s.faults.mu.Lock()
+			s.faults.cuts++
+			s.faults.mu.Unlock()
+		}
+		cw.cut()
 		return
 	}
 	handler(w, r)
