@@ -5,10 +5,12 @@ import (
 	"io/fs"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/demo"
 	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock/clocktest"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
@@ -22,17 +24,22 @@ import (
 // snapshot and sync_rows must agree with what the Pendo emulator holds.
 func TestRun_EndToEnd(t *testing.T) {
 	ctx := context.Background()
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 300, ExtraVisitors: 40, Anonymous: 5})
+	// Runs are an hour apart on a pinned clock: past HubSpot search's lag,
+	// as scheduled runs are.
+	now := clocktest.Named("afternoon")
+	clock := func() time.Time { return now }
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 300, ExtraVisitors: 40, Anonymous: 5, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sb.Close()
 	p, secrets := sandboxed(t, sb, examples.Demo(), "examples/demo")
 	db := filepath.Join(t.TempDir(), "w.duckdb")
-	opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets}
+	opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}
 
 	run := func(name string) load.Result {
 		t.Helper()
+		now = now.Add(time.Hour)
 		res, err := pipeline.Run(ctx, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

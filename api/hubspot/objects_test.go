@@ -206,7 +206,7 @@ func TestClient_ListLongPropertyList(t *testing.T) {
 }
 
 func TestClient_Search(t *testing.T) {
-	emu, c := newPair(t, hubspottest.Options{SearchPerSecond: 1000}, hubspot.Config{SearchPerSecond: 1000})
+	emu, c := newPair(t, hubspottest.Options{SearchPerSecond: 1000, SearchLag: -1}, hubspot.Config{SearchPerSecond: 1000}) // not a lag test
 	for i := 0; i < 30; i++ {
 		emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("s%d@example.com", i), "hubspotscore": fmt.Sprint(i)})
 	}

@@ -21,7 +21,10 @@ import (
 // recorded (a crash) is found by its key property and adopted.
 func TestHubSpotCreate(t *testing.T) {
 	ctx := context.Background()
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+	// Each sync runs a minute after the last: past search's lag, which is
+	// what lets a rerun find what the last one created.
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
 	emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task"})
 	var contacts []string
 	for i := 0; i < 3; i++ {
@@ -63,6 +66,7 @@ func TestHubSpotCreate(t *testing.T) {
 	if r, err := load.Sync(ctx, w, "r1", s, dest); err != nil || r.Applied != 3 {
 		t.Fatalf("create: %v %v", r, err)
 	}
+	now = now.Add(time.Minute)
 	first := tasksFor()
 	for _, cid := range contacts {
 		ids := first["churn:"+cid]
@@ -75,6 +79,7 @@ func TestHubSpotCreate(t *testing.T) {
 	}
 	// A change updates the same tasks.
 	model("Renewal at risk:")
+	now = now.Add(time.Minute)
 	if r, err := load.Sync(ctx, w, "r2", s, dest); err != nil || r.Changed != 3 || r.Applied != 3 {
 		t.Fatalf("update: %v %v", r, err)
 	}
@@ -91,6 +96,7 @@ func TestHubSpotCreate(t *testing.T) {
 	if _, err := w.DB().Exec(`DROP TABLE backflow.snapshot_churn_tasks`); err != nil {
 		t.Fatal(err)
 	}
+	now = now.Add(time.Minute)
 	if r, err := load.Sync(ctx, w, "r3", s, dest); err != nil || r.Applied != 3 {
 		t.Fatalf("rerun without a snapshot: %v %v", r, err)
 	}
@@ -113,7 +119,8 @@ func TestHubSpotCreate_AnswerLost(t *testing.T) {
 	for _, status := range []int{502, 504, 0} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			ctx := context.Background()
-			emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000})
+			now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
 			emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task"})
 			srv := httptest.NewServer(emu)
 			defer srv.Close()
@@ -145,6 +152,7 @@ func TestHubSpotCreate_AnswerLost(t *testing.T) {
 			if n := len(emu.ObjectIDs("tasks")); n != 5 {
 				t.Fatalf("%d tasks after the lost answer, want the 5 HubSpot made", n)
 			}
+			now = now.Add(time.Minute) // the scheduler's next run, past search's lag
 			r, err := load.Sync(ctx, w, "r2", s, dest)
 			if err != nil || r.Applied != 5 {
 				t.Fatalf("rerun: %+v %v", r, err)

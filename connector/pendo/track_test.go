@@ -178,3 +178,36 @@ func TestPendoTrack_ServerErrorsConverge(t *testing.T) {
 		}
 	}
 }
+
+// TestTrack_AnswerLost holds the documented bound: Pendo records an event
+// and the answer is lost (502, a closed connection); the event is failed,
+// sent again on the next run, and arrives twice. One duplicate per lost
+// answer, never more, and no event is lost.
+func TestTrack_AnswerLost(t *testing.T) {
+	h := newTrackHarness(t, pendotest.Faults{})
+	h.model(6, "")
+	h.emu.FailAfterOn("track", 502, -1, 0)
+	first := h.run()
+	if first.Failed != 2 || h.emu.FailedAfter() != 2 {
+		t.Fatalf("first run: %+v with %d answers lost, want 2 failed", first, h.emu.FailedAfter())
+	}
+	if r := h.run(); r.Applied != 2 {
+		t.Fatalf("rerun sent %d, want the 2 failed ones", r.Applied)
+	}
+	twice := 0
+	for seats, n := range h.seats() {
+		switch n {
+		case 1:
+		case 2:
+			twice++
+		default:
+			t.Errorf("event %s arrived %d times", seats, n)
+		}
+	}
+	if got := len(h.seats()); got != 6 || twice != 2 {
+		t.Fatalf("%d events arrived, %d of them twice; want 6 and 2 (one per lost answer)", got, twice)
+	}
+	if r := h.run(); r.Applied != 0 {
+		t.Fatalf("a third run sent %d", r.Applied)
+	}
+}

@@ -2,6 +2,7 @@ package hubspottest
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -57,6 +58,42 @@ type Object struct {
 	UpdatedAt  time.Time
 	Archived   bool
 	ArchivedAt time.Time
+
+	// versions are what search's index holds of the record: a copy at
+	// every write, so a search within SearchLag of a write answers with
+	// the values before it, as HubSpot's lagging index does.
+	versions []version
+}
+
+type version struct {
+	at       time.Time
+	props    map[string]string
+	updated  time.Time
+	archived bool
+}
+
+// index records the record as written at, for search.
+func (o *Object) index(at time.Time) {
+	o.versions = append(o.versions, version{at: at, props: maps.Clone(o.Properties), updated: o.UpdatedAt, archived: o.Archived})
+}
+
+// indexedAt is the record as search's index has it at horizon: nil when
+// the index does not hold it yet (created since) or holds it archived.
+// Versions older than the one returned are dropped: the horizon only
+// moves forward.
+func (o *Object) indexedAt(horizon time.Time) *Object {
+	for i := len(o.versions) - 1; i >= 0; i-- {
+		v := o.versions[i]
+		if v.at.After(horizon) {
+			continue
+		}
+		o.versions = o.versions[i:]
+		if v.archived {
+			return nil
+		}
+		return &Object{ID: o.ID, Properties: v.props, CreatedAt: o.CreatedAt, UpdatedAt: v.updated}
+	}
+	return nil
 }
 
 type objectType struct {
@@ -202,11 +239,13 @@ func (t *objectType) get(id string) *Object {
 	return t.records[n]
 }
 
-// stamp maintains the read-only system properties HubSpot computes.
+// stamp maintains the read-only system properties HubSpot computes, and
+// search's index.
 func (t *objectType) stamp(o *Object) {
 	o.Properties["hs_object_id"] = o.ID
 	o.Properties["createdate"] = formatTime(o.CreatedAt)
 	o.Properties[t.lastModified] = formatTime(o.UpdatedAt)
+	o.index(o.UpdatedAt)
 }
 
 // PropertyError is one invalid value, in HubSpot's validation shape.

@@ -170,15 +170,18 @@ func (s *Server) search(rw *response, r *http.Request, t *objectType) {
 		}
 	}
 
-	// The index lags writes: records written within SearchLag are not found.
+	// The index lags writes by SearchLag: it answers with each record as
+	// it was then (old values, not yet created, not yet archived).
 	horizon := s.now().Add(-s.opts.SearchLag)
 	var matches []*Object
 	for _, id := range t.ids {
 		o := t.records[id]
-		if o.Archived || (s.opts.SearchLag > 0 && o.UpdatedAt.After(horizon)) {
-			continue
+		if s.opts.SearchLag > 0 {
+			o = o.indexedAt(horizon)
+		} else if o.Archived {
+			o = nil
 		}
-		if t.matches(o, req) {
+		if o != nil && t.matches(o, req) {
 			matches = append(matches, o)
 		}
 	}

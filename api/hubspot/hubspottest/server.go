@@ -39,8 +39,11 @@ type Options struct {
 	DailyLimit int
 	// SearchPerSecond is the search endpoints' own limit. Default 5.
 	SearchPerSecond int
-	// SearchLag hides records from search for this long after they are
-	// written, as HubSpot's index lags its writes. Default 0.
+	// SearchLag is how far search's index trails writes: search answers
+	// with each record as it was this long ago (old values; not yet
+	// created; not yet archived), as HubSpot's does (integrators see a
+	// few seconds; HubSpot documents none). Default none: see
+	// docs/emulators.md for why not yet.
 	SearchLag time.Duration
 	// PortalID is the HubSpot account id. Default 4242.
 	PortalID int

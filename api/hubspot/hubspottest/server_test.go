@@ -254,3 +254,40 @@ func TestRateLimitHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestSearch_LagAnswersOldValues: within SearchLag of a write, search
+// answers with the record as it was before it (old values, not yet
+// created, not yet archived), as HubSpot's lagging index does; once the
+// lag has passed, with the record as it is.
+func TestSearch_LagAnswersOldValues(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	emu, srv := newServer(t, hubspottest.Options{SearchLag: 5 * time.Second, Now: func() time.Time { return now }})
+	id, _ := emu.CreateObject("contacts", map[string]string{"email": "a@example.com", "firstname": "Old"})
+	gone, _ := emu.CreateObject("contacts", map[string]string{"email": "gone@example.com", "firstname": "Gone"})
+	now = now.Add(10 * time.Second)
+	emu.UpdateObject("contacts", id, map[string]string{"firstname": "New"})
+	emu.CreateObject("contacts", map[string]string{"email": "fresh@example.com", "firstname": "Fresh"})
+	if status, _, _ := do(t, srv, call{"DELETE", "/crm/v3/objects/contacts/" + gone, ""}); status != 204 {
+		t.Fatalf("archive: %d", status)
+	}
+	search := func() map[string]string {
+		t.Helper()
+		status, _, body := do(t, srv, call{"POST", "/crm/v3/objects/contacts/search", `{"filterGroups":[],"properties":["firstname"]}`})
+		if status != 200 {
+			t.Fatalf("search: %d %v", status, body)
+		}
+		out := map[string]string{}
+		for _, r := range body["results"].([]any) {
+			props := r.(map[string]any)["properties"].(map[string]any)
+			out[r.(map[string]any)["id"].(string)] = fmt.Sprint(props["firstname"])
+		}
+		return out
+	}
+	if got := search(); len(got) != 2 || got[id] != "Old" || got[gone] != "Gone" {
+		t.Fatalf("within the lag: %v, want the old value, the archived record still there, the new one absent", got)
+	}
+	now = now.Add(6 * time.Second)
+	if got := search(); len(got) != 2 || got[id] != "New" || got[gone] != "" {
+		t.Fatalf("after the lag: %v, want the new value and record, the archived one gone", got)
+	}
+}
