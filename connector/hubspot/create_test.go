@@ -209,3 +209,43 @@ func TestHubSpotCustomObjectByName(t *testing.T) {
 		t.Fatalf("%d calls named the object, %d used its objectTypeId", byName, byID)
 	}
 }
+
+// TestHubSpotCreate_UniqueKeyAdoptsAtOnce: with a unique key property,
+// adoption reads by idProperty, which sees every write at once: a rerun
+// right after a lost answer, while search's index still misses the new
+// tasks, adopts them instead of creating them again.
+func TestHubSpotCreate_UniqueKeyAdoptsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, SearchLag: time.Hour, Now: func() time.Time { return now }})
+	emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task", HasUniqueValue: true})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000, RetryBaseDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.DB().Exec(`CREATE TABLE models.churn AS SELECT 'churn:' || i AS task_key, 'Churn risk ' || i AS subject,
+		TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due FROM range(5) t(i)`); err != nil {
+		t.Fatal(err)
+	}
+	dest := &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 100, mode: load.Create}}
+	s := load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore",
+		Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"}, {Column: "task_key", Field: "backflow_key"}}}
+	emu.FailAfterOn("POST /crm/v3/objects/{objectType}/batch/create", 504)
+	if _, err := load.Sync(ctx, w, "r1", s, dest); err == nil {
+		t.Fatal("the lost answer went unnoticed")
+	}
+	r, err := load.Sync(ctx, w, "r2", s, dest) // at once: search cannot see them yet
+	if err != nil || r.Applied != 5 {
+		t.Fatalf("rerun: %+v %v", r, err)
+	}
+	if n := len(emu.ObjectIDs("tasks")); n != 5 {
+		t.Fatalf("%d tasks, want 5: created twice", n)
+	}
+}

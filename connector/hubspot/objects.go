@@ -288,6 +288,42 @@ func (h *objects) properties(r load.Row) (map[string]string, []api.Association, 
 	return props, assoc, nil
 }
 
+// adopt finds the records HubSpot already holds for new keys, by
+// KeyProperty: key → record id. A unique key property (hasUniqueValue) is
+// read by batch read with idProperty, which sees every write at once;
+// otherwise search finds them, and search's index trails writes by a few
+// seconds (docs/hubspot.md says what that leaves open).
+func (h *objects) adopt(ctx context.Context, keys []string) (map[string]string, error) {
+	found := map[string]string{}
+	if len(keys) == 0 {
+		return found, nil
+	}
+	if p, ok := h.props[h.keyProperty]; ok && p.HasUniqueValue {
+		objs, _, err := h.client.BatchRead(ctx, h.api(), keys, api.ReadOptions{IDProperty: h.keyProperty, Properties: []string{h.keyProperty}})
+		if err != nil {
+			return nil, fmt.Errorf("look up %s by %s before creating: %w", h.object, h.keyProperty, err)
+		}
+		for _, o := range objs {
+			if v := o.Properties[h.keyProperty]; v != nil {
+				found[*v] = o.ID
+			}
+		}
+		return found, nil
+	}
+	page, err := h.client.Search(ctx, h.api(), api.SearchRequest{
+		FilterGroups: [][]api.Filter{{{PropertyName: h.keyProperty, Operator: "IN", Values: keys}}},
+		Properties:   []string{h.keyProperty}, Limit: 200})
+	if err != nil {
+		return nil, fmt.Errorf("look up %s by %s before creating: %w", h.object, h.keyProperty, err)
+	}
+	for _, o := range page.Results {
+		if v := o.Properties[h.keyProperty]; v != nil {
+			found[*v] = o.ID
+		}
+	}
+	return found, nil
+}
+
 // createOrUpdate writes create-mode rows: rows with an id are updated by
 // it (association changes are not applied to existing records); new rows
 // are first looked up by KeyProperty and adopted when HubSpot has them,
@@ -300,19 +336,9 @@ func (h *objects) createOrUpdate(ctx context.Context, rows []load.Row) ([]load.O
 			newKeys = append(newKeys, r.Key)
 		}
 	}
-	found := map[string]string{}
-	if len(newKeys) > 0 {
-		page, err := h.client.Search(ctx, h.api(), api.SearchRequest{
-			FilterGroups: [][]api.Filter{{{PropertyName: h.keyProperty, Operator: "IN", Values: newKeys}}},
-			Properties:   []string{h.keyProperty}, Limit: 200})
-		if err != nil {
-			return nil, fmt.Errorf("look up %s by %s before creating: %w", h.object, h.keyProperty, err)
-		}
-		for _, o := range page.Results {
-			if v := o.Properties[h.keyProperty]; v != nil {
-				found[*v] = o.ID
-			}
-		}
+	found, err := h.adopt(ctx, newKeys)
+	if err != nil {
+		return nil, err
 	}
 	var updates, creates []load.Row
 	var updateAt, createAt []int
