@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 TESTFLAGS ?= -count=1
 
-.PHONY: build test bench demo lint
+.PHONY: build test bench soak demo lint
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/backflow ./cmd/backflow
@@ -35,6 +35,16 @@ test:
 # One package at a time (-p 1): two benchmarks sharing the 2 cores skew both.
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -count=1 -p 1 ./... | tee bench.out | grep -E '^(bench:|ok|FAIL|---)'
+
+# The soak: a simulated week of hourly runs against the living sandbox,
+# under fault storms and SIGKILLs, with the invariants checked after every
+# clean run (make test runs 8 simulated hours of it). SOAK_SEED replays a
+# reported violation.
+SOAK_HOURS ?= 168
+SOAK_SEED  ?= 1
+soak:
+	@BACKFLOW_SOAK_HOURS=$(SOAK_HOURS) BACKFLOW_SOAK_SEED=$(SOAK_SEED) $(GO) test -tags $(TAGS) -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/backflow \
+		> soak.out 2>&1; status=$$?; grep -E '^(bench:|ok|FAIL|---|    soak_test|        hour)' soak.out; exit $$status
 
 # The demo's present: the same instant always prints the same counts.
 DEMO_NOW ?= 2026-12-01T15:00:00-05:00

@@ -285,8 +285,13 @@ func TestClient_Associations(t *testing.T) {
 	if len(got[ids[0]]) != 5 || len(got[ids[1]]) != 0 {
 		t.Fatalf("associations: %v", got)
 	}
-	if got[ids[0]][0].AssociationTypes[0].TypeID != 279 {
-		t.Errorf("type = %+v, want 279 (contact_to_company)", got[ids[0]][0].AssociationTypes)
+	// The first company is the contact's primary one: HubSpot answers the
+	// pair with the labelled type beside the unlabelled one.
+	if ts := got[ids[0]][0].AssociationTypes; len(ts) != 2 || ts[0].TypeID != 1 || ts[0].Label == nil || *ts[0].Label != "Primary" || ts[1].TypeID != 279 || ts[1].Label != nil {
+		t.Errorf("primary pair types = %+v, want 1 (Primary) and 279 (unlabelled)", ts)
+	}
+	if ts := got[ids[0]][1].AssociationTypes; len(ts) != 1 || ts[0].TypeID != 279 {
+		t.Errorf("second company's types = %+v, want 279 only", ts)
 	}
 	failed, err := c.AssociateDefaultBatch(ctx, "contacts", "companies", []hubspot.Pair{{ids[1], companies[0]}, {ids[1], "404404"}})
 	if err != nil || len(failed) != 1 {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +15,7 @@ type sandboxOptions struct {
 	token                  string
 	seed                   uint64
 	contacts               int
+	live                   bool
 }
 
 func newCmdSandbox(g *globals, stdio IO) *cobra.Command {
@@ -50,8 +53,12 @@ changed in between.`,
 			}
 			fmt.Fprintf(stdio.ErrOut, "HubSpot token %q; Pendo integration key %q, track secret %q (data host: the pendo URL); OAuth app client id %q, secret %q. Ctrl-C to stop.\n",
 				sb.HubSpotToken, sb.PendoKey, sb.PendoTrackSecret, sandbox.OAuthClientID, sandbox.OAuthClientSecret)
-			<-cmd.Context().Done()
-			return nil
+			if !opts.live {
+				<-cmd.Context().Done()
+				return nil
+			}
+			fmt.Fprintln(stdio.ErrOut, "Live: people keep using the product and editing the CRM, at the emulators' present.")
+			return liveSandbox(cmd.Context(), sb, opts.seed, g.clockFn)
 		},
 	}
 	cmd.Flags().StringVar(&opts.hubspotAddr, "hubspot-addr", sandboxHubSpotAddr, "HubSpot emulator listen address (127.0.0.1:0 picks a free port)")
@@ -59,5 +66,26 @@ changed in between.`,
 	cmd.Flags().StringVar(&opts.token, "token", "", "accept this as the HubSpot token, the Pendo integration key and the track secret (default: fixed sandbox credentials)")
 	cmd.Flags().Uint64Var(&opts.seed, "seed", 1, "seed of the generated data")
 	cmd.Flags().IntVar(&opts.contacts, "contacts", 2000, "HubSpot contacts to generate")
+	cmd.Flags().BoolVar(&opts.live, "live", false, "keep the world moving: contacts edited, created and archived, product activity, every few seconds of the emulators' clock")
 	return cmd
+}
+
+// liveSandbox steps the sandbox's world every 5 s until ctx ends.
+func liveSandbox(ctx context.Context, sb *sandbox.Sandbox, seed uint64, now func() time.Time) error {
+	life := sb.Live(sandbox.LiveOptions{Seed: seed})
+	last := now()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			at := now()
+			if err := life.Step(last, at); err != nil {
+				return err
+			}
+			last = at
+		}
+	}
 }

@@ -70,8 +70,59 @@ func (s *Server) assocTypeByID(from string, id int) (assocType, bool) {
 	return assocType{}, false
 }
 
-// link records an association both ways. Callers hold s.mu.
+// primaryTypes are HubSpot's "Primary" labelled types: a contact, deal or
+// ticket has one primary company, and that pair carries the labelled type
+// beside the unlabelled one, both ways.
+var primaryTypes = map[assocKey]int{
+	{"contacts", "companies"}: 1, {"companies", "contacts"}: 2,
+	{"deals", "companies"}: 5, {"companies", "deals"}: 6,
+	{"tickets", "companies"}: 26, {"companies", "tickets"}: 25,
+}
+
+// isPrimary reports whether from→to is a primary pair. Callers hold s.mu.
+func (s *Server) isPrimary(from string, fromID int64, to string, toID int64) bool {
+	if from == "companies" {
+		return s.primary[assocKey{to, from}][toID] == fromID
+	}
+	p, ok := s.primary[assocKey{from, to}][fromID]
+	return ok && p == toID
+}
+
+// pairTypes lists the association types a linked pair carries, as a read
+// answers them: the unlabelled default, and Primary when it is.
+func (s *Server) pairTypes(from string, fromID int64, to string, toID int64, a assocType) []map[string]any {
+	out := []map[string]any{{"category": "HUBSPOT_DEFINED", "typeId": a.id, "label": nil}}
+	if id, ok := primaryTypes[assocKey{from, to}]; ok && s.isPrimary(from, fromID, to, toID) {
+		out = append([]map[string]any{{"category": "HUBSPOT_DEFINED", "typeId": id, "label": "Primary"}}, out...)
+	}
+	return out
+}
+
+// setPrimary makes company the primary company of a contact, deal or
+// ticket that has none yet.
+func (s *Server) setPrimary(objectType string, id, company int64) {
+	k := assocKey{objectType, "companies"}
+	if _, ok := primaryTypes[k]; !ok {
+		return
+	}
+	if s.primary[k] == nil {
+		s.primary[k] = map[int64]int64{}
+	}
+	if _, has := s.primary[k][id]; !has {
+		s.primary[k][id] = company
+	}
+}
+
+// link records an association both ways; the first company linked to a
+// contact, deal or ticket becomes its primary one, as HubSpot makes it.
+// Callers hold s.mu.
 func (s *Server) link(from string, fromID int64, to string, toID int64) {
+	switch {
+	case to == "companies":
+		s.setPrimary(from, fromID, toID)
+	case from == "companies":
+		s.setPrimary(to, toID, fromID)
+	}
 	put := func(a, b string, x, y int64) {
 		k := assocKey{a, b}
 		if s.assoc[k] == nil {
@@ -228,7 +279,7 @@ func (s *Server) batchReadAssociations(rw *response, r *http.Request) {
 		for _, id := range live[start:end] {
 			to = append(to, map[string]any{
 				"toObjectId":       id, // a JSON number, as the live API sends, whatever the spec says
-				"associationTypes": []map[string]any{{"category": "HUBSPOT_DEFINED", "typeId": a.id, "label": nil}},
+				"associationTypes": s.pairTypes(ft.name, mustID(in.ID), tt.name, id, a),
 			})
 		}
 		out := map[string]any{"from": map[string]string{"id": in.ID}, "to": to, "id": in.ID}

@@ -39,8 +39,9 @@ type faultState struct {
 	after []int // the same, answered after the request was applied
 	// afterOn holds such failures for the requests of one route pattern.
 	afterOn map[string][]int
-	// afterDone counts requests applied and then failed.
-	afterDone int
+	// afterDone counts requests applied and then failed; injected, the
+	// requests failed before the work.
+	afterDone, injected int
 }
 
 func newFaultState(cfg Faults) *faultState {
@@ -58,6 +59,19 @@ func (s *Server) FailNext(statuses ...int) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.queue = append(s.faults.queue, statuses...)
+}
+
+// SetFaults replaces the random fault rates (a storm starts or ends);
+// scripted failures stay queued.
+func (s *Server) SetFaults(f Faults) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	seed := f.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	s.faults.cfg = f
+	s.faults.rng = rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
 }
 
 // FailNextAfter makes the next requests be applied and then fail, one
@@ -78,6 +92,14 @@ func (s *Server) FailAfterOn(pattern string, statuses ...int) {
 		s.faults.afterOn = map[string][]int{}
 	}
 	s.faults.afterOn[pattern] = append(s.faults.afterOn[pattern], statuses...)
+}
+
+// Faulted is how many requests a fault failed before the work (queued
+// or random).
+func (s *Server) Faulted() int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.injected
 }
 
 // FailedAfter is how many requests were applied and then answered with a
@@ -127,6 +149,9 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 		status = 423
 	} else if x -= f.cfg.LockedRate; x < f.cfg.MigrationRate {
 		status = 477
+	}
+	if status >= 0 {
+		f.injected++
 	}
 	f.mu.Unlock()
 	if status < 0 {

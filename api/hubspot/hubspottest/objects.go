@@ -155,6 +155,24 @@ func (s *Server) AddProperty(objectType string, p Property) error {
 	return nil
 }
 
+// ArchiveObject archives a record as a user in HubSpot's UI does (a
+// merge archives the merged-away contact the same way).
+func (s *Server) ArchiveObject(objectType, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return fmt.Errorf("hubspottest: unknown object type %q", objectType)
+	}
+	o := t.get(id)
+	if o == nil || o.Archived {
+		return fmt.Errorf("hubspottest: no live %s %s", objectType, id)
+	}
+	o.Archived, o.ArchivedAt = true, s.now()
+	o.index(o.ArchivedAt)
+	return nil
+}
+
 // CreateObject stores a new record and returns its id. Values are
 // validated as a write through the API would be.
 func (s *Server) CreateObject(objectType string, props map[string]string) (string, error) {

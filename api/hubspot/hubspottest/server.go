@@ -116,6 +116,7 @@ type Server struct {
 	limited  int            // 429s answered
 	owners   []Owner
 	assoc    map[assocKey]map[int64]map[int64]bool // from type, to type → from id → to id
+	primary  map[assocKey]map[int64]int64          // contacts, deals, tickets → companies: the primary company
 	eventDef map[string]*EventDefinition           // by fullyQualifiedName
 	events   []Event
 	uuids    map[string]time.Time // event uuid → first accepted
@@ -137,6 +138,7 @@ func New(opts Options) *Server {
 		nextID:   1000,
 		counts:   map[string]int{},
 		assoc:    map[assocKey]map[int64]map[int64]bool{},
+		primary:  map[assocKey]map[int64]int64{},
 		eventDef: map[string]*EventDefinition{},
 		uuids:    map[string]time.Time{},
 		faults:   newFaultState(opts.Faults),

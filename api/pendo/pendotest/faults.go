@@ -19,6 +19,7 @@ type faultState struct {
 	cutOn     map[string][]int
 	afterDone int
 	cuts      int
+	injected  int // requests failed before the work
 }
 
 func newFaultState(cfg Faults) *faultState {
@@ -27,6 +28,19 @@ func newFaultState(cfg Faults) *faultState {
 		seed = 1
 	}
 	return &faultState{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x2545f491))}
+}
+
+// SetFaults replaces the random fault rates (a storm starts or ends);
+// scripted failures stay queued.
+func (s *Server) SetFaults(f Faults) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	seed := f.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	s.faults.cfg = f
+	s.faults.rng = rand.New(rand.NewPCG(seed, seed^0x2545f491))
 }
 
 // FailAfterOn makes the next requests of a route be applied and then
@@ -52,6 +66,14 @@ func (s *Server) CutOn(route string, bytes ...int) {
 		s.faults.cutOn = map[string][]int{}
 	}
 	s.faults.cutOn[route] = append(s.faults.cutOn[route], bytes...)
+}
+
+// Faulted is how many requests a fault failed before the work (queued
+// or random).
+func (s *Server) Faulted() int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.injected
 }
 
 // FailedAfter is how many requests were applied and then failed, and
@@ -152,6 +174,9 @@ func (f *faultState) inject(w http.ResponseWriter) bool {
 		status = 0
 	} else if x-f.cfg.ResetRate < f.cfg.ServerErrorRate {
 		status = []int{500, 502, 503}[f.rng.IntN(3)]
+	}
+	if status >= 0 {
+		f.injected++
 	}
 	f.mu.Unlock()
 	if status < 0 {

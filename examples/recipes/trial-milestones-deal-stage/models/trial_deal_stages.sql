@@ -17,7 +17,8 @@ earned AS (
 SELECT d.id AS deal_id, e.stage AS dealstage
 FROM earned e
 JOIN models.identity_companies_accounts m ON m.account_id = e.account_id AND m.status = 'matched'
-JOIN raw_hubspot.deal_company dc ON dc.to_id = m.company_id
+-- one row per deal and company: a primary pair has two association types
+JOIN (SELECT DISTINCT from_id, to_id FROM raw_hubspot.deal_company) dc ON dc.to_id = m.company_id
 JOIN raw_hubspot.deals d ON d.id = dc.from_id AND NOT d.archived
 JOIN stages cur ON cur.stage = d.dealstage
 JOIN stages target ON target.stage = e.stage

@@ -15,7 +15,7 @@ SELECT
     d.dealname                                         AS deal_name,
     d.amount                                           AS amount
 FROM raw_hubspot.deals d
-JOIN raw_hubspot.deal_contact dc ON dc.from_id = d.id
+JOIN (SELECT DISTINCT from_id, to_id FROM raw_hubspot.deal_contact) dc ON dc.from_id = d.id
 JOIN models.identity_contacts_visitors i ON i.contact_id = dc.to_id AND i.status = 'matched'
 LEFT JOIN raw_pendo.visitors v ON v.visitor_id = i.visitor_id
 WHERE d.dealstage = 'closedwon'
