@@ -80,8 +80,8 @@ FROM raw_pendo.feature_events e JOIN models.people p ON p.visitor_id = e.visitor
 // soakStats are the soak's figures.
 type soakStats struct {
 	runs, faultyRuns, kills, rowsChecked, violations int
-	faults                                          int
-	notes                                           []string
+	faults                                           int
+	notes                                            []string
 }
 
 func (s *soakStats) violate(hour int, seed uint64, format string, args ...any) {
