@@ -110,6 +110,50 @@ func TestHubSpotCreate(t *testing.T) {
 	}
 }
 
+// lostCreate is a create sync of five tasks whose batch create HubSpot
+// applies and answers with status (0: the connection closed).
+type lostCreate struct {
+	emu  *hubspottest.Server
+	w    *warehouse.Warehouse
+	dest *objects
+	spec load.Spec
+	now  *time.Time
+}
+
+func newLostCreate(t *testing.T, opts hubspottest.Options, key hubspottest.Property, status int) *lostCreate {
+	t.Helper()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	opts.Tokens, opts.BurstLimit, opts.Now = []string{"t"}, 100_000, func() time.Time { return now }
+	emu := hubspottest.New(opts)
+	emu.AddProperty("tasks", key)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000, RetryBaseDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.DB().Exec(`CREATE TABLE models.churn AS SELECT 'churn:' || i AS task_key, 'Churn risk ' || i AS subject,
+		TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due FROM range(5) t(i)`); err != nil {
+		t.Fatal(err)
+	}
+	emu.FailAfterOn("POST /crm/v3/objects/{objectType}/batch/create", status)
+	return &lostCreate{emu: emu, w: w, now: &now,
+		dest: &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 100, mode: load.Create}},
+		spec: load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore",
+			Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"}, {Column: "task_key", Field: "backflow_key"}}}}
+}
+
+func (l *lostCreate) sync(run string) (load.Result, error) {
+	return load.Sync(context.Background(), l.w, run, l.spec, l.dest)
+}
+
+var backflowKey = hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task"}
+
 // TestHubSpotCreate_AnswerLost: HubSpot creates the tasks and a gateway
 // loses the answer (502, 504, a closed connection). The create is not
 // sent again (it would create twice): the sync stops with the error and
@@ -118,30 +162,9 @@ func TestHubSpotCreate(t *testing.T) {
 func TestHubSpotCreate_AnswerLost(t *testing.T) {
 	for _, status := range []int{502, 504, 0} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			ctx := context.Background()
-			now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-			emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
-			emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task"})
-			srv := httptest.NewServer(emu)
-			defer srv.Close()
-			c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000, RetryBaseDelay: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			if _, err := w.DB().Exec(`CREATE TABLE models.churn AS SELECT 'churn:' || i AS task_key, 'Churn risk ' || i AS subject,
-				TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due FROM range(5) t(i)`); err != nil {
-				t.Fatal(err)
-			}
-			dest := &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 100, mode: load.Create}}
-			s := load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore",
-				Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"}, {Column: "task_key", Field: "backflow_key"}}}
-			emu.FailAfterOn("POST /crm/v3/objects/{objectType}/batch/create", status)
-			if _, err := load.Sync(ctx, w, "r1", s, dest); err == nil || !strings.Contains(err.Error(), "batch/create") {
+			l := newLostCreate(t, hubspottest.Options{}, backflowKey, status)
+			emu, w := l.emu, l.w
+			if _, err := l.sync("r1"); err == nil || !strings.Contains(err.Error(), "batch/create") {
 				t.Fatalf("first run: %v, want the create's error", err)
 			}
 			var pushed int
@@ -152,8 +175,8 @@ func TestHubSpotCreate_AnswerLost(t *testing.T) {
 			if n := len(emu.ObjectIDs("tasks")); n != 5 {
 				t.Fatalf("%d tasks after the lost answer, want the 5 HubSpot made", n)
 			}
-			now = now.Add(time.Minute) // the scheduler's next run, past search's lag
-			r, err := load.Sync(ctx, w, "r2", s, dest)
+			*l.now = l.now.Add(time.Minute) // the scheduler's next run, past search's lag
+			r, err := l.sync("r2")
 			if err != nil || r.Applied != 5 {
 				t.Fatalf("rerun: %+v %v", r, err)
 			}
@@ -215,37 +238,17 @@ func TestHubSpotCustomObjectByName(t *testing.T) {
 // right after a lost answer, while search's index still misses the new
 // tasks, adopts them instead of creating them again.
 func TestHubSpotCreate_UniqueKeyAdoptsAtOnce(t *testing.T) {
-	ctx := context.Background()
-	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, SearchLag: time.Hour, Now: func() time.Time { return now }})
-	emu.AddProperty("tasks", hubspottest.Property{Name: "backflow_key", Label: "backflow key", Type: "string", FieldType: "text", GroupName: "task", HasUniqueValue: true})
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000, RetryBaseDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.DB().Exec(`CREATE TABLE models.churn AS SELECT 'churn:' || i AS task_key, 'Churn risk ' || i AS subject,
-		TIMESTAMPTZ '2026-12-01 09:00:00+00' AS due FROM range(5) t(i)`); err != nil {
-		t.Fatal(err)
-	}
-	dest := &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 100, mode: load.Create}}
-	s := load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore",
-		Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"}, {Column: "task_key", Field: "backflow_key"}}}
-	emu.FailAfterOn("POST /crm/v3/objects/{objectType}/batch/create", 504)
-	if _, err := load.Sync(ctx, w, "r1", s, dest); err == nil {
+	key := backflowKey
+	key.HasUniqueValue = true
+	l := newLostCreate(t, hubspottest.Options{SearchLag: time.Hour}, key, 504)
+	if _, err := l.sync("r1"); err == nil {
 		t.Fatal("the lost answer went unnoticed")
 	}
-	r, err := load.Sync(ctx, w, "r2", s, dest) // at once: search cannot see them yet
+	r, err := l.sync("r2") // at once: search cannot see them yet
 	if err != nil || r.Applied != 5 {
 		t.Fatalf("rerun: %+v %v", r, err)
 	}
-	if n := len(emu.ObjectIDs("tasks")); n != 5 {
+	if n := len(l.emu.ObjectIDs("tasks")); n != 5 {
 		t.Fatalf("%d tasks, want 5: created twice", n)
 	}
 }
