@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -43,15 +44,41 @@ func (c *Client) CreateEventDefinition(ctx context.Context, def EventDefinition)
 	return &out, nil
 }
 
-// EventDefinitions lists the account's custom event definitions.
+// EventDefinitions lists the account's custom event definitions, every
+// page of them.
 func (c *Client) EventDefinitions(ctx context.Context) ([]EventDefinition, error) {
-	var body struct {
-		Results []EventDefinition `json:"results"`
+	var out []EventDefinition
+	seen := map[string]bool{}
+	after := ""
+	for pages := 1; ; pages++ {
+		if pages > c.maxPages {
+			return nil, fmt.Errorf("hubspot: list event definitions: %w: more than %d pages", ErrBadPage, c.maxPages)
+		}
+		q := url.Values{"limit": {"100"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var body struct {
+			Results *[]EventDefinition `json:"results"`
+			Paging  *paging            `json:"paging"`
+		}
+		if err := c.do(ctx, call{method: "GET", path: "/events/v3/event-definitions", query: q, out: &body, idempotent: true}); err != nil {
+			return nil, err
+		}
+		if body.Results == nil {
+			return nil, fmt.Errorf("hubspot: list event definitions: %w: no results array", ErrBadPage)
+		}
+		out = append(out, *body.Results...)
+		next := body.Paging.nextAfter()
+		if next == "" {
+			return out, nil
+		}
+		if seen[next] || len(*body.Results) == 0 {
+			return nil, fmt.Errorf("hubspot: list event definitions: %w: the cursor %q does not move on", ErrBadPage, next)
+		}
+		seen[next] = true
+		after = next
 	}
-	if err := c.do(ctx, call{method: "GET", path: "/events/v3/event-definitions", out: &body, idempotent: true}); err != nil {
-		return nil, err
-	}
-	return body.Results, nil
 }
 
 // Event is one custom event occurrence.

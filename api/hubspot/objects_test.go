@@ -506,3 +506,45 @@ func TestClient_BatchArchive(t *testing.T) {
 		t.Fatalf("live contacts = %v", got)
 	}
 }
+
+// TestClient_ValuesReadBackNormalised: what the client reads is HubSpot's
+// form of a value, whatever form it was written in.
+func TestClient_ValuesReadBackNormalised(t *testing.T) {
+	emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+	emu.AddProperty("contacts", hubspottest.Property{Name: "trial_end", Label: "Trial end", Type: "date", FieldType: "date", GroupName: "contactinformation"})
+	ctx := context.Background()
+	o, err := c.Create(ctx, "contacts", map[string]string{"email": "Grace@Example.com", "trial_end": "1767225600000"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(ctx, "contacts", o.ID, "", []string{"email", "trial_end"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Property("email") != "grace@example.com" || got.Property("trial_end") != "2026-01-01" {
+		t.Fatalf("read back email %q, trial_end %q", got.Property("email"), got.Property("trial_end"))
+	}
+}
+
+// TestClient_EventDefinitionsPaged: the list is paged (at most 100 a
+// page); the client reads every page.
+func TestClient_EventDefinitionsPaged(t *testing.T) {
+	emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+	for i := 0; i < 230; i++ {
+		emu.DefineEvent(fmt.Sprintf("event_%03d", i), fmt.Sprint("Event ", i), "CONTACT", nil)
+	}
+	defs, err := c.EventDefinitions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, d := range defs {
+		names[d.Name] = true
+	}
+	if len(defs) != 230 || len(names) != 230 {
+		t.Fatalf("%d definitions (%d names), want 230", len(defs), len(names))
+	}
+	if routes, _ := emu.Requests(); routes["GET /events/v3/event-definitions"] != 3 {
+		t.Fatalf("%d list calls, want 3 pages of 100", routes["GET /events/v3/event-definitions"])
+	}
+}

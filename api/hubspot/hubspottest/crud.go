@@ -97,7 +97,7 @@ func (s *Server) newObject(t *objectType, props map[string]string) *Object {
 	o := &Object{ID: strconv.FormatInt(s.nextID, 10), Properties: map[string]string{}, CreatedAt: now, UpdatedAt: now}
 	for k, v := range props {
 		if v != "" {
-			o.Properties[k] = v
+			o.Properties[k] = t.normalize(k, v)
 		}
 	}
 	t.stamp(o)
@@ -145,7 +145,7 @@ func (s *Server) setProps(t *objectType, o *Object, props map[string]string) {
 			}
 			o.Properties[k] = strings.Trim(strings.Join(have, ";"), ";")
 		default:
-			o.Properties[k] = v
+			o.Properties[k] = t.normalize(k, v)
 		}
 	}
 	o.UpdatedAt = s.now()

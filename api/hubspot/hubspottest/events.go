@@ -147,7 +147,32 @@ func (s *Server) listEventDefinitions(rw *response, r *http.Request) {
 		results = append(results, d)
 	}
 	slices.SortFunc(results, func(a, b *EventDefinition) int { return cmpStrings(a.ID, b.ID) })
-	rw.json(http.StatusOK, map[string]any{"results": results, "total": len(results)})
+	// Paged: the spec gives limit and after but no default page size;
+	// the emulator takes a small one (10), the stricter reading, and at
+	// most 100.
+	limit, start := 10, 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			rw.validation(fmt.Sprintf("limit %q must be between 1 and 100", v))
+			return
+		}
+		limit = n
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			rw.validation(fmt.Sprintf("after %q is not a valid paging cursor", v))
+			return
+		}
+		start = min(n, len(results))
+	}
+	end := min(start+limit, len(results))
+	body := map[string]any{"results": results[start:end], "total": len(results)}
+	if end < len(results) {
+		body["paging"] = map[string]any{"next": map[string]string{"after": strconv.Itoa(end)}}
+	}
+	rw.json(http.StatusOK, body)
 }
 
 type eventInput struct {

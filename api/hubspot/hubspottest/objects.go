@@ -402,6 +402,30 @@ func validEmail(v string) bool {
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
+// normalize is a valid value as HubSpot stores and answers it: datetimes
+// (ISO 8601 or epoch ms) as ISO 8601 with milliseconds in UTC, dates as
+// YYYY-MM-DD, a contact's email lower-cased.
+func (t *objectType) normalize(name, v string) string {
+	if name == "email" && t.name == "contacts" {
+		return strings.ToLower(v)
+	}
+	p, ok := t.property(name)
+	if !ok {
+		return v
+	}
+	switch p.Type {
+	case "datetime":
+		if d, err := parseDateValue(v); err == nil {
+			return formatTime(d)
+		}
+	case "date":
+		if d, err := parseDateValue(v); err == nil {
+			return d.UTC().Format("2006-01-02")
+		}
+	}
+	return v
+}
+
 // render shapes a record as SimplePublicObject: the requested properties
 // (null when unset) plus the ones HubSpot always returns.
 func (t *objectType) render(o *Object, requested []string) map[string]any {

@@ -291,3 +291,29 @@ func TestSearch_LagAnswersOldValues(t *testing.T) {
 		t.Fatalf("after the lag: %v, want the new value and record, the archived one gone", got)
 	}
 }
+
+// TestWrites_ReadBackNormalised: values are answered as HubSpot stores
+// them, not as they were sent: a date sent as epoch ms of midnight UTC
+// reads back as YYYY-MM-DD, a datetime sent as epoch ms as ISO 8601 with
+// milliseconds, a contact's email lower-cased.
+func TestWrites_ReadBackNormalised(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	emu.AddProperty("contacts", hubspottest.Property{Name: "last_seen", Label: "Last seen", Type: "datetime", FieldType: "date", GroupName: "contactinformation"})
+	status, _, body := do(t, srv, call{"POST", "/crm/v3/objects/contacts", `{"properties":{"email":"Ada.Lovelace@Example.COM","trial_end":"1767225600000","last_seen":"1767225600123"}}`})
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	id := body["id"].(string)
+	status, _, body = do(t, srv, call{"GET", "/crm/v3/objects/contacts/" + id + "?properties=email,trial_end,last_seen", ""})
+	props, _ := body["properties"].(map[string]any)
+	want := map[string]string{"email": "ada.lovelace@example.com", "trial_end": "2026-01-01", "last_seen": "2026-01-01T00:00:00.123Z"}
+	for k, v := range want {
+		if status != 200 || props[k] != v {
+			t.Errorf("%s reads back %v, want %s (status %d)", k, props[k], v, status)
+		}
+	}
+	// The email finds the record whatever its case.
+	if status, _, _ := do(t, srv, call{"GET", "/crm/v3/objects/contacts/ADA.lovelace@example.com?idProperty=email", ""}); status != 200 {
+		t.Errorf("read by email in another case: %d", status)
+	}
+}
