@@ -3,7 +3,9 @@ package hubspot_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot"
@@ -130,6 +132,52 @@ func TestClient_EventsAnswerLost(t *testing.T) {
 			if n := len(emu.Events()); n != 2 {
 				t.Fatalf("%d events stored, want 2: the resend made duplicates", n)
 			}
+		})
+	}
+}
+
+// TestClient_SlowAnswerAfterTheWork: HubSpot applies a write and answers
+// after the client stopped waiting (its 60 s attempt timeout). A create is
+// not sent again; an update is, and the second write changes nothing.
+// In a synctest bubble, so the two minutes pass at once.
+func TestClient_SlowAnswerAfterTheWork(t *testing.T) {
+	for _, op := range []string{"create", "update"} {
+		t.Run(op, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				emu, _, srv := newMemPair(t, hubspottest.Options{BurstLimit: 100_000}, hubspot.Config{BurstLimit: 100_000})
+				c, err := hubspot.New(hubspot.Config{BaseURL: srv.URL, Token: token, BurstLimit: 100_000, RetryBaseDelay: time.Millisecond,
+					HTTPClient: &http.Client{Transport: srv.Client.Transport, Timeout: 60 * time.Second}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				id, _ := emu.CreateObject("contacts", map[string]string{"email": "slow@example.com"})
+				ctx := context.Background()
+				switch op {
+				case "create":
+					emu.SlowAfterOn("POST /crm/v3/objects/{objectType}/batch/create", 2*time.Minute)
+					if _, err := c.BatchCreate(ctx, "contacts", []hubspot.Input{{Properties: map[string]string{"email": "late@example.com"}}}); err == nil {
+						t.Fatal("a create answered after the timeout reported success")
+					}
+					if n := len(emu.ObjectIDs("contacts")); n != 2 {
+						t.Fatalf("%d contacts, want 2: the create ran once and was not sent again", n)
+					}
+					if routes, _ := emu.Requests(); routes["POST /crm/v3/objects/{objectType}/batch/create"] != 1 {
+						t.Fatalf("%d create calls, want 1", routes["POST /crm/v3/objects/{objectType}/batch/create"])
+					}
+				case "update":
+					emu.SlowAfterOn("POST /crm/v3/objects/{objectType}/batch/update", 2*time.Minute)
+					res, err := c.BatchUpdate(ctx, "contacts", []hubspot.Input{{ID: id, Properties: map[string]string{"firstname": "Late"}}})
+					if err != nil || len(res) != 1 || res[0].Err != nil {
+						t.Fatalf("update after a slow answer: %v %v", res, err)
+					}
+					if o, _ := emu.Object("contacts", id); o.Properties["firstname"] != "Late" {
+						t.Fatalf("firstname %q", o.Properties["firstname"])
+					}
+					if routes, _ := emu.Requests(); routes["POST /crm/v3/objects/{objectType}/batch/update"] != 2 {
+						t.Fatalf("%d update calls, want 2: the slow one and its retry", routes["POST /crm/v3/objects/{objectType}/batch/update"])
+					}
+				}
+			})
 		})
 	}
 }

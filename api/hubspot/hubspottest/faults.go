@@ -37,8 +37,10 @@ type faultState struct {
 	rng   *rand.Rand
 	queue []int // statuses to answer next, in order; 0 = connection reset
 	after []int // the same, answered after the request was applied
-	// afterOn holds such failures for the requests of one route pattern.
+	// afterOn holds such failures for the requests of one route pattern;
+	// slowOn, delays before the answer of a request already applied.
 	afterOn map[string][]int
+	slowOn  map[string][]time.Duration
 	// afterDone counts requests applied and then failed; injected, the
 	// requests failed before the work.
 	afterDone, injected int
@@ -100,6 +102,30 @@ func (s *Server) Faulted() int {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	return s.faults.injected
+}
+
+// SlowAfterOn makes the next requests of a route pattern be applied at
+// once and answered only after the delays given, in order: a write done
+// behind an answer slower than the client waits for.
+func (s *Server) SlowAfterOn(pattern string, delays ...time.Duration) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.slowOn == nil {
+		s.faults.slowOn = map[string][]time.Duration{}
+	}
+	s.faults.slowOn[pattern] = append(s.faults.slowOn[pattern], delays...)
+}
+
+// slowAfter is the delay before a request's answer, 0 for none.
+func (f *faultState) slowAfter(pattern string) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := f.slowOn[pattern]
+	if len(q) == 0 {
+		return 0
+	}
+	f.slowOn[pattern] = q[1:]
+	return q[0]
 }
 
 // FailedAfter is how many requests were applied and then answered with a

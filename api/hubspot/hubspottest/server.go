@@ -234,6 +234,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(rw, tok, pattern, rt.bucket) {
 		return
 	}
+	if d := s.faults.slowAfter(pattern); d > 0 {
+		// Applied now, answered late (or never, if the caller gives up).
+		rec := httptest.NewRecorder()
+		s.mux.ServeHTTP(withResponse(rec, &response{w: rec, correlationID: rw.correlationID, token: t}), r)
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		return
+	}
 	if status := s.faults.failAfter(r, pattern); status >= 0 {
 		// The work is done; the answer is lost behind a failure.
 		rec := httptest.NewRecorder()
