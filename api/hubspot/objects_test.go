@@ -548,3 +548,22 @@ func TestClient_EventDefinitionsPaged(t *testing.T) {
 		t.Fatalf("%d list calls, want 3 pages of 100", routes["GET /events/v3/event-definitions"])
 	}
 }
+
+// TestClient_UpsertAfterArchive: an upsert by the email of an archived
+// contact creates a new contact (the client reports New), never writes
+// into the archived one.
+func TestClient_UpsertAfterArchive(t *testing.T) {
+	emu, c := newPair(t, hubspottest.Options{}, hubspot.Config{})
+	ids := seedContacts(t, emu, 1)
+	ctx := context.Background()
+	if err := c.Archive(ctx, "contacts", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.BatchUpsert(ctx, "contacts", []hubspot.Input{{ID: "c0@example.com", IDProperty: "email", Properties: map[string]string{"firstname": "Again"}}})
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("upsert: %v %v", res, err)
+	}
+	if !res[0].Object.New || res[0].Object.ID == ids[0] {
+		t.Fatalf("upsert result %+v, want a new contact", res[0].Object)
+	}
+}

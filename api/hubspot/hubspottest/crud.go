@@ -66,17 +66,35 @@ func (s *Server) typeOf(rw *response, r *http.Request) *objectType {
 }
 
 // find looks a record up by id, or by a unique property when idProperty is
-// set. Emails compare case-insensitively, as HubSpot stores them.
+// set. Emails compare case-insensitively, as HubSpot stores them. An
+// archived record no longer holds its unique value for writes (a new
+// contact may take a deleted one's email): a live record is found first,
+// and an archived one only when none is live, for reads that ask for
+// archived records; writers treat it as absent.
 func (t *objectType) find(id, idProperty string) *Object {
 	if idProperty == "" || idProperty == "hs_object_id" {
 		return t.get(id)
 	}
+	var archived *Object
 	for _, n := range t.ids {
 		o := t.records[n]
 		v, ok := o.Properties[idProperty]
 		if ok && (v == id || idProperty == "email" && strings.EqualFold(v, id)) {
-			return o
+			if !o.Archived {
+				return o
+			}
+			if archived == nil {
+				archived = o
+			}
 		}
+	}
+	return archived
+}
+
+// findLive is find for writers: nil for an archived record.
+func (t *objectType) findLive(id, idProperty string) *Object {
+	if o := t.find(id, idProperty); o != nil && !o.Archived {
+		return o
 	}
 	return nil
 }
@@ -173,7 +191,7 @@ func (t *objectType) conflict(props map[string]string, self *Object, batch map[s
 			}
 			batch[name][key] = true
 		}
-		if o := t.find(v, name); o != nil && o != self {
+		if o := t.findLive(v, name); o != nil && o != self {
 			if t.name == "contacts" && name == "email" {
 				return "Contact already exists. Existing ID: " + o.ID
 			}
@@ -544,7 +562,7 @@ func (s *Server) batchUpsert(rw *response, r *http.Request, t *objectType, b *ba
 		for k, v := range in.Properties {
 			props[k] = v
 		}
-		o := t.find(in.ID, in.IDProperty)
+		o := t.findLive(in.ID, in.IDProperty) // an archived match is not upserted into: a new record is made
 		if o == nil {
 			props[in.IDProperty] = in.ID
 		}

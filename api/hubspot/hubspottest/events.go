@@ -202,7 +202,7 @@ func (s *Server) checkEvent(in eventInput) (Event, string) {
 		}
 		ev.ObjectID = o.ID
 	case in.Email != "" && primary == "contacts":
-		o := t.find(in.Email, "email")
+		o := t.findLive(in.Email, "email")
 		if o == nil {
 			return Event{}, fmt.Sprintf("No contact has the email %s", in.Email)
 		}

@@ -317,3 +317,49 @@ func TestWrites_ReadBackNormalised(t *testing.T) {
 		t.Errorf("read by email in another case: %d", status)
 	}
 }
+
+// TestArchived_Consistent: an archived contact is gone for every write and
+// default read, and its email is free again: a create with it makes a new
+// contact, an upsert by it creates instead of writing into the archived
+// one, search and list do not show it, and a read with archived=true
+// still finds it.
+func TestArchived_Consistent(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	old, _ := emu.CreateObject("contacts", map[string]string{"email": "gone@example.com", "firstname": "Old"})
+	if err := emu.ArchiveObject("contacts", old); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := do(t, srv, call{"POST", "/crm/v3/objects/contacts", `{"properties":{"email":"GONE@example.com","firstname":"New"}}`})
+	if status != 201 {
+		t.Fatalf("create with an archived contact's email: %d %v", status, body)
+	}
+	fresh := body["id"].(string)
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/upsert", `{"inputs":[{"id":"other@example.com","idProperty":"email","properties":{"firstname":"Up"}}]}`})
+	if status != 200 {
+		t.Fatalf("upsert: %d %v", status, body)
+	}
+	other, _ := emu.CreateObject("contacts", map[string]string{"email": "other2@example.com"})
+	emu.ArchiveObject("contacts", other)
+	status, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/batch/upsert", `{"inputs":[{"id":"other2@example.com","idProperty":"email","properties":{"firstname":"Back"}}]}`})
+	results, _ := body["results"].([]any)
+	if status != 200 || len(results) != 1 || results[0].(map[string]any)["new"] != true || results[0].(map[string]any)["id"] == other {
+		t.Fatalf("upsert by an archived contact's email: %d %v, want a new record", status, body)
+	}
+	if o, _ := emu.Object("contacts", other); o.Properties["firstname"] != "" {
+		t.Fatalf("the upsert wrote into the archived contact: %v", o.Properties)
+	}
+	if status, _, _ := do(t, srv, call{"GET", "/crm/v3/objects/contacts/gone@example.com?idProperty=email", ""}); status != 200 {
+		t.Errorf("read by email: %d, want the live contact", status)
+	}
+	_, _, body = do(t, srv, call{"GET", "/crm/v3/objects/contacts/gone@example.com?idProperty=email", ""})
+	if body["id"] != fresh {
+		t.Errorf("read by email found %v, want the new contact %s", body["id"], fresh)
+	}
+	if status, _, _ := do(t, srv, call{"GET", "/crm/v3/objects/contacts/" + old + "?archived=true", ""}); status != 200 {
+		t.Errorf("read of the archived contact with archived=true: %d", status)
+	}
+	_, _, body = do(t, srv, call{"POST", "/crm/v3/objects/contacts/search", `{"filterGroups":[{"filters":[{"propertyName":"email","operator":"EQ","value":"gone@example.com"}]}]}`})
+	if body["total"] != 1.0 {
+		t.Errorf("search by the email: %v, want only the live contact", body)
+	}
+}
