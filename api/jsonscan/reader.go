@@ -205,8 +205,8 @@ func (r *Reader) Doc() (Value, error) {
 		return Value{}, err
 	}
 	r.doc.raw = raw
-	v, _ := r.doc.at(0, 0)
-	return v, nil
+	v, _, err := r.doc.at(0, 0)
+	return v, err
 }
 
 func (r *Reader) read(tape *[]token) ([]byte, error) {

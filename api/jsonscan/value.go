@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"errors"
 	"fmt"
 	"io"
 )
@@ -36,28 +37,31 @@ func Parse(raw []byte) (Value, error) {
 	if j := skipSpace(raw, end); j != len(raw) {
 		return Value{}, &SyntaxError{Offset: int64(j), Msg: fmt.Sprintf("invalid character %s after the value", quoteChar(raw[j]))}
 	}
-	v, _ := d.at(i, 0)
-	return v, nil
+	v, _, err := d.at(i, 0)
+	return v, err
 }
+
+// errOutOfStep is a walk whose tape does not match its bytes: a Value
+// used after the Reader read on (its bytes are reused), never bad input,
+// which the scan that built the tape refused.
+var errOutOfStep = errors.New("jsonscan: the value's tape does not match its bytes (a Value used after its Reader read on?)")
 
 // at returns the value that starts at i, whose token, if it has one, is
 // tape[t], and the index of the next token after it.
-func (d *doc) at(i, t int) (Value, int) {
+func (d *doc) at(i, t int) (Value, int, error) {
 	switch d.raw[i] {
-	case '"':
-		tk := d.tape[t]
-		if int(tk.start) != i {
-			panic("jsonscan: tape out of step") // a bug here, never bad input
+	case '"', '{', '[':
+		if t >= len(d.tape) || int(d.tape[t].start) != i {
+			return Value{}, t, errOutOfStep
 		}
-		return Value{d, int32(i), tk.end, int32(t)}, t + 1
-	case '{', '[':
 		tk := d.tape[t]
-		if int(tk.start) != i {
-			panic("jsonscan: tape out of step")
+		next := t + 1
+		if d.raw[i] != '"' {
+			next = int(tk.next)
 		}
-		return Value{d, int32(i), tk.end, int32(t)}, int(tk.next)
+		return Value{d, int32(i), tk.end, int32(t)}, next, nil
 	}
-	return Value{d, int32(i), int32(end(d.raw, i)), -1}, t
+	return Value{d, int32(i), int32(end(d.raw, i)), -1}, t, nil
 }
 
 // Raw returns the value's bytes.
@@ -111,8 +115,11 @@ func (v Value) Members(fn func(key []byte, value Value) error) error {
 		}
 		i = skipSpace(b, int(kt.end))
 		i = skipSpace(b, i+1) // past the colon
-		var val Value
-		val, t = d.at(i, t)
+		val, next, err := d.at(i, t)
+		if err != nil {
+			return err
+		}
+		t = next
 		if err := fn(key, val); err != nil {
 			return err
 		}
@@ -133,8 +140,11 @@ func (v Value) Elements(fn func(value Value) error) error {
 	t := int(v.tok) + 1
 	i := skipSpace(b, int(v.start)+1)
 	for b[i] != ']' {
-		var val Value
-		val, t = d.at(i, t)
+		val, next, err := d.at(i, t)
+		if err != nil {
+			return err
+		}
+		t = next
 		if err := fn(val); err != nil {
 			return err
 		}
