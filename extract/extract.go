@@ -33,6 +33,11 @@ type Stream struct {
 	// the rows whose key it emits. Streams without a key are always
 	// replaced whole.
 	Key []string
+	// Grouped says Key names a group of rows, not one (a record's
+	// associations, one row per target and type): a merge replaces each
+	// group it emits whole, and only rows equal in every column count as
+	// duplicates. Otherwise a key read twice keeps its last row.
+	Grouped bool
 	// Phase orders streams of one source: all streams of phase 0 run
 	// (concurrently) before any of phase 1. Association streams read the
 	// ids their object streams saw.
@@ -454,15 +459,14 @@ func replaceFrom(ctx context.Context, tx *sql.Tx, st Stream, view string) ([]Sch
 	if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TABLE "+target+" AS SELECT "+selectList(staged, changes)+" FROM "+view); err != nil {
 		return nil, err
 	}
-	if len(st.Key) > 0 {
-		list := keyList(st.Key)
+	if count, keep := duplicates(st, target); count != "" {
 		var dups int64
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT ("+list+")) FROM "+target).Scan(&dups); err != nil {
+		if err := tx.QueryRowContext(ctx, count).Scan(&dups); err != nil {
 			return nil, fmt.Errorf("count duplicate keys: %w", err)
 		}
 		if dups > 0 {
 			for _, q := range []string{
-				"CREATE OR REPLACE TEMP TABLE __dedup AS SELECT * FROM " + target + " QUALIFY row_number() OVER (PARTITION BY " + list + " ORDER BY rowid DESC) = 1",
+				"CREATE OR REPLACE TEMP TABLE __dedup AS " + keep,
 				"DELETE FROM " + target,
 				"INSERT INTO " + target + " SELECT * FROM __dedup",
 				"DROP TABLE __dedup",
@@ -474,6 +478,23 @@ func replaceFrom(ctx context.Context, tx *sql.Tx, st Stream, view string) ([]Sch
 		}
 	}
 	return changes, nil
+}
+
+// duplicates returns SQL that counts the rows of table a load must drop
+// (a key read twice: the last read stays; in a grouped stream, rows equal
+// in every column) and SQL that selects the rows to keep; "" when the
+// stream has no key.
+func duplicates(st Stream, table string) (count, keep string) {
+	switch {
+	case st.Grouped:
+		return "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM " + table + ")) FROM " + table,
+			"SELECT DISTINCT * FROM " + table
+	case len(st.Key) > 0:
+		list := keyList(st.Key)
+		return "SELECT count(*) - count(DISTINCT (" + list + ")) FROM " + table,
+			"SELECT * FROM " + table + " QUALIFY row_number() OVER (PARTITION BY " + list + " ORDER BY rowid DESC) = 1"
+	}
+	return "", ""
 }
 
 // drift compares a table's columns with incoming ones: new columns are
@@ -584,14 +605,13 @@ func apply(ctx context.Context, tx *sql.Tx, st Stream, staging string, merge boo
 	// their boundaries); keep the last one read of each key. Counting is
 	// cheap; the window over wide rows is not, so it only runs when needed.
 	from := warehouse.Ident(staging)
-	if len(st.Key) > 0 {
-		list := keyList(st.Key)
+	if count, keep := duplicates(st, from); count != "" {
 		var dups int64
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT ("+list+")) FROM "+from).Scan(&dups); err != nil {
+		if err := tx.QueryRowContext(ctx, count).Scan(&dups); err != nil {
 			return nil, fmt.Errorf("count duplicate keys: %w", err)
 		}
 		if dups > 0 {
-			from = "(SELECT * FROM " + warehouse.Ident(staging) + " QUALIFY row_number() OVER (PARTITION BY " + list + " ORDER BY rowid DESC) = 1)"
+			from = "(" + keep + ")"
 		}
 	}
 	changes := drift(old, staged)

@@ -19,12 +19,15 @@ type LiveOptions struct {
 	Seed uint64
 	// HubSpot: contact properties edited by hand or by workflows, lifecycle
 	// stages moved on, owners reassigned, new contacts (each also a new
-	// Pendo visitor when it signs up), contacts archived (merged away).
-	ContactEdits, StageMoves, OwnerChanges, NewContacts, Archives int
+	// Pendo visitor when it signs up), contacts archived (merged away),
+	// contacts moved to another company, new deals.
+	ContactEdits, StageMoves, OwnerChanges, NewContacts, Archives, Reassociations, NewDeals int
 	// Pendo: visitors active in the hour (each views pages and uses
-	// features a few times, some send track events), and visitors whose
-	// agent metadata changes.
-	ActiveVisitors, VisitorEdits int
+	// features a few times, some send track events or answer the NPS
+	// poll), visitors whose agent metadata changes, new accounts (a
+	// company signs up: a HubSpot company and a Pendo account under its
+	// domain), and accounts whose metadata changes.
+	ActiveVisitors, VisitorEdits, NewAccounts, AccountEdits int
 }
 
 func (o *LiveOptions) setDefaults() {
@@ -41,6 +44,10 @@ func (o *LiveOptions) setDefaults() {
 	def(&o.OwnerChanges, 2)
 	def(&o.NewContacts, 2)
 	def(&o.Archives, 1)
+	def(&o.Reassociations, 1)
+	def(&o.NewDeals, 1)
+	def(&o.NewAccounts, 1)
+	def(&o.AccountEdits, 2)
 	def(&o.ActiveVisitors, 20)
 	def(&o.VisitorEdits, 3)
 	if o.Seed == 0 {
@@ -51,10 +58,12 @@ func (o *LiveOptions) setDefaults() {
 // Life moves the sandbox's world on: people keep using the product and
 // editing the CRM, on the emulators' clock.
 type Life struct {
-	sb    *Sandbox
-	opts  LiveOptions
-	rng   *rand.Rand
-	added int
+	sb   *Sandbox
+	opts LiveOptions
+	rng  *rand.Rand
+	// added, accounts and deals number the contacts, accounts and deals
+	// the steps made.
+	added, accounts, deals int
 	// Changes counts what the steps did, by kind.
 	Changes map[string]int
 }
@@ -86,24 +95,116 @@ func (l *Life) Step(from, to time.Time) error {
 		return k
 	}
 	rates := LiveOptions{ContactEdits: n(o.ContactEdits), StageMoves: n(o.StageMoves), OwnerChanges: n(o.OwnerChanges),
-		NewContacts: n(o.NewContacts), Archives: n(o.Archives), ActiveVisitors: n(o.ActiveVisitors), VisitorEdits: n(o.VisitorEdits)}
-	if err := l.editCRM(l.live(), rates); err != nil {
+		NewContacts: n(o.NewContacts), Archives: n(o.Archives), Reassociations: n(o.Reassociations), NewDeals: n(o.NewDeals),
+		ActiveVisitors: n(o.ActiveVisitors), VisitorEdits: n(o.VisitorEdits), NewAccounts: n(o.NewAccounts), AccountEdits: n(o.AccountEdits)}
+	if err := l.signUpAccounts(rates.NewAccounts); err != nil {
+		return err
+	}
+	if err := l.editCRM(l.live("contacts"), rates); err != nil {
+		return err
+	}
+	if err := l.moveCompanies(l.live("contacts"), l.live("companies"), rates); err != nil {
 		return err
 	}
 	l.useProduct(from, to, rates)
+	l.editAccounts(rates.AccountEdits)
 	return nil
 }
 
-// live lists the live contacts, in id order.
-func (l *Life) live() []string {
+// live lists the live records of an object type, in id order.
+func (l *Life) live(objectType string) []string {
 	var out []string
-	for _, id := range l.sb.HubSpot.ObjectIDs("contacts") {
-		if o, ok := l.sb.HubSpot.Object("contacts", id); ok && !o.Archived {
+	for _, id := range l.sb.HubSpot.ObjectIDs(objectType) {
+		if o, ok := l.sb.HubSpot.Object(objectType, id); ok && !o.Archived {
 			out = append(out, id)
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// signUpAccounts adds companies that start using the product: a HubSpot
+// company and a Pendo account under its domain, as the sandbox seeds them.
+func (l *Life) signUpAccounts(n int) error {
+	for range n {
+		l.accounts++
+		domain := fmt.Sprintf("live%d-%d.example.org", l.opts.Seed, l.accounts)
+		name := fmt.Sprintf("Live %d-%d Ltd", l.opts.Seed, l.accounts)
+		if _, err := l.sb.HubSpot.CreateObject("companies", map[string]string{"name": name, "domain": domain, "lifecyclestage": "lead"}); err != nil {
+			return fmt.Errorf("sandbox: new company %s: %w", domain, err)
+		}
+		l.sb.Pendo.PutAccount(domain, map[string]map[string]any{"agent": {"name": name}})
+		l.Changes["new_account"]++
+	}
+	return nil
+}
+
+// moveCompanies moves contacts from their companies to another one, as a
+// rep does when someone changes jobs, and opens deals on companies with
+// one of their contacts.
+func (l *Life) moveCompanies(contacts, companies []string, rates LiveOptions) error {
+	hs := l.sb.HubSpot
+	if len(contacts) == 0 || len(companies) < 2 {
+		return nil
+	}
+	for range rates.Reassociations {
+		id := l.pick(contacts)
+		to := l.pick(companies)
+		old := hs.Associations("contacts", id, "companies")
+		if slices.Contains(old, to) {
+			continue
+		}
+		for _, co := range old {
+			if err := hs.Disassociate("contacts", id, "companies", co); err != nil {
+				return fmt.Errorf("sandbox: move contact %s: %w", id, err)
+			}
+		}
+		if err := hs.Associate("contacts", id, "companies", to); err != nil {
+			return fmt.Errorf("sandbox: move contact %s: %w", id, err)
+		}
+		l.Changes["reassociation"]++
+	}
+	for range rates.NewDeals {
+		co := l.pick(companies)
+		l.deals++
+		deal, err := hs.CreateObject("deals", map[string]string{"dealname": fmt.Sprintf("Live deal %d", l.deals), "pipeline": "default",
+			"dealstage": "appointmentscheduled", "amount": fmt.Sprint(1000 * (1 + l.rng.IntN(50)))})
+		if err != nil {
+			return fmt.Errorf("sandbox: new deal: %w", err)
+		}
+		if err := hs.Associate("deals", deal, "companies", co); err != nil {
+			return fmt.Errorf("sandbox: new deal %s: %w", deal, err)
+		}
+		if people := hs.Associations("companies", co, "contacts"); len(people) > 0 {
+			if err := hs.Associate("deals", deal, "contacts", l.pick(people)); err != nil {
+				return fmt.Errorf("sandbox: new deal %s: %w", deal, err)
+			}
+		}
+		l.Changes["new_deal"]++
+	}
+	return nil
+}
+
+// editAccounts renames accounts, as the app's snippet does when a
+// customer changes its name in the product.
+func (l *Life) editAccounts(n int) {
+	pd := l.sb.Pendo
+	ids := pd.AccountIDs()
+	if len(ids) == 0 {
+		return
+	}
+	for range n {
+		id := l.pick(ids)
+		md, _ := pd.Account(id)
+		agent := map[string]any{}
+		for k, v := range md["agent"] {
+			agent[k] = v
+		}
+		base, _, _ := strings.Cut(fmt.Sprint(agent["name"]), " (")
+		agent["name"] = fmt.Sprintf("%s (%s)", base, []string{"EMEA", "Americas", "APAC", "Group"}[l.rng.IntN(4)])
+		pd.PutAccount(id, map[string]map[string]any{"agent": agent, "custom": md["custom"], "auto": md["auto"]})
+		l.Changes["account_edit"]++
+	}
 }
 
 func (l *Life) pick(ids []string) string { return ids[l.rng.IntN(len(ids))] }
@@ -154,8 +255,14 @@ func (l *Life) editCRM(contacts []string, rates LiveOptions) error {
 		if err != nil {
 			return fmt.Errorf("sandbox: new contact %s: %w", email, err)
 		}
-		// They signed up: Pendo knows them too, under their own id.
-		l.sb.Pendo.PutVisitor(fmt.Sprintf("live-%d-%d", l.opts.Seed, l.added), map[string]map[string]any{"agent": {"email": email}})
+		// They signed up: Pendo knows them too, under their own id, in
+		// the account of one of the live companies' domains.
+		visitor := map[string]map[string]any{"agent": {"email": email}}
+		if accounts := l.sb.Pendo.AccountIDs(); len(accounts) > 0 {
+			a := l.pick(accounts)
+			visitor["auto"] = map[string]any{"accountid": a, "accountids": []any{a}}
+		}
+		l.sb.Pendo.PutVisitor(fmt.Sprintf("live-%d-%d", l.opts.Seed, l.added), visitor)
 		contacts = append(contacts, id)
 		l.Changes["new_contact"]++
 	}
@@ -209,8 +316,12 @@ func (l *Life) useProduct(from, to time.Time, rates LiveOptions) {
 			switch r := l.rng.Float64(); {
 			case r < 0.4:
 				a.Kind, a.PageID = "page", fmt.Sprintf("page-%02d", l.rng.IntN(6))
-			case r < 0.9:
+			case r < 0.85:
 				a.Kind, a.FeatureID = "feature", fmt.Sprintf("feat-%02d", l.rng.IntN(10))
+			case r < 0.9:
+				// The NPS survey, answered again (Pendo keeps every answer).
+				a.Kind, a.GuideType, a.GuideID, a.GuideStepID = "poll", "pollResponse", pendotest.NPSGuideID, "step-1"
+				a.PollID, a.Response = pendotest.NPSScorePollID, l.rng.IntN(11)
 			default:
 				a.Kind = "track"
 				a.Properties = map[string]any{"event": pendotest.TrackEventNames[l.rng.IntN(len(pendotest.TrackEventNames))]}

@@ -41,7 +41,15 @@ func TestLive_Reproducible(t *testing.T) {
 			md, _ := sb.Pendo.Visitor(id)
 			fmt.Fprintln(h, id, md["agent"]["language"])
 		}
-		for _, kind := range []string{"page", "feature", "track"} {
+		for _, id := range sb.Pendo.AccountIDs() {
+			md, _ := sb.Pendo.Account(id)
+			fmt.Fprintln(h, id, md["agent"]["name"])
+		}
+		for _, id := range ids {
+			fmt.Fprintln(h, id, sb.HubSpot.Associations("contacts", id, "companies"))
+		}
+		fmt.Fprintln(h, len(sb.HubSpot.ObjectIDs("deals")), len(sb.HubSpot.ObjectIDs("companies")))
+		for _, kind := range []string{"page", "feature", "track", "poll"} {
 			fmt.Fprintln(h, kind, len(sb.Pendo.Activities(kind)))
 		}
 		return fmt.Sprintf("%x", h.Sum64()), life.Changes
@@ -55,7 +63,8 @@ func TestLive_Reproducible(t *testing.T) {
 	if a == c {
 		t.Fatal("seeds 7 and 8 made the same world")
 	}
-	for _, kind := range []string{"contact_edit", "stage_move", "owner_change", "new_contact", "archive", "activity", "visitor_edit"} {
+	for _, kind := range []string{"contact_edit", "stage_move", "owner_change", "new_contact", "archive", "reassociation", "new_deal",
+		"activity", "visitor_edit", "new_account", "account_edit"} {
 		if changes[kind] == 0 {
 			t.Errorf("no %s in a simulated day: %v", kind, changes)
 		}

@@ -271,3 +271,41 @@ func TestClient_RetriesServerErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestClient_RateLimitStorm: under 429s at every policy the client waits
+// the window the account's headers give (not its configured 10 s), backs
+// off on SECONDLY, and stops on DAILY with ErrDailyLimit; nothing else
+// fails.
+func TestClient_RateLimitStorm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		emu, c, _ := newMemPair(t, hubspottest.Options{BurstLimit: 1000, Window: time.Second}, hubspot.Config{BurstLimit: 1000, MaxRetries: 20})
+		ctx := context.Background()
+		if _, _, err := c.ListPage(ctx, "contacts", hubspot.ListOptions{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		emu.FailNext(429)
+		start := time.Now()
+		if _, _, err := c.ListPage(ctx, "contacts", hubspot.ListOptions{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < time.Second || d > 1200*time.Millisecond {
+			t.Errorf("waited %v after TEN_SECONDLY_ROLLING, want the 1 s window the headers give", d)
+		}
+		emu.SetFaults(hubspottest.Faults{RateLimitRate: 0.3, Seed: 3})
+		ok, daily := 0, 0
+		for range 100 {
+			_, _, err := c.ListPage(ctx, "contacts", hubspot.ListOptions{}, "")
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, hubspot.ErrDailyLimit):
+				daily++
+			default:
+				t.Fatal(err)
+			}
+		}
+		if ok == 0 || daily == 0 || emu.Faulted() < 30 {
+			t.Errorf("%d calls succeeded, %d stopped on DAILY, %d 429s: want some of each", ok, daily, emu.Faulted())
+		}
+	})
+}

@@ -342,6 +342,22 @@ func TestClient_PendoFaults(t *testing.T) {
 	})
 }
 
+// TestClient_RateLimitStorm: under a storm of 429s every call is retried
+// past the second's window and succeeds.
+func TestClient_RateLimitStorm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		emu, c := newPair(t, pendotest.Options{Faults: pendotest.Faults{RateLimitRate: 0.3, Seed: 9}}, pendo.Config{MaxRetries: 20})
+		for range 30 {
+			if _, err := c.Schema(context.Background(), pendo.Visitor); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if emu.Faulted() == 0 {
+			t.Error("expected 429s")
+		}
+	})
+}
+
 // trackType is the id Pendo gave a track event name.
 func trackType(t *testing.T, c *pendo.Client, name string) string {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,22 +30,23 @@ const (
 	soakShortHours = 8
 )
 
-// soakProject is a project of five syncs, both directions, over a living
-// sandbox: HubSpot traits to Pendo visitors, Pendo usage to HubSpot
-// contacts, Pendo track events per active day, HubSpot follow-up tasks
+// soakProject is a project of seven syncs, both directions, over a living
+// sandbox: HubSpot traits and each contact's primary company to Pendo
+// visitors, Pendo usage to HubSpot contacts, Pendo account names to HubSpot
+// companies, Pendo track events per active day, HubSpot follow-up tasks
 // (create mode) and HubSpot custom events per feature used.
 var soakProject = map[string]string{
 	"backflow.yml": `hubspot:
   base_url: {{HUBSPOT}}
   burst_limit: 190
   extract:
-    objects: [contacts]
-    associations: false
+    objects: [contacts, companies]
+    associations: true
 pendo:
   base_url: {{PENDO}}
   timezone: America/New_York
   extract:
-    streams: [visitors, feature_events]
+    streams: [visitors, accounts, feature_events]
     history_days: 3
 `,
 	"models/people.sql": `SELECT v.visitor_id, c.id AS contact_id, c.hubspotscore, c.lifecyclestage, c.firstname
@@ -55,6 +57,15 @@ QUALIFY row_number() OVER (PARTITION BY v.visitor_id ORDER BY c.id) = 1
 	"models/scores.sql": `SELECT visitor_id, hubspotscore AS score, lifecyclestage AS stage FROM models.people WHERE hubspotscore IS NOT NULL
 `,
 	"syncs/scores.yml": "model: scores\ndestination: pendo\nobject: visitors\nkey: visitor_id\nbatch_size: 40\nfields:\n  score: hubspot_score\n  stage: lifecyclestage\n",
+	"models/employers.sql": `SELECT p.visitor_id, co.name AS company FROM models.people p
+JOIN raw_hubspot.contact_company a ON a.from_id = p.contact_id AND a.label = 'Primary'
+JOIN raw_hubspot.companies co ON co.id = a.to_id
+`,
+	"syncs/employers.yml": "model: employers\ndestination: pendo\nobject: visitors\nkey: visitor_id\nbatch_size: 40\nfields:\n  company: company_name\n",
+	"models/account_names.sql": `SELECT c.id, a.agent__name AS pendo_name FROM raw_hubspot.companies c
+JOIN raw_pendo.accounts a ON a.account_id = lower(c.domain) WHERE NOT c.archived
+`,
+	"syncs/account_names.yml": "model: account_names\ndestination: hubspot\nobject: companies\nkey: id\nbatch_size: 25\ncreate_fields: true\nfields:\n  pendo_name: pendo_account_name\n",
 	"models/usage.sql": `SELECT p.contact_id AS id, CAST(count(e.visitor_id) AS VARCHAR) || ' feature rows' AS usage
 FROM models.people p LEFT JOIN raw_pendo.feature_events e ON e.visitor_id = p.visitor_id GROUP BY 1
 `,
@@ -93,8 +104,8 @@ func (s *soakStats) violate(hour int, seed uint64, format string, args ...any) {
 
 // TestSoak runs backflow every simulated hour against a living sandbox
 // (people editing the CRM and using the product between runs), under
-// fault storms (5xx before and after the work, resets, locks, cut
-// streams) and SIGKILLs of the run at a random request, and checks after
+// fault storms (429s at every policy, 5xx before and after the work,
+// resets, locks, cut streams) and SIGKILLs of the run at a random request, and checks after
 // every clean run that the destinations hold what the models say, nothing
 // was created or sent twice beyond the documented bound, and the staged
 // tables are the emulators' state.
@@ -105,11 +116,14 @@ func TestSoak(t *testing.T) {
 	nowNanos.Store(start.UnixNano())
 	now := func() time.Time { return time.Unix(0, nowNanos.Load()).UTC() }
 	sb, err := sandbox.Start(sandbox.Options{Seed: seed, Contacts: 120, ExtraVisitors: 15, Anonymous: 3, Now: now,
-		HubSpot: hubspottest.Options{BurstLimit: 190, SearchLag: 3 * time.Second}})
+		HubSpot: hubspottest.Options{BurstLimit: 190, Window: time.Second, SearchLag: 3 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sb.Close()
+	if err := sb.Pendo.AddField("visitor", "custom", "company_name", "string"); err != nil {
+		t.Fatal(err)
+	}
 	life := sb.Live(sandbox.LiveOptions{Seed: seed})
 	dir := t.TempDir()
 	for name, body := range soakProject {
@@ -143,8 +157,8 @@ func TestSoak(t *testing.T) {
 		storm, kill := rng.Float64() < 0.35, rng.Float64() < 0.3
 		if storm {
 			st.faults++
-			sb.HubSpot.SetFaults(hubspottest.Faults{ServerErrorRate: 0.04, ResetRate: 0.02, AfterRate: 0.03, LockedRate: 0.02, MigrationRate: 0.01, Seed: rng.Uint64()})
-			sb.Pendo.SetFaults(pendotest.Faults{ServerErrorRate: 0.04, ResetRate: 0.02, AfterRate: 0.03, CutRate: 0.2, Seed: rng.Uint64()})
+			sb.HubSpot.SetFaults(hubspottest.Faults{ServerErrorRate: 0.04, ResetRate: 0.02, AfterRate: 0.03, LockedRate: 0.02, MigrationRate: 0.01, RateLimitRate: 0.04, Seed: rng.Uint64()})
+			sb.Pendo.SetFaults(pendotest.Faults{ServerErrorRate: 0.04, ResetRate: 0.02, AfterRate: 0.03, CutRate: 0.2, RateLimitRate: 0.04, Seed: rng.Uint64()})
 		}
 		st.runs++
 		if kill {
@@ -278,6 +292,22 @@ func soakCheck(t *testing.T, st *soakStats, sb *sandbox.Sandbox, dir string, hou
 			st.violate(hour, seed, "visitor %s holds score %v stage %v, the model %v %v", id, md["custom"]["hubspot_score"], md["custom"]["lifecyclestage"], score, stage)
 		}
 	})
+	// Pendo visitors hold their primary company's name; HubSpot companies
+	// their Pendo account's.
+	each(`SELECT visitor_id, company FROM models.employers`, func(rows *sql.Rows) {
+		var id, company string
+		rows.Scan(&id, &company)
+		if md, _ := sb.Pendo.Visitor(id); md["custom"]["company_name"] != company && !settled("employers", id) {
+			st.violate(hour, seed, "visitor %s company_name %v, the model %q", id, md["custom"]["company_name"], company)
+		}
+	})
+	each(`SELECT id, pendo_name FROM models.account_names`, func(rows *sql.Rows) {
+		var id, name string
+		rows.Scan(&id, &name)
+		if o, _ := sb.HubSpot.Object("companies", id); o.Properties["pendo_account_name"] != name && !settled("account_names", id) {
+			st.violate(hour, seed, "company %s pendo_account_name %q, the model %q", id, o.Properties["pendo_account_name"], name)
+		}
+	})
 	// HubSpot contacts hold the model's Pendo usage.
 	each(`SELECT id, usage FROM models.usage`, func(rows *sql.Rows) {
 		var id, usage string
@@ -351,6 +381,34 @@ func soakCheck(t *testing.T, st *soakStats, sb *sandbox.Sandbox, dir string, hou
 		}
 		if want := fmt.Sprint(o.Archived, o.Properties["lifecyclestage"], o.Properties["firstname"], score); staged[id] != want && !(o.Archived && staged[id] == "") {
 			st.violate(hour, seed, "raw_hubspot.contacts %s is %q, HubSpot holds %q", id, staged[id], want)
+		}
+	}
+	pairs := map[string][]string{}
+	each(`SELECT DISTINCT from_id, to_id FROM raw_hubspot.contact_company WHERE to_id IS NOT NULL ORDER BY 1, 2`, func(rows *sql.Rows) {
+		var from, to string
+		rows.Scan(&from, &to)
+		pairs[from] = append(pairs[from], to)
+	})
+	for _, id := range sb.HubSpot.ObjectIDs("contacts") {
+		if o, _ := sb.HubSpot.Object("contacts", id); o.Archived {
+			continue
+		}
+		want := sb.HubSpot.Associations("contacts", id, "companies")
+		slices.Sort(want)
+		if got := pairs[id]; !slices.Equal(got, want) {
+			st.violate(hour, seed, "raw_hubspot.contact_company for %s is %v, HubSpot holds %v", id, got, want)
+		}
+	}
+	names := map[string]string{}
+	each(`SELECT account_id, coalesce(agent__name, '') FROM raw_pendo.accounts`, func(rows *sql.Rows) {
+		var id, name string
+		rows.Scan(&id, &name)
+		names[id] = name
+	})
+	for _, id := range sb.Pendo.AccountIDs() {
+		md, _ := sb.Pendo.Account(id)
+		if want, _ := md["agent"]["name"].(string); names[id] != want {
+			st.violate(hour, seed, "raw_pendo.accounts %s name %q, Pendo holds %q", id, names[id], want)
 		}
 	}
 	langs := map[string]string{}

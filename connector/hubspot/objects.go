@@ -472,6 +472,11 @@ func (h *objects) Create(ctx context.Context, field, fieldType string) error {
 	}
 	p := api.Property{Name: field, Label: field, Type: fieldType, GroupName: createdGroup,
 		Description: "Written by backflow (create_fields)."}
+	if field == h.keyProperty && fieldType == "string" {
+		// A unique key is looked up by batch read, which sees every write
+		// at once; search trails writes (see adopt).
+		p.HasUniqueValue = true
+	}
 	switch fieldType {
 	case "string":
 		p.FieldType = "text"

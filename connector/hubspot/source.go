@@ -44,6 +44,9 @@ type Source struct {
 	mu   sync.Mutex
 	seen map[string][]string // object type → live ids read this run
 	full map[string]bool     // object type → read whole this run
+	// since and started are an incremental read's window this run, by
+	// object type.
+	since, started map[string]time.Time
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -100,6 +103,7 @@ var propertySchema = arrow.NewSchema([]arrow.Field{
 func (h *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 	h.objects = map[string]*hsObject{}
 	h.seen, h.full = map[string][]string{}, map[string]bool{}
+	h.since, h.started = map[string]time.Time{}, map[string]time.Time{}
 	var names []string
 	custom := map[string]api.ObjectSchema{}
 	wantCustom := false
@@ -182,7 +186,7 @@ func (h *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 				continue
 			}
 			out = append(out, extract.Stream{Name: "hubspot/" + p.table, Schema: "raw_hubspot", Table: p.table, Arrow: assocSchema,
-				Key: []string{"from_id"}, Phase: 1, Prune: "to_id IS NULL"})
+				Key: []string{"from_id"}, Grouped: true, Phase: 1, Prune: "to_id IS NULL"})
 			h.objects["hubspot/"+p.table] = &hsObject{apiType: p.from + ">" + p.to, table: p.table}
 		}
 	}
@@ -231,7 +235,7 @@ func (h *Source) Read(ctx context.Context, st extract.Stream, cursor string, emi
 		return extract.ReadResult{}, fmt.Errorf("stream %s was not described by Streams", st.Name)
 	}
 	if st.Phase == 1 {
-		return h.readAssociations(ctx, st, obj, emit)
+		return h.readAssociations(ctx, st, obj, cursor, emit)
 	}
 	return h.readObjects(ctx, st, obj, cursor, emit)
 }
@@ -268,13 +272,10 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 		return nil
 	}
 	incremental := false
-	if since, ok := extract.TimeCursor(cursor); ok && h.Incremental {
-		incremental = true
-		lookback := h.Lookback
-		if lookback == 0 {
-			lookback = 5 * time.Minute
-		}
-		if err := h.Client.ModifiedBetweenPages(ctx, obj.apiType, since.Add(-lookback), started, names, page); err != nil {
+	var since time.Time
+	if c, ok := extract.TimeCursor(cursor); ok && h.Incremental {
+		incremental, since = true, c.Add(-h.lookback())
+		if err := h.Client.ModifiedBetweenPages(ctx, obj.apiType, since, started, names, page); err != nil {
 			return extract.ReadResult{}, err
 		}
 	} else if err := h.Client.ListPages(ctx, obj.apiType, api.ListOptions{Properties: names}, page); err != nil {
@@ -289,6 +290,7 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 	h.mu.Lock()
 	h.seen[obj.table] = live
 	h.full[obj.table] = !incremental
+	h.since[obj.table], h.started[obj.table] = since, started
 	h.mu.Unlock()
 	next := ""
 	if h.Incremental {
@@ -333,17 +335,49 @@ func appendRecord(b *array.RecordBuilder, obj *hsObject, p *api.Page, i int, set
 	return nil
 }
 
+func (h *Source) lookback() time.Duration {
+	if h.Lookback == 0 {
+		return 5 * time.Minute
+	}
+	return h.Lookback
+}
+
 // readAssociations reads the associations of the records the object stream
 // read this run: all of them after a full read (the table is replaced),
 // the changed ones after an incremental read (merged on from_id). A record
 // with none gets a row with a null to_id, so a merge clears what it had;
 // those rows are removed after the merge (Stream.Prune).
-func (h *Source) readAssociations(ctx context.Context, st extract.Stream, obj *hsObject, emit func(arrow.RecordBatch) error) (extract.ReadResult, error) {
+//
+// The table keeps its own cursor: when it is older than the object
+// stream's window (a run killed between the two loads), the records
+// changed in the gap are found by search too, so no change is skipped.
+func (h *Source) readAssociations(ctx context.Context, st extract.Stream, obj *hsObject, cursor string, emit func(arrow.RecordBatch) error) (extract.ReadResult, error) {
 	from, to, _ := strings.Cut(obj.apiType, ">")
 	fromType, toType := h.objects["hubspot/"+from].apiType, h.objects["hubspot/"+to].apiType
 	h.mu.Lock()
 	ids, full := h.seen[from], h.full[from]
+	since, started := h.since[from], h.started[from]
 	h.mu.Unlock()
+	if c, ok := extract.TimeCursor(cursor); ok && !full && !started.IsZero() {
+		if gap := c.Add(-h.lookback()); gap.Before(since) {
+			seen := map[string]bool{}
+			for _, id := range ids {
+				seen[id] = true
+			}
+			err := h.Client.ModifiedBetweenPages(ctx, fromType, gap, since, nil, func(p *api.Page) error {
+				for i := range p.Len() {
+					if id := p.ID(i); !seen[id] && !p.Archived(i) {
+						seen[id] = true
+						ids = append(ids, id)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return extract.ReadResult{}, err
+			}
+		}
+	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
 	defer b.Release()
 	for start := 0; start < len(ids); start += api.MaxAssociationBatch {
@@ -379,7 +413,12 @@ func (h *Source) readAssociations(ctx context.Context, st extract.Stream, obj *h
 			return extract.ReadResult{}, err
 		}
 	}
-	return extract.ReadResult{Merge: !full}, nil
+	// The engine loads a read without a cursor whole: a merge needs one.
+	next := ""
+	if h.Incremental && !started.IsZero() {
+		next = started.UTC().Format(time.RFC3339Nano)
+	}
+	return extract.ReadResult{Cursor: next, Merge: !full}, nil
 }
 
 func (h *Source) readOwners(ctx context.Context, st extract.Stream, emit func(arrow.RecordBatch) error) error {

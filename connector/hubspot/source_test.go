@@ -240,10 +240,10 @@ func newHSEnvLag(t *testing.T, lag time.Duration, objects ...string) *hsEnv {
 	return e
 }
 
-func (e *hsEnv) run() []extract.Result {
+func (e *hsEnv) run(only ...string) []extract.Result {
 	e.t.Helper()
 	e.runs++
-	res, err := extract.Run(context.Background(), e.w, fmt.Sprintf("r%d", e.runs), []extract.Source{e.src}, extract.Options{})
+	res, err := extract.Run(context.Background(), e.w, fmt.Sprintf("r%d", e.runs), []extract.Source{e.src}, extract.Options{Only: only})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestHubSpot_SchemaDriftArchivedAndAssociations(t *testing.T) {
 	e.emu.Associate("contacts", a, "companies", co)
 	e.emu.Associate("contacts", b, "companies", co)
 	e.run()
-	if got := e.query(`SELECT string_agg(from_id || '>' || to_id, ',' ORDER BY from_id) FROM raw_hubspot.contact_company`); got != a+">"+co+","+b+">"+co {
+	if got := e.query(`SELECT string_agg(DISTINCT from_id || '>' || to_id, ',' ORDER BY from_id || '>' || to_id) FROM raw_hubspot.contact_company`); got != a+">"+co+","+b+">"+co {
 		t.Fatalf("contact_company = %s", got)
 	}
 
@@ -386,6 +386,54 @@ func TestHubSpot_SchemaDriftArchivedAndAssociations(t *testing.T) {
 	}
 	if got := e.query(`SELECT count(*)::VARCHAR FROM backflow.schema_changes WHERE column_name = 'nps_score' AND action = 'added'`); got != "1" {
 		t.Fatalf("schema change recorded %s times", got)
+	}
+}
+
+// TestHubSpot_AssociationsMerge: an incremental run merges the changed
+// contacts' associations (every type of each pair) and keeps everyone
+// else's; a run that loaded contacts but not their associations (killed
+// between the two) leaves a gap the next run reads.
+func TestHubSpot_AssociationsMerge(t *testing.T) {
+	e := newHSEnv(t, "contacts", "companies")
+	co1, _ := e.emu.CreateObject("companies", map[string]string{"name": "One"})
+	co2, _ := e.emu.CreateObject("companies", map[string]string{"name": "Two"})
+	a, _ := e.emu.CreateObject("contacts", map[string]string{"email": "a@one.io"})
+	b, _ := e.emu.CreateObject("contacts", map[string]string{"email": "b@one.io"})
+	c, _ := e.emu.CreateObject("contacts", map[string]string{"email": "c@one.io"})
+	e.emu.Associate("contacts", a, "companies", co1)
+	e.emu.Associate("contacts", b, "companies", co1)
+	e.run()
+	rows := func() string {
+		return e.query(`SELECT coalesce(string_agg(from_id || '>' || to_id || ':' || coalesce(label, '-'), ',' ORDER BY from_id, to_id, label NULLS FIRST), '') FROM raw_hubspot.contact_company`)
+	}
+	pair := func(from, to string) string { return from + ">" + to + ":-," + from + ">" + to + ":Primary" }
+	if got, want := rows(), pair(a, co1)+","+pair(b, co1); got != want {
+		t.Fatalf("after the first run: %s, want %s", got, want)
+	}
+	// a moves to the other company; c joins the first.
+	e.clock = e.clock.Add(time.Hour)
+	e.emu.Disassociate("contacts", a, "companies", co1)
+	e.emu.Associate("contacts", a, "companies", co2)
+	e.emu.Associate("contacts", c, "companies", co1)
+	e.clock = e.clock.Add(time.Minute)
+	res := e.run()
+	if r := result(res, "hubspot/contact_company"); !r.Merged {
+		t.Fatalf("contact_company was not merged: %+v", r)
+	}
+	if got, want := rows(), pair(a, co2)+","+pair(b, co1)+","+pair(c, co1); got != want {
+		t.Fatalf("after the incremental run: %s, want %s", got, want)
+	}
+	// b moves; a run loads contacts and dies before associations; an hour
+	// later the next run still finds b's move.
+	e.clock = e.clock.Add(time.Hour)
+	e.emu.Disassociate("contacts", b, "companies", co1)
+	e.emu.Associate("contacts", b, "companies", co2)
+	e.clock = e.clock.Add(time.Minute)
+	e.run("hubspot/contacts")
+	e.clock = e.clock.Add(time.Hour)
+	e.run()
+	if got, want := rows(), pair(a, co2)+","+pair(b, co2)+","+pair(c, co1); got != want {
+		t.Fatalf("after the gap: %s, want %s", got, want)
 	}
 }
 

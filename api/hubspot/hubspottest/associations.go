@@ -99,7 +99,8 @@ func (s *Server) pairTypes(from string, fromID int64, to string, toID int64, a a
 }
 
 // setPrimary makes company the primary company of a contact, deal or
-// ticket that has none yet.
+// ticket that has none yet. The record is then modified: HubSpot keeps
+// its primary company in a property of it.
 func (s *Server) setPrimary(objectType string, id, company int64) {
 	k := assocKey{objectType, "companies"}
 	if _, ok := primaryTypes[k]; !ok {
@@ -108,8 +109,15 @@ func (s *Server) setPrimary(objectType string, id, company int64) {
 	if s.primary[k] == nil {
 		s.primary[k] = map[int64]int64{}
 	}
-	if _, has := s.primary[k][id]; !has {
-		s.primary[k][id] = company
+	if _, has := s.primary[k][id]; has {
+		return
+	}
+	s.primary[k][id] = company
+	if t := s.types[objectType]; t != nil {
+		if o := t.get(strconv.FormatInt(id, 10)); o != nil && o.UpdatedAt.Before(s.now()) {
+			o.UpdatedAt = s.now()
+			t.stamp(o)
+		}
 	}
 }
 
@@ -153,6 +161,46 @@ func (s *Server) Associate(fromType, fromID, toType, toID string) error {
 		return fmt.Errorf("hubspottest: %s %s or %s %s not found", fromType, fromID, toType, toID)
 	}
 	s.link(ft.name, mustID(a.ID), tt.name, mustID(b.ID))
+	return nil
+}
+
+// Disassociate removes every association type between two records, both
+// ways, as a user does in HubSpot's UI. A contact, deal or ticket whose
+// primary company it was has none until another is associated (that one
+// then becomes primary), and is modified, as when it gains a primary
+// company: HubSpot keeps the primary company in a property of the
+// record. Removing any other
+// association leaves both records' last-modified dates alone, so an
+// incremental read by last-modified date does not see it (the stricter
+// reading; docs/emulators.md).
+func (s *Server) Disassociate(fromType, fromID, toType, toID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ft, tt := s.objectType(fromType), s.objectType(toType)
+	if ft == nil || tt == nil {
+		return fmt.Errorf("hubspottest: unknown object type %s or %s", fromType, toType)
+	}
+	a, b := ft.get(fromID), tt.get(toID)
+	if a == nil || b == nil {
+		return fmt.Errorf("hubspottest: %s %s or %s %s not found", fromType, fromID, toType, toID)
+	}
+	x, y := mustID(a.ID), mustID(b.ID)
+	if !s.assoc[assocKey{ft.name, tt.name}][x][y] {
+		return fmt.Errorf("hubspottest: %s %s is not associated with %s %s", fromType, fromID, toType, toID)
+	}
+	delete(s.assoc[assocKey{ft.name, tt.name}][x], y)
+	delete(s.assoc[assocKey{tt.name, ft.name}][y], x)
+	// The record that may hold a primary company, and that company.
+	rec, rt, company := a, ft, y
+	if ft.name == "companies" {
+		rec, rt, company = b, tt, x
+	}
+	k := assocKey{rt.name, "companies"}
+	if p, ok := s.primary[k][mustID(rec.ID)]; ok && p == company {
+		delete(s.primary[k], mustID(rec.ID))
+		rec.UpdatedAt = s.now()
+		rt.stamp(rec)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package hubspottest
 import (
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -24,6 +25,10 @@ type Faults struct {
 	// applied and then answered 502 or 504, or with the connection closed:
 	// the work is done and the caller cannot know it.
 	AfterRate float64
+	// RateLimitRate is the share answered 429 as if another integration
+	// on the account had spent a limit: TEN_SECONDLY_ROLLING six times in
+	// ten (with the window's headers), SECONDLY three, DAILY once.
+	RateLimitRate float64
 	// Latency is added to every request.
 	Latency time.Duration
 	// Seed makes the random faults reproducible; default 1.
@@ -32,6 +37,10 @@ type Faults struct {
 
 type faultState struct {
 	cfg Faults
+	// burst and window are the account's, for the headers of an injected
+	// TEN_SECONDLY_ROLLING 429.
+	burst  int
+	window time.Duration
 
 	mu    sync.Mutex
 	rng   *rand.Rand
@@ -175,6 +184,8 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 		status = 423
 	} else if x -= f.cfg.LockedRate; x < f.cfg.MigrationRate {
 		status = 477
+	} else if x -= f.cfg.MigrationRate; x < f.cfg.RateLimitRate {
+		status = []int{tenSecondly, tenSecondly, tenSecondly, tenSecondly, tenSecondly, tenSecondly, secondly, secondly, secondly, daily}[f.rng.IntN(10)]
 	}
 	if status >= 0 {
 		f.injected++
@@ -186,6 +197,13 @@ func (f *faultState) inject(w http.ResponseWriter, r *http.Request, rw *response
 	f.answer(w, rw, status)
 	return true
 }
+
+// Injected 429s by policy: codes that never reach the wire as such.
+const (
+	tenSecondly = http.StatusTooManyRequests
+	secondly    = 1000 + iota
+	daily
+)
 
 // answer fails a request with status (0: the connection closed).
 func (f *faultState) answer(w http.ResponseWriter, rw *response, status int) {
@@ -201,9 +219,22 @@ func (f *faultState) answer(w http.ResponseWriter, rw *response, status int) {
 	case status == 477:
 		w.Header().Set("Retry-After", "1")
 	}
-	if status == http.StatusTooManyRequests {
+	switch status {
+	case tenSecondly:
+		h := w.Header()
+		h.Set("X-HubSpot-RateLimit-Max", strconv.Itoa(f.burst))
+		h.Set("X-HubSpot-RateLimit-Interval-Milliseconds", strconv.FormatInt(f.window.Milliseconds(), 10))
+		h.Set("X-HubSpot-RateLimit-Remaining", "0")
 		rw.error(status, apiError{Message: "You have reached your ten_secondly_rolling limit.", ErrorType: "RATE_LIMIT", Category: "RATE_LIMITS",
 			PolicyName: "TEN_SECONDLY_ROLLING", GroupName: "publicapi:private-app-api-calls-ten-secondly"})
+		return
+	case secondly:
+		rw.error(http.StatusTooManyRequests, apiError{Message: "You have reached your secondly limit.", ErrorType: "RATE_LIMIT", Category: "RATE_LIMITS",
+			PolicyName: "SECONDLY", GroupName: "publicapi:crm-search-secondly"})
+		return
+	case daily:
+		rw.error(http.StatusTooManyRequests, apiError{Message: "You have reached your daily limit.", ErrorType: "RATE_LIMIT", Category: "RATE_LIMITS",
+			PolicyName: "DAILY", GroupName: "publicapi:private-app-api-calls-daily"})
 		return
 	}
 	msg := map[int]string{

@@ -153,6 +153,7 @@ func New(opts Options) *Server {
 	for _, t := range opts.Tokens {
 		s.tokens[t] = &token{private: true}
 	}
+	s.faults.burst, s.faults.window = opts.BurstLimit, opts.Window
 	s.oauth.init()
 	s.timeline = timelineState{templates: map[string]*TimelineTemplate{}, events: map[string]*TimelineEvent{}}
 	s.routes()

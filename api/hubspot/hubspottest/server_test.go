@@ -363,3 +363,96 @@ func TestArchived_Consistent(t *testing.T) {
 		t.Errorf("search by the email: %v, want only the live contact", body)
 	}
 }
+
+// TestFaults_RateLimitStorm: a 429 storm answers at every policy, with
+// HubSpot's body, and the rolling window's headers on TEN_SECONDLY_ROLLING.
+func TestFaults_RateLimitStorm(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{Window: time.Second, Faults: hubspottest.Faults{RateLimitRate: 1, Seed: 7}})
+	seen := map[string]int{}
+	for range 200 {
+		status, h, body := do(t, srv, call{"GET", "/crm/v3/objects/contacts", ""})
+		policy, _ := body["policyName"].(string)
+		if status != 429 || body["errorType"] != "RATE_LIMIT" {
+			t.Fatalf("%d %v", status, body)
+		}
+		if policy == "TEN_SECONDLY_ROLLING" && (h.Get("X-HubSpot-RateLimit-Interval-Milliseconds") != "1000" || h.Get("X-HubSpot-RateLimit-Remaining") != "0") {
+			t.Fatalf("TEN_SECONDLY_ROLLING without the window's headers: %v", h)
+		}
+		seen[policy]++
+	}
+	for _, p := range []string{"TEN_SECONDLY_ROLLING", "SECONDLY", "DAILY"} {
+		if seen[p] == 0 {
+			t.Errorf("no %s in 200 answers: %v", p, seen)
+		}
+	}
+	if seen["TEN_SECONDLY_ROLLING"] < seen["SECONDLY"] || seen["SECONDLY"] < seen["DAILY"] {
+		t.Errorf("policy shares %v, want 6:3:1", seen)
+	}
+	if emu.Faulted() != 200 {
+		t.Errorf("Faulted = %d, want 200", emu.Faulted())
+	}
+}
+
+// TestDisassociate_PrimaryMoves: removing a contact's primary company
+// leaves it with none, modifies the contact, and the next company
+// associated becomes primary and modifies it again; removing another
+// association modifies nothing.
+func TestDisassociate_PrimaryMoves(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	emu, srv := newServer(t, hubspottest.Options{Now: func() time.Time { return now }})
+	contact, _ := emu.CreateObject("contacts", map[string]string{"email": "m@example.com"})
+	var companies []string
+	for _, name := range []string{"A", "B", "C"} {
+		id, _ := emu.CreateObject("companies", map[string]string{"name": name})
+		companies = append(companies, id)
+		if err := emu.Associate("contacts", contact, "companies", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	labels := func() map[string][]any {
+		t.Helper()
+		status, _, body := do(t, srv, call{"POST", "/crm/v4/associations/contacts/companies/batch/read", `{"inputs":[{"id":"` + contact + `"}]}`})
+		if status != 200 && status != 207 {
+			t.Fatalf("read: %d %v", status, body)
+		}
+		out := map[string][]any{}
+		for _, r := range body["results"].([]any) {
+			for _, to := range r.(map[string]any)["to"].([]any) {
+				m := to.(map[string]any)
+				for _, ty := range m["associationTypes"].([]any) {
+					out[fmt.Sprint(m["toObjectId"])] = append(out[fmt.Sprint(m["toObjectId"])], ty.(map[string]any)["label"])
+				}
+			}
+		}
+		return out
+	}
+	modified := func() string { o, _ := emu.Object("contacts", contact); return o.Properties["lastmodifieddate"] }
+	if got := labels(); len(got[companies[0]]) != 2 || len(got[companies[1]]) != 1 {
+		t.Fatalf("before: %v, want the first company primary", got)
+	}
+	before := modified()
+	now = now.Add(time.Hour)
+	if err := emu.Disassociate("contacts", contact, "companies", companies[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := labels(); len(got) != 2 || got[companies[1]] != nil || modified() != before {
+		t.Fatalf("after removing a non-primary company: %v, modified %s (was %s)", got, modified(), before)
+	}
+	if err := emu.Disassociate("companies", companies[0], "contacts", contact); err != nil {
+		t.Fatal(err)
+	}
+	if got := labels(); len(got) != 1 || len(got[companies[2]]) != 1 || modified() == before {
+		t.Fatalf("after removing the primary company: %v, modified %s: want no primary and the contact modified", got, modified())
+	}
+	if err := emu.Disassociate("contacts", contact, "companies", companies[0]); err == nil {
+		t.Error("removing a pair that is not associated: no error")
+	}
+	before = modified()
+	now = now.Add(time.Hour)
+	if err := emu.Associate("contacts", contact, "companies", companies[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := labels(); len(got[companies[1]]) != 2 || modified() == before {
+		t.Fatalf("after associating again: %v, modified %s: want the new company primary and the contact modified", got, modified())
+	}
+}

@@ -172,8 +172,10 @@ func (f *faultState) inject(w http.ResponseWriter) bool {
 		status, f.queue = f.queue[0], f.queue[1:]
 	} else if x := f.rng.Float64(); x < f.cfg.ResetRate {
 		status = 0
-	} else if x-f.cfg.ResetRate < f.cfg.ServerErrorRate {
+	} else if x -= f.cfg.ResetRate; x < f.cfg.ServerErrorRate {
 		status = []int{500, 502, 503}[f.rng.IntN(3)]
+	} else if x -= f.cfg.ServerErrorRate; x < f.cfg.RateLimitRate {
+		status = http.StatusTooManyRequests
 	}
 	if status >= 0 {
 		f.injected++

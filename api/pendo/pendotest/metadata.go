@@ -127,9 +127,18 @@ func (s *Server) DeleteVisitor(id string) {
 
 // Visitor returns a copy of a visitor's metadata.
 func (s *Server) Visitor(id string) (map[string]map[string]any, bool) {
+	return s.metadata("visitor", id)
+}
+
+// Account returns a copy of an account's metadata.
+func (s *Server) Account(id string) (map[string]map[string]any, bool) {
+	return s.metadata("account", id)
+}
+
+func (s *Server) metadata(kind, id string) (map[string]map[string]any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.visitors[id]
+	e, ok := s.entities(kind)[id]
 	if !ok {
 		return nil, false
 	}
@@ -144,11 +153,17 @@ func (s *Server) Visitor(id string) (map[string]map[string]any, bool) {
 }
 
 // VisitorIDs lists every visitor id, sorted.
-func (s *Server) VisitorIDs() []string {
+func (s *Server) VisitorIDs() []string { return s.ids("visitor") }
+
+// AccountIDs lists every account id, sorted.
+func (s *Server) AccountIDs() []string { return s.ids("account") }
+
+func (s *Server) ids(kind string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.visitors))
-	for id := range s.visitors {
+	m := s.entities(kind)
+	ids := make([]string, 0, len(m))
+	for id := range m {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)

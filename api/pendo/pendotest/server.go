@@ -63,6 +63,9 @@ type Faults struct {
 	// CutRate is the share of aggregation answers cut mid-stream (the
 	// connection closed after about half the body).
 	CutRate float64
+	// RateLimitRate is the share answered 429 before the work, as if
+	// another integration had spent the second's requests.
+	RateLimitRate float64
 	// Seed makes the random faults reproducible; default 1.
 	Seed uint64
 }
