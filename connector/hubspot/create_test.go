@@ -252,3 +252,23 @@ func TestHubSpotCreate_UniqueKeyAdoptsAtOnce(t *testing.T) {
 		t.Fatalf("%d tasks, want 5: created twice", n)
 	}
 }
+
+// TestCreate_LostAnswerWithinLag is the limit docs/hubspot.md states: with
+// a key property that is not unique, adoption searches, and a rerun
+// inside search's lag (3 s by default) cannot see the records the lost
+// answer made, so it creates them again. Past the lag it adopts (see
+// TestHubSpotCreate_AnswerLost); a unique key closes the gap
+// (TestHubSpotCreate_UniqueKeyAdoptsAtOnce).
+func TestCreate_LostAnswerWithinLag(t *testing.T) {
+	l := newLostCreate(t, hubspottest.Options{}, backflowKey, 504)
+	if _, err := l.sync("r1"); err == nil {
+		t.Fatal("the lost answer went unnoticed")
+	}
+	*l.now = l.now.Add(time.Second) // inside the default lag
+	if r, err := l.sync("r2"); err != nil || r.Applied != 5 {
+		t.Fatalf("rerun: %+v %v", r, err)
+	}
+	if n := len(l.emu.ObjectIDs("tasks")); n != 10 {
+		t.Fatalf("%d tasks, want 10: a rerun inside the lag creates again (if search stopped lagging, update docs/hubspot.md)", n)
+	}
+}

@@ -42,8 +42,9 @@ type Options struct {
 	// SearchLag is how far search's index trails writes: search answers
 	// with each record as it was this long ago (old values; not yet
 	// created; not yet archived), as HubSpot's does (integrators see a
-	// few seconds; HubSpot documents none). Default none: see
-	// docs/emulators.md for why not yet.
+	// few seconds; HubSpot documents none). Default 3 s; negative for
+	// none (a test about something else that searches right after a
+	// write on a clock that does not move).
 	SearchLag time.Duration
 	// PortalID is the HubSpot account id. Default 4242.
 	PortalID int
@@ -70,6 +71,9 @@ type Options struct {
 	Now func() time.Time
 }
 
+// DefaultSearchLag is how far search trails writes unless Options say.
+const DefaultSearchLag = 3 * time.Second
+
 func (o *Options) setDefaults() {
 	if o.BurstLimit == 0 {
 		o.BurstLimit = 100
@@ -82,6 +86,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.SearchPerSecond == 0 {
 		o.SearchPerSecond = 5
+	}
+	if o.SearchLag == 0 {
+		o.SearchLag = DefaultSearchLag
 	}
 	if o.PortalID == 0 {
 		o.PortalID = 4242

@@ -324,7 +324,7 @@ func TestWrites_ReadBackNormalised(t *testing.T) {
 // one, search and list do not show it, and a read with archived=true
 // still finds it.
 func TestArchived_Consistent(t *testing.T) {
-	emu, srv := newServer(t, hubspottest.Options{})
+	emu, srv := newServer(t, hubspottest.Options{SearchLag: -1}) // not a lag test: searches at once
 	old, _ := emu.CreateObject("contacts", map[string]string{"email": "gone@example.com", "firstname": "Old"})
 	if err := emu.ArchiveObject("contacts", old); err != nil {
 		t.Fatal(err)
@@ -454,5 +454,65 @@ func TestDisassociate_PrimaryMoves(t *testing.T) {
 	}
 	if got := labels(); len(got[companies[1]]) != 2 || modified() == before {
 		t.Fatalf("after associating again: %v, modified %s: want the new company primary and the contact modified", got, modified())
+	}
+}
+
+// TestListings_Paged: event definitions and owners page as the real
+// endpoints do: a default page (10 definitions: the spec gives none, so
+// the stricter small one; 100 owners), limit bounds refused with 400, and
+// an after cursor that walks every item exactly once.
+func TestListings_Paged(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	for i := range 23 {
+		emu.DefineEvent(fmt.Sprintf("ev_%02d", i), "Event", "CONTACT", nil)
+	}
+	for i := range 120 {
+		emu.AddOwner(fmt.Sprintf("o%d@example.com", i), "O", fmt.Sprint(i))
+	}
+	walk := func(path string, want, firstPage int) {
+		t.Helper()
+		seen, after, pages := map[string]bool{}, "", 0
+		for {
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			url := path
+			if after != "" {
+				url += sep + "after=" + after
+			}
+			status, _, body := do(t, srv, call{"GET", url, ""})
+			if status != 200 {
+				t.Fatalf("%s: %d %v", url, status, body)
+			}
+			results := body["results"].([]any)
+			if pages == 0 && len(results) != firstPage {
+				t.Errorf("%s: first page %d, want %d", path, len(results), firstPage)
+			}
+			pages++
+			for _, r := range results {
+				id := fmt.Sprint(r.(map[string]any)["id"])
+				if seen[id] {
+					t.Fatalf("%s: %s twice", path, id)
+				}
+				seen[id] = true
+			}
+			next, _ := body["paging"].(map[string]any)
+			if next == nil {
+				break
+			}
+			after = next["next"].(map[string]any)["after"].(string)
+		}
+		if len(seen) != want {
+			t.Errorf("%s: %d items in %d pages, want %d", path, len(seen), pages, want)
+		}
+	}
+	walk("/events/v3/event-definitions", 23, 10)
+	walk("/events/v3/event-definitions?limit=100", 23, 23)
+	walk("/crm/v3/owners", 120, 100)
+	for _, bad := range []string{"/events/v3/event-definitions?limit=101", "/events/v3/event-definitions?limit=0", "/crm/v3/owners?limit=501", "/events/v3/event-definitions?after=x"} {
+		if status, _, _ := do(t, srv, call{"GET", bad, ""}); status != 400 {
+			t.Errorf("%s: %d, want 400", bad, status)
+		}
 	}
 }
