@@ -14,6 +14,8 @@
 package connector
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -71,6 +73,19 @@ type Session interface {
 	// other integrations. Each call returns a new destination.
 	Destination(t Target, share float64) (load.Destination, error)
 }
+
+// Verifier is a Session that can check its credentials with one cheap
+// authenticated call, before any data moves (backflow check, and the
+// first step of run, plan and sync). Verify's error wraps ErrCredentials
+// when the system refused them (a wrong or expired token or key, a
+// missing scope): the project must be fixed. Any other error (a host that
+// does not answer) is not the project's, and a retry may succeed.
+type Verifier interface {
+	Verify(ctx context.Context) error
+}
+
+// ErrCredentials marks a Verify error: the system refused the credentials.
+var ErrCredentials = errors.New("credentials refused")
 
 // Target is a sync's destination as its connector decoded it; only the
 // connector looks inside.

@@ -85,6 +85,16 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 	size := int64(p.Target.BatchSize)
 	var after, sent int64
 	var prev *flight
+	total := p.Pending()
+	if limit > 0 {
+		total = min(total, limit)
+	}
+	progress := func() {
+		if p.opts.Progress != nil {
+			p.opts.Progress(min(sent, total), total)
+		}
+	}
+	progress()
 	landPrev := func() error {
 		if prev == nil {
 			return nil
@@ -117,6 +127,7 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 		}
 		after = last
 		sent += int64(len(batch))
+		progress()
 		send, err := p.triage(ctx, w, runID, batch, res)
 		if err != nil || len(send) == 0 {
 			if err != nil {

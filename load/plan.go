@@ -17,6 +17,10 @@ import (
 type PlanOptions struct {
 	// FullResync ignores the snapshot: every model row is sent whole.
 	FullResync bool
+	// Progress, when set, is called as Apply hands rows to the
+	// destination: done of total (the rows it will send), from the
+	// goroutine that called Apply.
+	Progress func(done, total int64)
 	// RetrySkipped sends again the rows last skipped (no such record) or
 	// rejected, even if they did not change.
 	RetrySkipped bool

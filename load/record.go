@@ -199,3 +199,16 @@ func sortedFields(m map[string]json.RawMessage) []string {
 	slices.Sort(out)
 	return out
 }
+
+// RecordNotRun records in backflow.sync_runs a sync the run did not send:
+// "held" (a data test upstream failed) or "failed" (its plan failed, so
+// nothing was sent), with the reason, so that status shows the run's
+// verdict rather than an older run's.
+func RecordNotRun(ctx context.Context, w *warehouse.Warehouse, runID, sync, status, reason string, at time.Time) error {
+	_, err := w.DB().ExecContext(ctx, `INSERT INTO backflow.sync_runs (run_id, sync, started_at, finished_at, status, error) VALUES (?, ?, ?, ?, ?, ?)`,
+		runID, sync, at, at, status, reason)
+	if err != nil {
+		return fmt.Errorf("sync %s: record %s: %w", sync, status, err)
+	}
+	return nil
+}

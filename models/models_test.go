@@ -78,9 +78,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{"missing_model", map[string]string{"models/a.sql": "SELECT * FROM models.nope"}, "models/a.sql: reads models.nope, but there is no models/nope.sql"},
 		{"cycle", map[string]string{"models/a.sql": "SELECT * FROM models.b", "models/b.sql": "SELECT * FROM models.a"}, "dependency cycle: models/a.sql, models/b.sql"},
-		{"syntax_error_line", map[string]string{"models/a.sql": "-- header\nSELECT 1\nFROM FROM x"}, "models/a.sql: line 3: Parser Error"},
+		{"syntax_error_line", map[string]string{"models/a.sql": "-- header\nSELECT 1\nFROM FROM x"}, "models/a.sql:3: Parser Error"},
 		{"two_statements", map[string]string{"models/a.sql": "SELECT 1; SELECT 2"}, "exactly one SELECT"},
-		{"binder_error_line", map[string]string{"models/a.sql": "-- header\n\nSELECT nosuchcol\nFROM (SELECT 1 AS n)"}, "models/a.sql: line 3: Binder Error"},
+		{"binder_error_line", map[string]string{"models/a.sql": "-- header\n\nSELECT nosuchcol\nFROM (SELECT 1 AS n)"}, "models/a.sql:3: Binder Error"},
 		{"bad_materialized", map[string]string{"models/a.sql": "-- materialized: incremental\nSELECT 1"}, "materialized: must be view or table"},
 	}
 	for _, tt := range tests {

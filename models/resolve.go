@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -30,10 +31,10 @@ func Resolve(ctx context.Context, db *sqlx.DB, ms []Model) ([]Model, error) {
 				continue
 			}
 			if _, ok := byName[r.table]; !ok {
-				return nil, fmt.Errorf("%s: reads models.%s, but there is no models/%s.sql", ms[i].File, r.table, r.table)
+				return nil, &FileError{File: ms[i].File, Err: fmt.Errorf("reads models.%s, but there is no models/%s.sql", r.table, r.table)}
 			}
 			if r.table == ms[i].Name {
-				return nil, fmt.Errorf("%s: model reads itself (models.%s)", ms[i].File, r.table)
+				return nil, &FileError{File: ms[i].File, Err: fmt.Errorf("model reads itself (models.%s)", r.table)}
 			}
 			deps[r.table] = true
 		}
@@ -73,7 +74,7 @@ func Resolve(ctx context.Context, db *sqlx.DB, ms []Model) ([]Model, error) {
 				cyc = append(cyc, m.File)
 			}
 		}
-		return nil, fmt.Errorf("models form a dependency cycle: %s", strings.Join(cyc, ", "))
+		return nil, &FileError{File: cyc[0], Err: fmt.Errorf("models form a dependency cycle: %s", strings.Join(cyc, ", "))}
 	}
 	out := make([]Model, len(order))
 	for i, name := range order {
@@ -134,12 +135,12 @@ func parseSelect(ctx context.Context, db *sqlx.DB, file, text string) (string, a
 			msg = "Parser Error: " + msg
 		}
 		if pos, err := strconv.Atoi(fmt.Sprint(obj["position"])); err == nil && pos <= len(text) {
-			return "", nil, fmt.Errorf("%s: line %d: %s", file, strings.Count(text[:pos], "\n")+1, msg)
+			return "", nil, &FileError{File: file, Line: strings.Count(text[:pos], "\n") + 1, Err: errors.New(msg)}
 		}
-		return "", nil, fmt.Errorf("%s: %s (one SELECT statement is expected)", file, msg)
+		return "", nil, &FileError{File: file, Err: fmt.Errorf("%s (one SELECT statement is expected)", msg)}
 	}
 	if stmts, _ := ast.(map[string]any)["statements"].([]any); len(stmts) != 1 {
-		return "", nil, fmt.Errorf("%s: must hold exactly one SELECT statement, found %d", file, len(stmts))
+		return "", nil, &FileError{File: file, Err: fmt.Errorf("must hold exactly one SELECT statement, found %d", len(stmts))}
 	}
 	return raw, ast, nil
 }
@@ -170,6 +171,22 @@ func Reads(ctx context.Context, db *sqlx.DB, m Model) ([]string, error) {
 	for _, r := range refs {
 		if r.schema != "models" && r.schema != "" {
 			seen[r.schema+"."+r.table] = true
+		}
+	}
+	return sortedKeys(seen), nil
+}
+
+// ReadsModels lists the models a query reads (models.<name>), sorted; the
+// query is one SELECT, as a model's or a test's.
+func ReadsModels(ctx context.Context, db *sqlx.DB, file, query string) ([]string, error) {
+	refs, err := tableRefs(ctx, db, Model{File: file, SQL: query})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range refs {
+		if r.schema == "models" {
+			seen[r.table] = true
 		}
 	}
 	return sortedKeys(seen), nil

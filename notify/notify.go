@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // Message is what is posted: Text for people (Slack shows it), Run for
@@ -21,12 +22,19 @@ type Message struct {
 	Run  any    `json:"run,omitempty"`
 }
 
-// Post sends m to the webhook. Webhook URLs are credentials (Slack's carry
-// their secret in the path), so errors never include the URL.
+// Timeout bounds one post, answer included: a webhook that hangs must not
+// hold a finished run open.
+const Timeout = 10 * time.Second
+
+// Post sends m to the webhook, within Timeout. Webhook URLs are
+// credentials (Slack's carry their secret in the path), so errors never
+// include the URL.
 func Post(ctx context.Context, client *http.Client, webhook string, m Message) error {
 	if client == nil {
 		client = http.DefaultClient
 	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
 	body, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("notify: encode: %w", err)

@@ -64,8 +64,11 @@ func testModels(ctx context.Context, w *warehouse.Warehouse, p *Project, ordered
 	}
 	results := models.RunTests(ctx, w.DB(), tests)
 	for _, t := range results {
-		if t.Err != nil || t.Failures > 0 {
-			log.Warn("data test failed", "test", t.Test.Name, "file", t.Test.File, "rows", t.Failures, "err", t.Err)
+		switch {
+		case t.Err != nil:
+			log.Warn("data test could not run", "test", t.Test.Name, "file", t.Test.File, "err", t.Err.Error())
+		case t.Failures > 0:
+			log.Warn("data test failed", "test", t.Test.Name, "file", t.Test.File, "failing_rows", t.Failures)
 		}
 	}
 	blocked, err := models.Blocked(ctx, w.DB(), ordered, results)

@@ -85,8 +85,12 @@ type Options struct {
 	Only        []string
 	// ExtractOnly stops after extraction; SkipExtract skips it.
 	ExtractOnly, SkipExtract bool
-	// Progress receives extraction progress (rows so far per stream).
-	Progress func(stream string, rows int64)
+	// Progress receives extraction progress (rows so far per stream),
+	// SyncProgress each sync's sending, and Phase is called as a phase
+	// (extraction, then syncs) ends, for a display to close its own.
+	Progress     func(stream string, rows int64)
+	SyncProgress func(SyncProgress)
+	Phase        func()
 	// Select limits the models built (see models.Select).
 	Select []string
 	// LockTimeout is how long to wait for another process to release the
@@ -107,6 +111,9 @@ type Options struct {
 	// run's start as run_started_at(), and run history is stamped by it.
 	// Default the system clock.
 	Now func() time.Time
+	// ReachTimeout bounds preflight's call to each API (Check): one that
+	// has not answered by then is reported unreachable. Default 20 s.
+	ReachTimeout time.Duration
 }
 
 // scrub redacts the project's secrets, and anything credential-shaped,
@@ -153,6 +160,31 @@ func (o Options) sessions() (map[string]connector.Session, error) {
 		out[c.Name] = s
 	}
 	return out, nil
+}
+
+// SyncProgress is how far one sync's sending is.
+type SyncProgress struct {
+	Sync string
+	// Done rows of the plan's Total were handed to the destination.
+	Done, Total int64
+	// Estimate is how long the plan's sending takes at the limiter's
+	// pace (load.Plan.Estimate).
+	Estimate time.Duration
+}
+
+// Left is how long the rest takes at the plan's pace.
+func (p SyncProgress) Left() time.Duration {
+	if p.Total <= 0 || p.Done >= p.Total {
+		return 0
+	}
+	return time.Duration(float64(p.Estimate) * float64(p.Total-p.Done) / float64(p.Total))
+}
+
+// phase says a phase ended (Options.Phase).
+func (o Options) phase() {
+	if o.Phase != nil {
+		o.Phase()
+	}
 }
 
 // Result is what a run did.
@@ -279,7 +311,9 @@ func (r *runner) finish(err error, t load.Result) error {
 // run extracts, builds, tests and syncs, on soft (a stop cancels it);
 // only sends run on hard.
 func (r *runner) run(res *Result) error {
-	if err := r.extract(res); err != nil || r.opts.ExtractOnly {
+	err := r.extract(res)
+	r.opts.phase()
+	if err != nil || r.opts.ExtractOnly {
 		return err
 	}
 	p := r.opts.Project
@@ -289,7 +323,11 @@ func (r *runner) run(res *Result) error {
 	}
 	res.Models, err = models.Run(r.soft, r.w, ordered)
 	for _, m := range res.Models {
-		r.log.Info("model built", "model", m.Model, "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
+		if m.Rows < 0 {
+			r.log.Info("model built", "model", m.Model, "materialized", "view", "duration", m.Duration.Round(time.Millisecond))
+			continue
+		}
+		r.log.Info("model built", "model", m.Model, "materialized", "table", "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
 	}
 	if err != nil {
 		return err

@@ -105,6 +105,11 @@ func (r *runner) eachSync(so SyncOptions, blocked map[string]string, fn func(Pla
 		if why, ok := models.Held(blocked, s.Spec.Model); ok {
 			errs = append(errs, fmt.Errorf("sync %s: not run: %s", s.Spec.Name, why))
 			r.log.Error("sync not run", "sync", s.Spec.Name, "reason", why)
+			if so.Apply {
+				if err := load.RecordNotRun(r.hard, r.w, r.runID, s.Spec.Name, "held", why, r.opts.now()()); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		if r.soft.Err() != nil {
@@ -113,6 +118,11 @@ func (r *runner) eachSync(so SyncOptions, blocked map[string]string, fn func(Pla
 		ps, err := r.plan(s, so)
 		if err != nil {
 			errs = append(errs, err)
+			if so.Apply && r.soft.Err() == nil {
+				if rerr := load.RecordNotRun(r.hard, r.w, r.runID, s.Spec.Name, "failed", r.opts.scrub().Error(err), r.opts.now()()); rerr != nil {
+					errs = append(errs, rerr)
+				}
+			}
 			continue
 		}
 		if so.Apply {
@@ -145,8 +155,15 @@ func (r *runner) plan(s Sync, so SyncOptions) (PlannedSync, error) {
 		return PlannedSync{}, fmt.Errorf("%s: %w", s.Spec.File, err)
 	}
 	p := r.opts.Project
-	plan, err := load.NewPlan(r.soft, r.w, s.Spec, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: r.opts.Stop,
-		Now: r.opts.now(), Redact: r.opts.scrub(), MaxRemoval: p.MaxRemoval, AllowMassRemoval: r.opts.AllowMassRemoval})
+	var progress func(done, total int64)
+	var plan *load.Plan
+	if report := r.opts.SyncProgress; report != nil {
+		progress = func(done, total int64) {
+			report(SyncProgress{Sync: s.Spec.Name, Done: done, Total: total, Estimate: plan.Estimate().Duration})
+		}
+	}
+	plan, err = load.NewPlan(r.soft, r.w, s.Spec, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: r.opts.Stop,
+		Now: r.opts.now(), Redact: r.opts.scrub(), MaxRemoval: p.MaxRemoval, AllowMassRemoval: r.opts.AllowMassRemoval, Progress: progress})
 	if err != nil {
 		return PlannedSync{}, err
 	}

@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
 
@@ -122,6 +121,16 @@ func Open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 		return err
 	})
 	return w, err
+}
+
+// AttachReadOnly attaches the DuckDB file at path to conn, read-only, as
+// alias, waiting up to timeout while another process holds it (then a
+// *LockError). Detach it when done.
+func AttachReadOnly(ctx context.Context, conn *sql.Conn, path, alias string, timeout time.Duration) error {
+	return waitLock(ctx, path, timeout, func() error {
+		_, err := conn.ExecContext(ctx, "ATTACH "+Literal(path)+" AS "+Ident(alias)+" (READ_ONLY)")
+		return err
+	})
 }
 
 // waitLock calls try until it succeeds, fails for a reason other than
@@ -271,44 +280,6 @@ func (w *Warehouse) DB() *sqlx.DB { return w.db }
 
 // Close closes the file.
 func (w *Warehouse) Close() error { return w.db.Close() }
-
-// WithArrow registers rdr as a temporary view on one connection and calls fn
-// with that connection and the view's name. fn may run any statements,
-// including a transaction, on conn; the view is readable only there. The
-// reader is consumed by whichever statement scans the view, and must not be
-// scanned twice. The view is dropped and its stream released after fn
-// returns, never before: DuckDB reads the stream lazily.
-func (w *Warehouse) WithArrow(ctx context.Context, rdr array.RecordReader, fn func(conn *sql.Conn, view string) error) (err error) {
-	conn, err := w.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("warehouse: get connection: %w", err)
-	}
-	defer conn.Close()
-
-	view := fmt.Sprintf("__backflow_arrow_%d", w.views.Add(1))
-	var release func()
-	err = conn.Raw(func(dc any) error {
-		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
-		if err != nil {
-			return err
-		}
-		release, err = a.RegisterView(rdr, view)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("warehouse: register arrow view: %w", err)
-	}
-	defer func() {
-		// Drop first: the view must never outlive the stream it points at.
-		// The connection goes back to the pool, so a failed drop poisons it.
-		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+view); derr != nil {
-			err = errors.Join(err, fmt.Errorf("warehouse: drop arrow view: %w", derr))
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-		release()
-	}()
-	return fn(conn, view)
-}
 
 // Ident quotes a SQL identifier for DuckDB.
 func Ident(name string) string {

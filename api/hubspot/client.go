@@ -270,8 +270,10 @@ func (c *Client) do(ctx context.Context, k call) error {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		scrub := redact.New(tok)
+		sent := time.Now()
 		resp, err := c.http.Do(req)
 		if err != nil {
+			c.log.Debug("hubspot: request", "call", op, "attempt", attempt+1, "err", scrub.Error(err), "duration", time.Since(sent).Round(time.Millisecond))
 			err = scrub.Wrap(err) // a URL in it may carry ?hapikey=
 			if ctx.Err() != nil || !retryNetwork || errors.Is(err, wire.ErrRedirect) {
 				return fmt.Errorf("hubspot: %s: %w", op, err)
@@ -281,6 +283,7 @@ func (c *Client) do(ctx context.Context, k call) error {
 			}
 			continue
 		}
+		c.log.Debug("hubspot: request", "call", op, "attempt", attempt+1, "status", resp.StatusCode, "duration", time.Since(sent).Round(time.Millisecond))
 		if err := c.limiter.Observe(resp.Header); err != nil {
 			c.headerOnce.Do(func() { c.log.Warn("hubspot: rate-limit headers ignored", "call", op, "reason", err) })
 		}

@@ -311,8 +311,10 @@ func (c *Client) sendTo(ctx context.Context, rq request) (*response, error) {
 		// Asked for here, so the body is decompressed (and bounded) by
 		// wire.Body, not by the transport.
 		req.Header.Set("Accept-Encoding", "gzip")
+		sent := time.Now()
 		resp, err := c.http.Do(req)
 		if err != nil {
+			c.log.Debug("pendo: request", "call", op, "attempt", attempt+1, "err", scrub.Error(err), "duration", time.Since(sent).Round(time.Millisecond))
 			cancel()
 			err = scrub.Wrap(err)
 			if ctx.Err() != nil || !retryNetwork || errors.Is(err, wire.ErrRedirect) {
@@ -323,6 +325,7 @@ func (c *Client) sendTo(ctx context.Context, rq request) (*response, error) {
 			}
 			continue
 		}
+		c.log.Debug("pendo: request", "call", op, "attempt", attempt+1, "status", resp.StatusCode, "duration", time.Since(sent).Round(time.Millisecond))
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			b, err := wire.Body(resp, maxBody)
 			if err != nil {

@@ -110,7 +110,8 @@ func printDemo(w io.Writer, sum *demo.Summary) {
 	if sum.RecipesProject != "" {
 		fmt.Fprintf(w, "recipes:     %s\n", sum.RecipesProject)
 	}
-	fmt.Fprintf(w, "try:         duckdb -readonly %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.DuckDB)
+	fmt.Fprintf(w, "try:         backflow query --project %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.Project)
+	fmt.Fprintln(w, "             (or any DuckDB client: duckdb -readonly FILE; see the README's Install section)")
 }
 
 // plural is "1 row", "2 rows".

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,4 +83,101 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 	walk(root)
+}
+
+// TestAirflowDAG imports the example DAG under stand-ins for Airflow 3
+// (BashOperator in the standard provider) and Airflow 2 (airflow.operators),
+// which record the tasks (Airflow itself is not installable here: no
+// PyPI), and checks what the DAG does with each exit code against the
+// CLI's real codes.
+func TestAirflowDAG(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	dag, _ := filepath.Abs("../../examples/airflow/backflow_dag.py")
+	operator := `
+import airflow
+class BashOperator:
+    def __init__(self, task_id, bash_command, **kw):
+        self.kw = dict(kw, task_id=task_id, bash_command=bash_command)
+        airflow.current.tasks.append(self)
+    def __rshift__(self, other):
+        self.kw.setdefault("downstream", []).append(other.kw["task_id"])
+        return other
+`
+	for layout, opPath := range map[string]string{
+		"airflow3": "airflow/providers/standard/operators/bash.py",
+		"airflow2": "airflow/operators/bash.py",
+	} {
+		t.Run(layout, func(t *testing.T) {
+			stubs := t.TempDir()
+			write := func(rel, body string) {
+				os.MkdirAll(filepath.Join(stubs, filepath.Dir(rel)), 0o755)
+				if err := os.WriteFile(filepath.Join(stubs, rel), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("airflow/__init__.py", `
+current = None
+class DAG:
+    def __init__(self, **kw):
+        self.kw, self.tasks = kw, []
+    def __enter__(self):
+        global current
+        current = self
+        return self
+    def __exit__(self, *a):
+        return False
+`)
+			for dir := filepath.Dir(opPath); dir != "airflow"; dir = filepath.Dir(dir) {
+				write(filepath.Join(dir, "__init__.py"), "")
+			}
+			write(opPath, operator)
+			script := `import json, runpy, sys
+sys.path.insert(0, sys.argv[1])
+g = runpy.run_path(sys.argv[2])
+import airflow
+print(json.dumps({"tasks": [t.kw for t in airflow.current.tasks], "doc": g.get("__doc__") or ""}, default=str))`
+			out, err := exec.Command(py, "-c", script, stubs, dag).CombinedOutput()
+			if err != nil {
+				t.Fatalf("the DAG does not import under %s: %v\n%s", layout, err, out)
+			}
+			var got struct {
+				Tasks []map[string]any
+				Doc   string
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			syncs := 0
+			for _, task := range got.Tasks {
+				cmd, _ := task["bash_command"].(string)
+				if strings.Contains(cmd, "--notify-webhook") || strings.Contains(cmd, "TOKEN") {
+					t.Errorf("task %v passes a secret on the command line: %s", task["task_id"], cmd)
+				}
+				env, _ := task["env"].(map[string]any)
+				if _, ok := env[webhookEnv]; !ok {
+					t.Errorf("task %v: no %s in its environment", task["task_id"], webhookEnv)
+				}
+				if strings.HasPrefix(fmt.Sprint(task["task_id"]), "sync_") {
+					syncs++
+					if fmt.Sprint(task["skip_on_exit_code"]) != fmt.Sprint(exitRowsFailed) {
+						t.Errorf("task %v skips on %v, want %d (rows failed)", task["task_id"], task["skip_on_exit_code"], exitRowsFailed)
+					}
+				}
+			}
+			if syncs == 0 {
+				t.Fatalf("no sync tasks: %s", out)
+			}
+			// The docstring's table names each code as the CLI means it.
+			for code, word := range map[int]string{exitOK: "success", exitFailed: "retried", exitRowsFailed: "rows failed",
+				exitConfig: "credentials", exitLocked: "--lock-timeout", exitStopped: "signal"} {
+				line := regexp.MustCompile(fmt.Sprintf(`(?m)^  %d  .*`, code)).FindString(got.Doc)
+				if !strings.Contains(line, word) {
+					t.Errorf("the DAG's docstring says of exit %d %q, want it to mention %q", code, line, word)
+				}
+			}
+		})
+	}
 }

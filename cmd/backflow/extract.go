@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +32,11 @@ replaces each table.`,
 		Example: `  backflow extract                       # everything configured
   backflow extract hubspot               # one source
   backflow extract hubspot.contacts pendo.visitors --full-refresh`,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			var res *pipeline.Result
+			if opts.json {
+				defer func() { err = printOutcome(stdio, g, runSummary(res), err) }()
+			}
 			if err := g.limit(opts.timeout); err != nil {
 				return err
 			}
@@ -57,19 +59,13 @@ replaces each table.`,
 					only = append(only, src)
 				}
 			}
-			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
-			defer prog.done()
-			res, err := pipeline.Run(g.hard, pipeline.Options{Stop: g.stop,
+			res, err = pipeline.Run(g.hard, pipeline.Options{Stop: g.stop,
 				Project: p.Pipeline(), Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, LockTimeout: g.lockTimeout,
-				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: prog.update, Now: g.clockFn,
+				FullRefresh: opts.fullRefresh, Only: only, ExtractOnly: true, Progress: g.disp.extracting, Now: g.clockFn,
 				AllowMassRemoval: opts.allowMass,
 			})
-			prog.done()
-			if opts.json {
-				if jerr := printJSON(stdio.Out, runSummary(res, g.redactor().Wrap(err))); jerr != nil && err == nil {
-					err = jerr
-				}
-			} else if res != nil {
+			g.disp.end()
+			if !opts.json && res != nil {
 				for _, e := range res.Extract {
 					fmt.Fprintln(stdio.Out, e)
 				}
@@ -83,72 +79,6 @@ replaces each table.`,
 	addTimeout(cmd, &opts.timeout)
 	addAllowMassRemoval(cmd, &opts.allowMass)
 	return cmd
-}
-
-// progress shows rows per stream: a redrawn line on a terminal, a log
-// line every few seconds otherwise.
-type progress struct {
-	mu       sync.Mutex
-	stdio    IO
-	terminal bool
-	logf     func(msg string, args ...any)
-	rows     map[string]int64
-	last     time.Time
-	drawn    bool
-}
-
-func newProgress(stdio IO, terminal bool, logf func(string, ...any)) *progress {
-	return &progress{stdio: stdio, terminal: terminal, logf: logf, rows: map[string]int64{}}
-}
-
-func (p *progress) update(stream string, rows int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rows[stream] = rows
-	every := 5 * time.Second
-	if p.terminal {
-		every = 100 * time.Millisecond
-	}
-	if time.Since(p.last) < every {
-		return
-	}
-	p.last = time.Now()
-	names := make([]string, 0, len(p.rows))
-	for n := range p.rows {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if !p.terminal {
-		for _, n := range names {
-			p.logf("extracting", "stream", n, "rows", p.rows[n])
-		}
-		return
-	}
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s %d", n, p.rows[n])
-	}
-	fmt.Fprintf(p.stdio.ErrOut, "\r\033[K%s", strings.Join(parts, "  "))
-	p.drawn = true
-}
-
-func (p *progress) done() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.stdio.ErrOut, "\r\033[K")
-		p.drawn = false
-	}
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // orList is "a, b or c".

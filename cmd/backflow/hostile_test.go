@@ -121,13 +121,16 @@ func (e *hostileEnv) converges() {
 	e.pd.Clear()
 	e.want(0, "run", "--log-level", "warn", "--report", e.path("report.html"), "--publish", e.path("published.duckdb"))
 	out, _ := e.want(0, "plan", "--json")
-	var plans []struct {
-		Sync           string
-		Added, Changed int
+	var plan struct {
+		Syncs []struct {
+			Sync           string
+			Added, Changed int
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &plans); err != nil {
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		e.t.Fatalf("plan --json: %v\n%s", err, out)
 	}
+	plans := plan.Syncs
 	for _, p := range plans {
 		if p.Added+p.Changed != 0 {
 			e.t.Errorf("after a clean run, %s still has %d to add and %d to change", p.Sync, p.Added, p.Changed)
@@ -317,7 +320,9 @@ func TestHostileAnswers(t *testing.T) {
 			e.hs.Add(faultproxy.EchoRequest("echo-hs", hubspotWrites, 400, "application/json"))
 			e.pd.Add(faultproxy.EchoRequest("echo-pd", faultproxy.Path("GET", "/metadata/schema"), 403, "text/plain"))
 		}, check: func(e *hostileEnv) {
-			e.want(exitFailed, "run", "--json", "--report", e.path("report.html"))
+			// Pendo's 403 is a refusal of the key: preflight stops the run
+			// as a project mistake, and the echoed key is never shown.
+			e.want(exitConfig, "run", "--json", "--report", e.path("report.html"))
 			e.noSecret()
 		}},
 		{name: "gzip_bomb", fault: func(e *hostileEnv) {
@@ -392,7 +397,7 @@ FROM raw_pendo.visitors`)
 		e := newHostileEnv(t)
 		e.want(exitOK, "run", "--log-level", "warn")
 		e.write("tests/evil.sql", "SELECT 1 WHERE false) ; DROP TABLE backflow.sync_rows; SELECT * FROM (SELECT 1 WHERE false")
-		_, stderr := e.want(exitFailed, "run")
+		_, stderr := e.want(exitConfig, "run")
 		if !strings.Contains(stderr, "tests/evil.sql") {
 			t.Errorf("stderr: %s", stderr)
 		}

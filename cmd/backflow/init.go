@@ -55,7 +55,7 @@ It overwrites nothing: if a file it would write exists, it writes none.`,
 			for _, f := range files {
 				fmt.Fprintln(stdio.Out, "wrote", filepath.Join(dir, f))
 			}
-			fmt.Fprintf(stdio.Out, "\nNext: cd %s, export HUBSPOT_TOKEN and PENDO_INTEGRATION_KEY, then backflow plan (README.md has the rest).\n", dir)
+			fmt.Fprintf(stdio.Out, "\nNext: cd %s, export HUBSPOT_TOKEN and PENDO_INTEGRATION_KEY, then backflow check (it finds every mistake before data moves) and backflow run (README.md has the rest).\n", dir)
 			if opts.HubSpotURL != "" {
 				fmt.Fprintln(stdio.Out, "The project points at emulators: run backflow sandbox in another terminal first.")
 			}

@@ -200,11 +200,15 @@ fields:
 		t.Fatalf("sync --limit: %d\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = run(t, env, "sync", "--project", dir, "--json", "--log-level", "warn")
-	var res []struct {
-		Added, Pushed int
+	var sum struct {
+		Status string
+		Syncs  []struct {
+			Added, Pushed int
+		}
 	}
-	json.Unmarshal([]byte(out), &res)
-	if code != 0 || len(res) != 1 || res[0].Pushed == 0 || res[0].Pushed != res[0].Added {
+	json.Unmarshal([]byte(out), &sum)
+	res := sum.Syncs
+	if code != 0 || sum.Status != "ok" || len(res) != 1 || res[0].Pushed == 0 || res[0].Pushed != res[0].Added {
 		t.Fatalf("sync: %d\n%s%s", code, out, stderr)
 	}
 	code, out, _ = run(t, env, "plan", "--project", dir)
@@ -346,13 +350,19 @@ func TestRunNotifyWebhook(t *testing.T) {
 	}
 	env["PENDO_INTEGRATION_KEY"] = "wrong-key"
 	code, _, _ := run(t, env, "run", "--project", dir, "--notify-webhook", hook.URL+"/T000/B000/s3cr3t", "--log-level", "warn")
-	if code != exitFailed || len(posts) != 1 {
+	if code != exitConfig || len(posts) != 1 {
 		t.Fatalf("a failed run: exit %d, %d posts", code, len(posts))
 	}
 	text, _ := posts[0]["text"].(string)
 	if !strings.Contains(text, "failed") || !strings.Contains(text, "acme") || posts[0]["run"] == nil {
 		t.Fatalf("post: %v", posts[0])
 	}
+	// The URL from the environment, where ps cannot see it.
+	env[webhookEnv] = hook.URL + "/T000/B000/s3cr3t"
+	if code, _, _ := run(t, env, "run", "--project", dir, "--log-level", "warn"); code != exitConfig || len(posts) != 2 {
+		t.Fatalf("a failed run with %s set: exit %d, %d posts", webhookEnv, code, len(posts))
+	}
+	delete(env, webhookEnv)
 	hook.Close()
 	_, _, stderr := run(t, env, "run", "--project", dir, "--notify-webhook", hook.URL+"/T000/B000/s3cr3t", "--log-level", "warn")
 	if !strings.Contains(stderr, "notify") || strings.Contains(stderr, "s3cr3t") {

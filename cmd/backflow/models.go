@@ -63,8 +63,24 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
   backflow models match-report`,
 	}
 	cmd.PersistentFlags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
-	load := func(ctx context.Context, readOnly bool) (*project.Project, *warehouse.Warehouse, []models.Model, error) {
-		p, w, err := openProject(ctx, g, dir, readOnly)
+	// load opens the project's file to build in it, or (parseOnly) a
+	// database in memory, enough to parse and order the models: listing
+	// them never creates or changes the file.
+	load := func(ctx context.Context, parseOnly bool) (*project.Project, *warehouse.Warehouse, []models.Model, error) {
+		var p *project.Project
+		var w *warehouse.Warehouse
+		var err error
+		if parseOnly {
+			abs, aerr := filepath.Abs(dir)
+			if aerr != nil {
+				return nil, nil, nil, aerr
+			}
+			if p, err = g.loadProject(abs); err == nil {
+				w, err = warehouse.Open(ctx, ":memory:", warehouse.Options{Constants: p.Pipeline().Constants})
+			}
+		} else {
+			p, w, err = openProject(ctx, g, dir, false)
+		}
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -102,7 +118,7 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
   backflow models list --select visitor_traits+`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, w, ordered, err := load(cmd.Context(), false)
+			_, w, ordered, err := load(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -115,6 +131,7 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	list.Flags().StringSliceVar(&selectors, "select", nil, "models to list: name, +name (with upstream), name+ (with downstream)")
 	graph := &cobra.Command{
 		Use:   "graph",
 		Short: "Print the model dependency graph as text",
@@ -122,7 +139,7 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
   backflow report   # the same lineage, drawn, with the syncs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, w, ordered, err := load(cmd.Context(), false)
+			_, w, ordered, err := load(cmd.Context(), true)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/backflow-dev/backflow/internal/clock"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
 )
@@ -50,6 +52,10 @@ type globals struct {
 	logLevel    string
 	logFormat   string
 	lockTimeout time.Duration
+	// reachTimeout bounds preflight's first call to each API.
+	reachTimeout time.Duration
+	// disp shows progress and carries log lines (see setup).
+	disp *display
 	// hard is canceled only by a second signal; work that must finish
 	// once started (a batch at the API and its recording) runs on it.
 	// stop closes on the first signal. Commands get a context canceled
@@ -220,13 +226,13 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.PersistentFlags().DurationVar(&g.lockTimeout, "lock-timeout", time.Minute, "how long to wait while another process holds the DuckDB file")
 	root.PersistentFlags().StringVar(&g.now, "now", "", "treat this RFC 3339 time as the present, moving on from it (for runs against a sandbox started with --now); default the system clock")
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.ErrOut)
 	root.AddCommand(
 		newCmdInit(stdio),
+		newCmdCheck(g, stdio, lookupEnv),
 		newCmdRun(g, stdio, lookupEnv),
 		newCmdExtract(g, stdio, lookupEnv),
 		newCmdModels(g, stdio),
@@ -240,7 +246,9 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 			Short:   "Print backflow's version",
 			Example: "  backflow version",
 			Args:    cobra.NoArgs,
-			Run:     func(*cobra.Command, []string) { fmt.Fprintln(stdio.Out, "backflow", version) },
+			Run: func(*cobra.Command, []string) {
+				fmt.Fprintf(stdio.Out, "backflow %s (staging through DuckDB's %s)\n", version, warehouse.ArrowIngest)
+			},
 		},
 		newCmdStatus(g, stdio),
 		newCmdReport(g, stdio),
@@ -248,18 +256,96 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		newCmdSandbox(g, stdio),
 		newCmdAuth(g, stdio, lookupEnv),
 	)
+	root.Long = root.Short + ".\n\nEvery command's help lists the exit codes it uses:\n" + exitHelp(exitOK, exitFailed, exitRowsFailed, exitConfig, exitLocked, exitStopped)
+	for _, c := range root.Commands() {
+		addExitHelp(c)
+	}
+	// Flags only the commands that use them show.
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "check", "run", "extract", "models", "plan", "sync", "test", "query", "runs", "status", "report":
+			c.PersistentFlags().DurationVar(&g.lockTimeout, "lock-timeout", time.Minute, "how long to wait while another process holds the DuckDB file")
+		}
+		switch c.Name() {
+		case "check", "run", "extract", "plan", "sync":
+			c.Flags().DurationVar(&g.reachTimeout, "reach-timeout", 20*time.Second, "how long preflight waits for each API's first answer before calling it unreachable")
+		}
+	}
 	return root
 }
 
-// exitCode maps errors to exit codes in one place.
+// exitCodes are the codes a command can exit with besides 0 and 1.
+func exitCodes(command string) []int {
+	switch command {
+	case "run", "sync":
+		return []int{exitRowsFailed, exitConfig, exitLocked, exitStopped}
+	case "extract", "plan":
+		return []int{exitConfig, exitLocked, exitStopped}
+	case "check", "models", "test", "query", "runs", "status", "report":
+		return []int{exitConfig, exitLocked}
+	case "init", "auth", "demo", "sandbox":
+		return []int{exitConfig}
+	}
+	return nil
+}
+
+// exitHelp describes exit codes, one per line.
+func exitHelp(codes ...int) string {
+	what := map[int]string{
+		exitOK:         "done",
+		exitFailed:     "failed: an API, the network or the file; a rerun may succeed (nothing recorded is lost)",
+		exitRowsFailed: "done, but some rows failed or were rejected: see backflow status",
+		exitConfig:     "the project, its credentials or the command line must be fixed; nothing was sent",
+		exitLocked:     "another process held the DuckDB file past --lock-timeout",
+		exitStopped:    "stopped by a signal after the batch in flight was recorded",
+	}
+	var b strings.Builder
+	for _, c := range codes {
+		fmt.Fprintf(&b, "  %d  %s\n", c, what[c])
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// addExitHelp appends a command's exit codes to its help (and to its
+// subcommands').
+func addExitHelp(c *cobra.Command) {
+	codes := append([]int{exitOK, exitFailed}, exitCodes(c.Name())...)
+	var add func(*cobra.Command)
+	add = func(c *cobra.Command) {
+		long := c.Long
+		if long == "" {
+			long = c.Short + "."
+		}
+		c.Long = long + "\n\nExit codes:\n" + exitHelp(codes...)
+		for _, sub := range c.Commands() {
+			add(sub)
+		}
+	}
+	add(c)
+}
+
+// exitCode maps errors to exit codes in one place, and says the error.
 func exitCode(err error, errOut io.Writer) int {
+	code := codeOf(err)
+	if code == exitOK || code == exitRowsFailed {
+		return code
+	}
+	fmt.Fprintln(errOut, "Error:", err)
+	var ke *load.KeyError
+	if errors.As(err, &ke) {
+		fmt.Fprintln(errOut, "Try: fix the model so the key is unique and not null; `backflow query` shows the duplicates.")
+	}
+	return code
+}
+
+// codeOf is the exit code of a command's error.
+func codeOf(err error) int {
 	if err == nil {
 		return exitOK
 	}
 	if errors.Is(err, errRowsFailed) {
 		return exitRowsFailed
 	}
-	fmt.Fprintln(errOut, "Error:", err)
 	if errors.Is(err, errTimedOut) {
 		return exitFailed
 	}
@@ -269,20 +355,60 @@ func exitCode(err error, errOut io.Writer) int {
 	var pe *project.Error
 	var me *models.FileError
 	var ue *usageError
-	var ke *load.KeyError
+	var ce *pipeline.CheckError
 	switch {
-	case errors.As(err, &pe), errors.As(err, &me), errors.As(err, &ue), errors.Is(err, project.ErrNoProject):
+	case errors.As(err, &pe), errors.As(err, &me), errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, project.ErrNoProject):
 		return exitConfig
 	case errors.Is(err, warehouse.ErrLocked):
 		return exitLocked
-	case errors.As(err, &ke):
-		fmt.Fprintln(errOut, "Try: fix the model so the key is unique and not null; `backflow query` shows the duplicates.")
-		return exitFailed
 	}
 	if isFlagError(err) {
 		return exitConfig
 	}
 	return exitFailed
+}
+
+// statusOf names an exit code in --json output.
+func statusOf(code int) string {
+	switch code {
+	case exitOK:
+		return "ok"
+	case exitRowsFailed:
+		return "rows_failed"
+	case exitConfig:
+		return "project_error"
+	case exitLocked:
+		return "locked"
+	case exitStopped:
+		return "stopped"
+	}
+	return "failed"
+}
+
+// printOutcome prints a command's --json object: fields (a struct or map
+// of the command's own keys), with status, exit_code and, on failure,
+// error, for every outcome. err is returned as it was, for Main to exit
+// with.
+func printOutcome(stdio IO, g *globals, fields any, err error) error {
+	out := map[string]any{}
+	if fields != nil {
+		b, jerr := json.Marshal(fields)
+		if jerr == nil {
+			jerr = json.Unmarshal(b, &out)
+		}
+		if jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	code := codeOf(err)
+	out["status"], out["exit_code"] = statusOf(code), code
+	if err != nil && code != exitRowsFailed {
+		out["error"] = g.redactor().Wrap(err).Error()
+	}
+	if perr := printJSON(stdio.Out, out); perr != nil && err == nil {
+		return perr
+	}
+	return err
 }
 
 func isFlagError(err error) bool {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,14 +41,20 @@ func newCmdRun(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cob
 tests, then runs the syncs. A sync whose model (or a model upstream of it)
 fails a data test is not run; the others are. SIGINT or SIGTERM finishes
 the batch in flight, records it, and exits 5; a second signal aborts.
-Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
-5 stopped by a signal.`,
+It starts with the checks backflow check makes: a project mistake stops it
+before any data moves.`,
 		Example: `  # from cron or Airflow, in the project folder
   HUBSPOT_TOKEN=pat-... PENDO_INTEGRATION_KEY=... backflow run --json
   # and leave analysts a copy they can keep open
   backflow run --publish /srv/analytics/backflow.duckdb`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			var res *pipeline.Result
+			if opts.json {
+				// One object on stdout whatever happens, config errors
+				// and lock timeouts included.
+				defer func() { err = printOutcome(stdio, g, runSummary(res), err) }()
+			}
 			if err := g.limit(opts.timeout); err != nil {
 				return err
 			}
@@ -55,11 +62,31 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 			if err != nil {
 				return err
 			}
-			prog := newProgress(stdio, isTerminal(stdio.ErrOut), log.Info)
-			defer prog.done()
-			res, err := pipeline.Run(g.hard, pipeline.Options{
+			webhook := opts.webhook
+			if webhook == "" {
+				webhook, _ = lookupEnv(webhookEnv)
+			}
+			if webhook != "" {
+				defer func() {
+					// A failed alert is logged, never the run's outcome.
+					runErr := err
+					if errors.Is(runErr, errRowsFailed) {
+						runErr = nil // alert says which rows from the result
+					}
+					if nerr := alert(g.hard, webhook, p.Config.Name, res, g.redactor().Wrap(runErr)); nerr != nil {
+						log.Error("notify: " + g.redactor().Wrap(nerr).Error())
+					}
+				}()
+			}
+			if _, err := g.check(cmd, log, p, secrets, opts.syncs); err != nil {
+				return err
+			}
+			defer g.disp.end()
+			res, err = pipeline.Run(g.hard, pipeline.Options{
 				Stop:          g.stop,
-				Progress:      prog.update,
+				Progress:      g.disp.extracting,
+				SyncProgress:  g.disp.syncing,
+				Phase:         g.disp.end,
 				Project:       p.Pipeline(),
 				Secrets:       secrets,
 				WarehousePath: p.Path(p.Config.Warehouse),
@@ -72,19 +99,9 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 
 				AllowMassRemoval: opts.allowMass,
 			})
-			prog.done()
-			if opts.json {
-				if jerr := printJSON(stdio.Out, runSummary(res, g.redactor().Wrap(err))); jerr != nil && err == nil {
-					err = jerr
-				}
-			} else {
-				printRun(stdio, res)
-			}
-			if opts.webhook != "" {
-				// A failed alert is logged, never the run's outcome.
-				if nerr := alert(g.hard, opts.webhook, p.Config.Name, res, g.redactor().Wrap(err)); nerr != nil {
-					log.Error("notify", "err", nerr)
-				}
+			g.disp.end()
+			if !opts.json {
+				printRun(stdio, res, err)
 			}
 			if opts.report != "" {
 				// Written for failed runs too: that is when it is read. A
@@ -114,7 +131,7 @@ Exit codes: 0 ok, 1 failed, 2 rows failed, 3 configuration, 4 lock timeout,
 	cmd.Flags().StringSliceVar(&opts.selectors, "select", nil, "build only these models (name, +name, name+)")
 	cmd.Flags().StringSliceVar(&opts.syncs, "sync", nil, "run only these syncs (e.g. one per Airflow task)")
 	cmd.Flags().BoolVar(&opts.skipExtract, "skip-extract", false, "use the data already staged")
-	cmd.Flags().StringVar(&opts.webhook, "notify-webhook", "", "post a JSON summary here when the run fails or rows fail (a Slack incoming webhook shows it); pass it from an env var, it is a secret")
+	cmd.Flags().StringVar(&opts.webhook, "notify-webhook", "", "post a JSON summary here when the run fails or rows fail (a Slack incoming webhook shows it); it is a secret: prefer "+webhookEnv+", which argv and ps never show")
 	cmd.Flags().StringVar(&opts.report, "report", "", "after a run, write backflow report's HTML page here (also when the run failed)")
 	cmd.Flags().StringVar(&opts.publish, "publish", "", "after a run, write a read-only copy of the DuckDB file here for analysts (replaced atomically)")
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
@@ -142,7 +159,12 @@ type syncSummary struct {
 	Rejected  int64  `json:"rejected"`
 }
 
-func runSummary(res *pipeline.Result, err error) map[string]any {
+// runSummary is a run's --json object and alert body, without status
+// (see printOutcome); res may be nil (the run never started).
+func runSummary(res *pipeline.Result) map[string]any {
+	if res == nil {
+		res = &pipeline.Result{}
+	}
 	out := map[string]any{"run_id": res.RunID, "duckdb": res.Warehouse, "staged": res.Staged(), "seconds": res.Duration.Seconds()}
 	syncs := []syncSummary{}
 	for _, s := range res.Syncs {
@@ -156,13 +178,10 @@ func runSummary(res *pipeline.Result, err error) map[string]any {
 		}
 	}
 	out["tests"] = map[string]any{"run": len(res.Tests), "failed": failing}
-	if err != nil {
-		out["error"] = err.Error()
-	}
 	return out
 }
 
-func printRun(stdio IO, res *pipeline.Result) {
+func printRun(stdio IO, res *pipeline.Result, err error) {
 	if res == nil {
 		return
 	}
@@ -180,11 +199,15 @@ func printRun(stdio IO, res *pipeline.Result) {
 		case t.Err != nil:
 			fmt.Fprintf(stdio.Out, "  ERROR %s: %s\n", t.Test.Name, redact.New().Error(t.Err))
 		case t.Failures > 0:
-			fmt.Fprintf(stdio.Out, "  FAIL  %s (%s): %d failing rows; run backflow test to see them\n", t.Test.Name, t.Test.File, t.Failures)
+			fmt.Fprintf(stdio.Out, "  FAIL  %s (%s): %s; run backflow test to see them\n", t.Test.Name, t.Test.File, plural(t.Failures, "failing row"))
 		}
 	}
 	for _, s := range res.Syncs {
 		fmt.Fprintln(stdio.Out, "sync   ", s)
+	}
+	if err != nil {
+		fmt.Fprintf(stdio.Out, "run %s failed after %.1fs; DuckDB file: %s\n", res.RunID, res.Duration.Seconds(), res.Warehouse)
+		return
 	}
 	fmt.Fprintf(stdio.Out, "run %s finished in %.1fs; DuckDB file: %s\n", res.RunID, res.Duration.Seconds(), res.Warehouse)
 }
@@ -192,10 +215,14 @@ func printRun(stdio IO, res *pipeline.Result) {
 // setup is what commands that call the APIs share: the logger, the project
 // and its credentials.
 func (g *globals) setup(stdio IO, dir string, lookupEnv func(string) (string, bool)) (*slog.Logger, *project.Project, project.Secrets, error) {
-	log, err := g.logger(stdio.ErrOut)
+	// Log lines go through the display, which prints them above its
+	// progress bars on a terminal.
+	g.disp = newDisplay(stdio.ErrOut)
+	log, err := g.logger(g.disp)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	g.disp.setLog(log.Info)
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -227,8 +254,16 @@ func runReport(ctx context.Context, g *globals, p *project.Project, out string) 
 	return writeReport(ctx, IO{Out: io.Discard}, p, w, out, 30, now)
 }
 
-// alert posts a summary to the webhook when the run failed or rows failed.
+// webhookEnv is where run reads the alert webhook's URL when
+// --notify-webhook is not given.
+const webhookEnv = "BACKFLOW_NOTIFY_WEBHOOK"
+
+// alert posts a summary to the webhook when the run failed or rows failed;
+// res is nil when the run failed before it started (preflight).
 func alert(ctx context.Context, webhook, project string, res *pipeline.Result, runErr error) error {
+	if res == nil {
+		res = &pipeline.Result{}
+	}
 	t := res.Totals()
 	var text string
 	switch {
@@ -245,5 +280,11 @@ func alert(ctx context.Context, webhook, project string, res *pipeline.Result, r
 	default:
 		return nil
 	}
-	return notify.Post(ctx, nil, webhook, notify.Message{Text: text, Run: runSummary(res, runErr)})
+	run := runSummary(res)
+	code := codeOf(runErr)
+	run["status"], run["exit_code"] = statusOf(code), code
+	if runErr != nil {
+		run["error"] = runErr.Error()
+	}
+	return notify.Post(ctx, nil, webhook, notify.Message{Text: text, Run: run})
 }

@@ -94,6 +94,7 @@ func TestScripts(t *testing.T) {
 			"hold":         cmdHold,
 			"exitcode":     cmdExitCode,
 			"stopmidbatch": cmdStopMidBatch,
+			"writes":       cmdWrites,
 		},
 	})
 }
@@ -114,6 +115,40 @@ func (s *scriptSandbox) pendoWrites() int {
 		}
 	}
 	return got
+}
+
+// writes counts the requests that change something at either emulator:
+// HubSpot calls other than reads and searches, Pendo metadata writes,
+// field creations and track events.
+func (s *scriptSandbox) writes() int {
+	n := 0
+	hs, _ := s.sb.HubSpot.Requests()
+	for pattern, c := range hs {
+		method, path, _ := strings.Cut(pattern, " ")
+		if method != "GET" && !strings.HasSuffix(path, "/search") && !strings.HasSuffix(path, "/batch/read") && !strings.HasPrefix(path, "/oauth") {
+			n += c
+		}
+	}
+	pd, _ := s.sb.Pendo.Requests()
+	for route, c := range pd {
+		if route == "track" || (strings.HasPrefix(route, "metadata/") && (strings.HasSuffix(route, "/value") || strings.HasSuffix(route, "/field"))) {
+			n += c
+		}
+	}
+	return n
+}
+
+// cmdWrites asserts how many writes the emulators have served: writes 0
+// after commands that must send nothing.
+func cmdWrites(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: writes N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	if got := ts.Value(sandboxKey{}).(*scriptSandbox).writes(); (got == want) == neg {
+		ts.Fatalf("the emulators served %d writes, want %d", got, want)
+	}
 }
 
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {

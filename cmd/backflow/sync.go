@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -82,15 +84,35 @@ the snapshot for accepted rows only. It does not extract or rebuild models
 	return cmd
 }
 
-func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (string, bool), opts *syncOptions, so pipeline.SyncOptions) error {
+func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (string, bool), opts *syncOptions, so pipeline.SyncOptions) (err error) {
+	summaries := []map[string]any{}
+	if opts.json {
+		// One object on stdout whatever happens: status, exit_code, syncs.
+		defer func() { err = printOutcome(stdio, g, map[string]any{"syncs": summaries}, err) }()
+	}
 	log, p, secrets, err := g.setup(stdio, opts.project, lookupEnv)
 	if err != nil {
 		return err
 	}
-	var summaries []map[string]any
+	if _, err := g.check(cmd, log, p, secrets, opts.syncs); err != nil {
+		return err
+	}
+	if file := p.Path(p.Config.Warehouse); !exists(file) {
+		// Nothing staged: a plan has nothing to diff, and neither command
+		// creates the file.
+		next := "nothing is staged yet (no " + p.Config.Warehouse + "): run backflow run first; it extracts, builds the models and syncs (or backflow extract, then backflow models run)"
+		if so.Apply {
+			return &usageError{errors.New(next)}
+		}
+		if !opts.json {
+			fmt.Fprintln(stdio.Out, "preflight passed; "+next)
+		}
+		return nil
+	}
 	failed := false
-	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p.Pipeline(), Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn, AllowMassRemoval: opts.allowMass}, so,
+	err = pipeline.Syncs(g.hard, pipeline.Options{Stop: g.stop, Project: p.Pipeline(), Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse), Logger: log, Syncs: opts.syncs, LockTimeout: g.lockTimeout, Now: g.clockFn, AllowMassRemoval: opts.allowMass, SyncProgress: g.disp.syncing}, so,
 		func(ps pipeline.PlannedSync) error {
+			g.disp.end() // the sync's bar goes before its lines print
 			pl := ps.Plan
 			c := pl.Counts
 			est := pl.Estimate()
@@ -151,14 +173,7 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 			}
 			return nil
 		})
-	if opts.json {
-		if summaries == nil {
-			summaries = []map[string]any{}
-		}
-		if jerr := printJSON(stdio.Out, summaries); jerr != nil && err == nil {
-			err = jerr
-		}
-	}
+	g.disp.end()
 	if err != nil {
 		return err
 	}
@@ -186,4 +201,9 @@ func shortValues(values map[string]json.RawMessage) map[string]json.RawMessage {
 		out[k] = short
 	}
 	return out
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

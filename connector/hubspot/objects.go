@@ -81,10 +81,13 @@ func (h *objects) Describe(ctx context.Context, req load.Request) (*load.Descrip
 	}
 	d := &load.Description{Name: h.String(), Types: map[string]string{}, BatchSize: min(max(h.size, 1), api.MaxBatch),
 		Value: valueSQL, Check: h.check, Creator: h}
+	// Every field is checked, so one run names all the bad ones.
+	var bad []error
+	var missing []string
 	for _, f := range req.Fields {
 		if to, ok := strings.CutPrefix(f, "@"); ok {
 			if _, known := api.DefaultAssociationType(h.object, to); !known {
-				return nil, fmt.Errorf("associations: backflow cannot associate %s to %s (standard objects only)", h.object, to)
+				bad = append(bad, fmt.Errorf("associations: backflow cannot associate %s to %s (standard objects only)", h.object, to))
 			}
 			d.Types[f] = "association"
 			continue
@@ -95,13 +98,24 @@ func (h *objects) Describe(ctx context.Context, req load.Request) (*load.Descrip
 			d.Missing = append(d.Missing, f)
 			continue
 		case !ok:
-			return nil, fmt.Errorf("fields: %s has no property %q; create it in HubSpot (or set create_fields)", h.object, f)
+			missing = append(missing, fmt.Sprintf("%q", f))
+			continue
 		case p.ReadOnly():
-			return nil, fmt.Errorf("fields: %s property %q is read-only (calculated or system) and cannot be written", h.object, f)
+			bad = append(bad, fmt.Errorf("fields: %s property %q is read-only (calculated or system) and cannot be written", h.object, f))
 		case p.FieldType == "file":
-			return nil, fmt.Errorf("fields: %s property %q holds files; backflow does not write file properties", h.object, f)
+			bad = append(bad, fmt.Errorf("fields: %s property %q holds files; backflow does not write file properties", h.object, f))
 		}
 		d.Types[f] = p.Type
+	}
+	if len(missing) > 0 {
+		it := "it"
+		if len(missing) > 1 {
+			it = "them"
+		}
+		bad = append([]error{fmt.Errorf("fields: %s has no property %s; create %s in HubSpot (or set create_fields)", h.object, strings.Join(missing, ", "), it)}, bad...)
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	l := h.client.Limiter()
 	d.Pace = load.Pace{PerSecond: l.PerSecond(), DailyLeft: -1}

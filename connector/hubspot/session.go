@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -37,6 +38,22 @@ func (s *session) Source() extract.Source {
 	}
 	return &Source{Client: s.client, Objects: x.Objects, Properties: x.Properties, Incremental: connector.On(x.Incremental),
 		Lookback: x.Lookback.Duration, Associations: connector.On(x.Associations), Now: s.env.Now}
+}
+
+// Verify implements connector.Verifier: the property definitions of the
+// first object the project reads (contacts when it reads none), a call
+// every run makes and every token backflow can use may make.
+func (s *session) Verify(ctx context.Context) error {
+	object := "contacts"
+	if objs := s.cfg.Extract.Objects; len(objs) > 0 && objs[0] != "custom" {
+		object = objs[0]
+	}
+	_, err := s.client.Properties(ctx, object)
+	var apiErr *api.Error
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
+		return fmt.Errorf("hubspot: %w: %s (check %s, the private app's scopes, or backflow auth hubspot)", connector.ErrCredentials, apiErr, s.cfg.TokenEnv)
+	}
+	return err // the client's errors name the call
 }
 
 // Destination implements connector.Session. A sync that may use a share

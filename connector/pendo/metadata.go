@@ -42,16 +42,24 @@ func (p *metadata) Describe(ctx context.Context, req load.Request) (*load.Descri
 	}
 	d := &load.Description{Name: fmt.Sprintf("pendo %s %s metadata", p.kind, p.group), Types: map[string]string{}, BatchSize: max(p.size, 1),
 		Pace: load.Pace{PerSecond: p.client.PerSecond(), DailyLeft: -1, RowsPerSecond: rowsPerSecond}, Value: valueSQL, Check: check, Creator: p}
+	var undeclared []string
 	for _, f := range req.Fields {
 		desc, ok := schema[p.group][f]
 		switch {
 		case (!ok || desc.IsDeleted) && req.CreateFields:
 			d.Missing = append(d.Missing, f)
 		case !ok || desc.IsDeleted:
-			return nil, fmt.Errorf("fields: pendo %s %s field %q is not declared; add it in Pendo under Settings > Data Mappings first", p.kind, p.group, f)
+			undeclared = append(undeclared, fmt.Sprintf("%q", f))
 		default:
 			d.Types[f] = desc.Type
 		}
+	}
+	if len(undeclared) > 0 {
+		noun, it := "field "+undeclared[0]+" is", "it"
+		if len(undeclared) > 1 {
+			noun, it = "fields "+strings.Join(undeclared, ", ")+" are", "them"
+		}
+		return nil, fmt.Errorf("fields: pendo %s %s %s not declared; add %s in Pendo under Settings > Data Mappings first", p.kind, p.group, noun, it)
 	}
 	if len(d.Missing) > 0 && p.group != "custom" {
 		return nil, fmt.Errorf("create_fields: Pendo creates custom fields only; declare %s %s fields %s in Data Mappings", p.kind, p.group, strings.Join(d.Missing, ", "))

@@ -2,7 +2,10 @@ package pendo
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	api "github.com/backflow-dev/backflow/api/pendo"
 	"github.com/backflow-dev/backflow/connector"
@@ -35,6 +38,17 @@ func (s *session) Source() extract.Source {
 	}
 	return &Source{Client: s.client, Tables: x.Streams, IncludeAnonymous: x.IncludeAnonymous, Incremental: connector.On(x.Incremental),
 		EventLookback: x.EventLookback.Duration, HistoryDays: x.HistoryDays, AllApps: x.AllApps, Now: s.env.Now}
+}
+
+// Verify implements connector.Verifier: the visitor metadata schema, the
+// cheapest call the integration key may make.
+func (s *session) Verify(ctx context.Context) error {
+	_, err := s.client.Schema(ctx, api.Visitor)
+	var apiErr *api.Error
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
+		return fmt.Errorf("pendo: %w: %s (check %s)", connector.ErrCredentials, apiErr, s.cfg.IntegrationKeyEnv)
+	}
+	return err // the client's errors name the call
 }
 
 // Destination implements connector.Session.

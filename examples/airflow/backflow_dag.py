@@ -12,12 +12,13 @@ docs/scaling.md.
 
 Exit codes (docs/operating.md) and what this DAG does with them:
   0  success
-  1  failed (an API down, a SQL error, a key check)        -> retried
+  1  failed (an API down, a key check)                      -> retried
   2  finished, but some rows failed or were rejected        -> the task is
      marked skipped (skip_on_exit_code), not retried: failed rows are sent
-     again by the next run, and --notify-webhook has already alerted
-  3  configuration error                                    -> fails; a retry
-     fails the same way, fix the project
+     again by the next run, and the webhook has already alerted
+  3  the project or its credentials must be fixed (found    -> fails; a retry
+     by preflight, before any data moved)                      fails the same
+                                                               way
   4  the DuckDB file was held past --lock-timeout           -> retried
   5  stopped by a signal (Airflow's own SIGTERM when a task times out or is
      cleared) after the batch in flight was recorded      -> retried; the
@@ -27,7 +28,11 @@ Exit codes (docs/operating.md) and what this DAG does with them:
 from datetime import datetime, timedelta
 
 from airflow import DAG
-from airflow.operators.bash import BashOperator
+
+try:  # Airflow 3 keeps BashOperator in the standard provider
+    from airflow.providers.standard.operators.bash import BashOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.bash import BashOperator
 
 PROJECT = "/srv/backflow/acme"  # the project folder, checked out from git
 SYNCS = ["visitor_traits", "account_traits"]  # syncs/*.yml names
@@ -37,7 +42,8 @@ SYNCS = ["visitor_traits", "account_traits"]  # syncs/*.yml names
 ENV = {
     "HUBSPOT_TOKEN": "{{ var.value.hubspot_token }}",
     "PENDO_INTEGRATION_KEY": "{{ var.value.pendo_integration_key }}",
-    "BACKFLOW_WEBHOOK": "{{ var.value.backflow_webhook }}",
+    # Read by backflow run itself: a secret never goes on the command line.
+    "BACKFLOW_NOTIFY_WEBHOOK": "{{ var.value.backflow_webhook }}",
     "PATH": "/usr/local/bin:/usr/bin:/bin",
 }
 
@@ -76,7 +82,7 @@ with DAG(
             # take seconds), so each sync sends what its tests just passed.
             bash_command=(
                 f"backflow run --skip-extract --sync {name} --json "
-                '--log-format json --lock-timeout 10m --notify-webhook "$BACKFLOW_WEBHOOK"'
+                "--log-format json --lock-timeout 10m"
             ),
             skip_on_exit_code=2,
             **COMMON,

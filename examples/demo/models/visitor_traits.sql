@@ -1,5 +1,5 @@
 -- What the sync sends: one row per visitor matched to exactly one contact
--- by backflow's shipped identity model (see docs/identity.md), in the types
+-- by backflow's shipped identity model (see docs/models.md, "Identity models"), in the types
 -- Pendo's fields declare. The sync turns TIMESTAMPTZ into Pendo time (ms).
 SELECT
     i.visitor_id,
