@@ -73,7 +73,11 @@ type Summary struct {
 	DuckDB          string    `json:"duckdb"`
 	Project         string    `json:"project"`
 	ChangedContacts int       `json:"changed_contacts"`
-	Passes          []Pass    `json:"passes"`
+	// Checks is what preflight (backflow check) checked before the first
+	// pass, and CheckSeconds how long it took.
+	Checks       []string `json:"checks"`
+	CheckSeconds float64  `json:"check_seconds"`
+	Passes       []Pass   `json:"passes"`
 	// Verified is how many visitors' Pendo metadata was checked against the
 	// snapshot after the last pass.
 	Verified int `json:"verified"`
@@ -131,6 +135,12 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		Now:           clk.Now,
 	}
 	sum := &Summary{Now: opts.Now, DuckDB: dbPath, Project: dir, ChangedContacts: opts.Changed}
+	// What backflow run does first: every check, before any data moves.
+	chk, err := pipeline.Check(ctx, run)
+	if err != nil {
+		return sum, fmt.Errorf("demo preflight: %w", err)
+	}
+	sum.Checks, sum.CheckSeconds = chk.Checks, chk.Duration.Seconds()
 	pass := func() error {
 		if len(sum.Passes) > 0 {
 			clk.Advance(runGap)

@@ -112,5 +112,6 @@ func BenchmarkDemo(b *testing.B) {
 		fmt.Printf("bench: demo_seconds %.2f s\n", d)
 		fmt.Printf("bench: demo_first_pass_seconds %.2f s\n", sum.Passes[0].Seconds)
 		fmt.Printf("bench: demo_recipes_seconds %.2f s\n", sum.RecipesSeconds)
+		fmt.Printf("bench: check_demo_seconds %.2f s\n", sum.CheckSeconds)
 	}
 }

@@ -46,11 +46,11 @@ always prints the same counts.`,
 				return err
 			}
 			sum, err := demo.Run(cmd.Context(), demo.Options{Dir: opts.dir, Contacts: opts.contacts, Logger: log, Now: g.start})
+			if opts.json {
+				return printOutcome(stdio, g, sum, err)
+			}
 			if err != nil {
 				return err
-			}
-			if opts.json {
-				return printJSON(stdio.Out, sum)
 			}
 			printDemo(stdio.Out, sum)
 			return nil
@@ -66,6 +66,7 @@ always prints the same counts.`,
 // comes from the summary.
 func printDemo(w io.Writer, sum *demo.Summary) {
 	fmt.Fprintf(w, "the emulators' present: %s\n", sum.Now.Format(time.RFC3339))
+	fmt.Fprintf(w, "preflight (backflow check): no problems, %d checks in %.1fs\n", len(sum.Checks), sum.CheckSeconds)
 	labels := []string{"first load", "nothing changed", fmt.Sprintf("%d contacts changed in HubSpot", sum.ChangedContacts)}
 	for i, p := range sum.Passes {
 		fmt.Fprintf(w, "pass %d (%s): staged %d rows, model %d rows, pushed %d, skipped %d, failed %d in %.1fs\n",

@@ -59,7 +59,11 @@ most frequent row errors of those latest runs with an example key.`,
 		Example: `  backflow status
   backflow status --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			out := map[string]any{}
+			if asJSON {
+				defer func() { err = printOutcome(stdio, g, out, err) }()
+			}
 			_, w, err := openProject(cmd.Context(), g, dir, true)
 			if err != nil {
 				return err
@@ -68,7 +72,6 @@ most frequent row errors of those latest runs with an example key.`,
 			sections := []struct{ title, sql string }{
 				{"last runs", runsSQL}, {"syncs", syncStateSQL}, {"top row errors (latest run of each sync)", topErrorsSQL},
 			}
-			out := map[string]any{}
 			for i, sec := range sections {
 				limit := 0
 				if i == 0 {
@@ -89,9 +92,6 @@ most frequent row errors of those latest runs with an example key.`,
 					return err
 				}
 				fmt.Fprintln(stdio.Out)
-			}
-			if asJSON {
-				return printJSON(stdio.Out, out)
 			}
 			return nil
 		},
