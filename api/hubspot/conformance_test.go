@@ -27,7 +27,7 @@ import (
 
 // specFiles are HubSpot's OpenAPI files this test validates against.
 var specFiles = []string{"objects.json", "contacts.json", "companies.json", "deals.json", "properties.json",
-	"associations.json", "schemas.json", "sendEventCompletions.json", "manageEventDefinitions.json", "oauth.json", "timeline.json"}
+	"associations.json", "schemas.json", "sendEventCompletions.json", "manageEventDefinitions.json", "oauth.json", "timeline.json", "lists.json"}
 
 // knownDeviations are places where HubSpot's OpenAPI files disagree with
 // the live API (shared/reference/hubspot.md, pitfall 13). The client and
@@ -316,6 +316,24 @@ func scenario(t *testing.T, c *hubspot.Client, emu *hubspottest.Server) {
 	must(err)
 	_, err = c.CreateTimelineEvents(ctx, []hubspot.TimelineEvent{{ID: "e1", EventTemplateID: tpl.ID, ObjectID: a, Tokens: map[string]string{"score": "9"}, Timestamp: conformanceNow},
 		{ID: "e2", EventTemplateID: tpl.ID, ObjectID: "999", Tokens: map[string]string{"score": "1"}}})
+	must(err)
+
+	// Lists: every call the client makes, the 404 and 409 answers too.
+	list, err := c.CreateList(ctx, "0-1", "Conformance")
+	must(err)
+	if _, err := c.CreateList(ctx, "0-1", "conformance"); err == nil {
+		t.Fatal("a taken list name was accepted")
+	}
+	_, err = c.Lists(ctx, "0-1")
+	must(err)
+	_, _, err = c.ListByName(ctx, "0-1", "Conformance")
+	must(err)
+	_, _, err = c.ListByName(ctx, "0-1", "nope")
+	must(err)
+	_, err = c.AddToList(ctx, list.ListID, []string{a, "999999"})
+	must(err)
+	must(c.ListMembers(ctx, list.ListID, func([]hubspot.Member) error { return nil }))
+	_, err = c.RemoveFromList(ctx, list.ListID, []string{a})
 	must(err)
 }
 

@@ -48,8 +48,14 @@ func (s *Server) authorizeScope(rw *response, t *token, r *http.Request, rt rout
 	if rt.scope == nil || !t.limited {
 		return true
 	}
-	need := rt.scope(r)
-	if need == "" || slices.Contains(t.scopes, need) {
+	// A route may need several scopes (space-separated), all of them.
+	var missing []string
+	for _, need := range strings.Fields(rt.scope(r)) {
+		if !slices.Contains(t.scopes, need) {
+			missing = append(missing, need)
+		}
+	}
+	if len(missing) == 0 {
 		return true
 	}
 	rw.error(http.StatusForbidden, apiError{
@@ -57,7 +63,7 @@ func (s *Server) authorizeScope(rw *response, t *token, r *http.Request, rt rout
 		Message:  "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
 		Errors: []errorDetail{{
 			Message: "One or more of the following scopes are required.",
-			Context: map[string][]string{"requiredGranularScopes": {need}},
+			Context: map[string][]string{"requiredGranularScopes": missing},
 		}},
 	})
 	return false

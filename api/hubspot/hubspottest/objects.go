@@ -223,12 +223,17 @@ func (s *Server) Object(objectType, id string) (Object, bool) {
 	if o == nil {
 		return Object{}, false
 	}
+	return o.copy(), true
+}
+
+// copy is the record with its own properties map.
+func (o *Object) copy() Object {
 	c := *o
 	c.Properties = make(map[string]string, len(o.Properties))
 	for k, v := range o.Properties {
 		c.Properties[k] = v
 	}
-	return c, true
+	return c
 }
 
 // ObjectIDs lists the ids of an object type's unarchived records, oldest

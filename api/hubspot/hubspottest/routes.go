@@ -60,6 +60,20 @@ func (s *Server) routes() {
 	send := fixedScope("analytics.behavioral_events.send")
 	s.handle("POST", []string{"/events/v3/send"}, route{scope: send, bucket: eventsBucket, handle: s.sendEvent})
 	s.handle("POST", []string{"/events/v3/send/batch"}, route{scope: send, bucket: eventsBucket, handle: s.sendEventBatch})
+
+	// Lists: reads need crm.lists.read; writes crm.lists.read and
+	// crm.lists.write both (shared/reference/hubspot-lists-webhooks.md §4).
+	lists := func(suffix string) []string {
+		return []string{"/crm/v3/lists" + suffix, "/crm/lists/{version}" + suffix}
+	}
+	listRead, listWrite := fixedScope("crm.lists.read"), fixedScope("crm.lists.read crm.lists.write")
+	s.handle("POST", lists(""), route{scope: fixedScope("crm.lists.write"), handle: s.createList})
+	s.handle("POST", lists("/search"), route{scope: listRead, handle: s.searchLists})
+	s.handle("GET", lists("/{listId}"), route{scope: listRead, handle: s.getList})
+	s.handle("GET", lists("/object-type-id/{objectTypeId}/name/{listName}"), route{scope: listRead, handle: s.getListByName})
+	s.handle("GET", lists("/{listId}/memberships"), route{scope: listRead, handle: s.listMemberships})
+	s.handle("PUT", lists("/{listId}/memberships/add"), route{scope: listWrite, handle: s.changeMemberships(true)})
+	s.handle("PUT", lists("/{listId}/memberships/remove"), route{scope: listWrite, handle: s.changeMemberships(false)})
 }
 
 // handle registers a route under each path.

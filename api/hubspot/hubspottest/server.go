@@ -125,6 +125,7 @@ type Server struct {
 	assoc    map[assocKey]map[int64]map[int64]bool // from type, to type → from id → to id
 	primary  map[assocKey]map[int64]int64          // contacts, deals, tickets → companies: the primary company
 	eventDef map[string]*EventDefinition           // by fullyQualifiedName
+	lists    listState
 	events   []Event
 	uuids    map[string]time.Time // event uuid → first accepted
 	oauth    oauthState
