@@ -49,7 +49,8 @@ type Config struct {
 	APIVersion string `yaml:"api_version"`
 	Extract    struct {
 		// Objects: contacts, companies, deals, tickets, tasks, owners,
-		// custom object names, or custom for every custom object.
+		// lists (every list and its members), custom object names, or
+		// custom for every custom object.
 		Objects []string `yaml:"objects"`
 		// Properties per object; absent objects read every property.
 		Properties map[string][]string `yaml:"properties"`
@@ -76,7 +77,7 @@ type OAuth struct {
 }
 
 // Objects are what extraction reads besides custom objects by name.
-func Objects() []string { return append(api.StandardObjects(), "owners", "custom") }
+func Objects() []string { return append(api.StandardObjects(), "owners", "lists", "custom") }
 
 // check fills defaults and refuses what HubSpot would not take.
 func (c *Config) check(b connector.Block) error {

@@ -45,8 +45,11 @@ func (s *session) Source() extract.Source {
 // every run makes and every token backflow can use may make.
 func (s *session) Verify(ctx context.Context) error {
 	object := "contacts"
-	if objs := s.cfg.Extract.Objects; len(objs) > 0 && objs[0] != "custom" {
-		object = objs[0]
+	for _, o := range s.cfg.Extract.Objects {
+		if api.IsStandardObject(o) {
+			object = o
+			break
+		}
 	}
 	_, err := s.client.Properties(ctx, object)
 	var apiErr *api.Error

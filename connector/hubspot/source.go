@@ -47,6 +47,8 @@ type Source struct {
 	// since and started are an incremental read's window this run, by
 	// object type.
 	since, started map[string]time.Time
+	// lists are the lists the lists stream read this run.
+	lists []api.List
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -112,7 +114,7 @@ func (h *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 			wantCustom = true
 			continue
 		}
-		if o != "owners" && !api.IsStandardObject(o) {
+		if o != "owners" && o != "lists" && !api.IsStandardObject(o) {
 			wantCustom = true
 		}
 		names = append(names, o)
@@ -134,6 +136,9 @@ func (h *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 		switch name {
 		case "owners":
 			out = append(out, extract.Stream{Name: "hubspot/owners", Schema: "raw_hubspot", Table: "owners", Arrow: ownerSchema})
+			continue
+		case "lists":
+			out = append(out, listStreams()...)
 			continue
 		}
 		apiType := name
@@ -227,6 +232,10 @@ func (h *Source) Read(ctx context.Context, st extract.Stream, cursor string, emi
 	switch st.Table {
 	case "owners":
 		return extract.ReadResult{}, h.readOwners(ctx, st, emit)
+	case "lists":
+		return extract.ReadResult{}, h.readLists(ctx, st, emit)
+	case "list_memberships":
+		return h.readListMembers(ctx, st, cursor, emit)
 	case "properties":
 		return extract.ReadResult{}, h.readProperties(ctx, st, emit)
 	}
