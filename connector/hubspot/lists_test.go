@@ -25,7 +25,9 @@ func TestHubSpot_Lists(t *testing.T) {
 	pql, _ := e.emu.CreateList("PQLs", "contacts", "MANUAL")
 	churn, _ := e.emu.CreateList("Churn risk", "contacts", "MANUAL")
 	quiet, _ := e.emu.CreateList("Quiet", "contacts", "MANUAL")
-	e.emu.AddDynamicList("High score", "contacts", func(o hubspottest.Object) bool { return o.Properties["hubspotscore"] >= "50" && len(o.Properties["hubspotscore"]) == 2 })
+	e.emu.AddDynamicList("High score", "contacts", func(o hubspottest.Object) bool {
+		return o.Properties["hubspotscore"] >= "50" && len(o.Properties["hubspotscore"]) == 2
+	})
 	e.emu.AddToList(pql, ids[:3]...)
 	e.emu.AddToList(churn, ids[5:7]...)
 	e.emu.AddToList(quiet, ids[9])
