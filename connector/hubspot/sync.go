@@ -23,6 +23,11 @@ type syncSettings struct {
 	KeyProperty string `yaml:"key_property"`
 	// Associations link records created in create mode to existing ones.
 	Associations []Association `yaml:"associations"`
+	// List is the list an object: lists sync keeps the model's records
+	// in, by name; ListObject the type of its records (contacts, the
+	// default, companies or deals).
+	List       string `yaml:"list"`
+	ListObject string `yaml:"list_object"`
 }
 
 // Association links a created record to the record whose id a model
@@ -42,6 +47,8 @@ func (c *Config) SyncKeys() any { return &syncSettings{} }
 // target is one sync's HubSpot destination.
 type target struct {
 	object      string
+	list        string // object: lists: the list's name, and the type of its records
+	listObject  string
 	match       string
 	event       string
 	keyProperty string
@@ -53,6 +60,9 @@ type target struct {
 func (t *target) String() string {
 	if t.event != "" {
 		return "hubspot event " + t.event
+	}
+	if t.list != "" {
+		return fmt.Sprintf("hubspot list %q", t.list)
 	}
 	return "hubspot " + t.object
 }
@@ -71,6 +81,12 @@ func (c *Config) Sync(s *connector.Sync) (connector.Target, error) {
 	}
 	if s.Object == "events" {
 		return c.eventSync(s, *set)
+	}
+	if s.Object == "lists" {
+		return c.listSync(s, *set)
+	}
+	if set.List != "" || set.ListObject != "" {
+		return nil, f.Errorf("list", "names a HubSpot list; only object: lists syncs keep one")
 	}
 	if spec.Mode == "" {
 		spec.Mode = load.Update

@@ -1,0 +1,107 @@
+package hubspot
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	api "github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// TestListSync keeps a manual list equal to a model: the first run makes
+// the list (create_fields) and adds every row, a record HubSpot lacks is
+// skipped; the second sends nothing; a row leaving and one joining send
+// exactly one remove and one add. A DYNAMIC list, or a missing one without
+// create_fields, stops the plan before anything is sent.
+func TestListSync(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
+	var ids []string
+	for i := range 5 {
+		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("p%d@x.com", i)})
+		ids = append(ids, id)
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	model := func(members ...string) {
+		t.Helper()
+		if _, err := w.DB().Exec(`CREATE OR REPLACE TABLE models.pql AS SELECT unnest(?::VARCHAR[]) AS contact_id`, members); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := load.Spec{Name: "pql_list", File: "syncs/pql_list.yml", Model: "pql", Key: "contact_id", Mode: load.Update, OnRemove: load.Clear,
+		CreateFields: true, Fields: []load.Field{{Column: "contact_id", Field: listRecordField}}}
+	dest := func(list string) *listDest {
+		return &listDest{client: c, target: target{object: "lists", list: list, listObject: "contacts", mode: load.Update, size: 1000}}
+	}
+	sync := func(run string, d *listDest, s load.Spec) (load.Result, error) {
+		now = now.Add(time.Minute)
+		return load.Sync(ctx, w, run, s, d)
+	}
+	model(ids[0], ids[1], ids[2], "999999")
+	r, err := sync("r1", dest("Product qualified"), spec)
+	if err != nil || r.Applied != 3 || r.Skipped != 1 {
+		t.Fatalf("first run: %+v %v; want 3 added, the missing contact skipped", r, err)
+	}
+	listID, ok := emu.ListByName("product qualified")
+	if !ok {
+		t.Fatal("the list was not created")
+	}
+	if got := emu.ListMembers(listID); !slices.Equal(got, ids[:3]) {
+		t.Fatalf("members %v, want %v", got, ids[:3])
+	}
+	if r, err := sync("r2", dest("Product qualified"), spec); err != nil || r.Applied != 0 {
+		t.Fatalf("second run: %+v %v, want nothing sent", r, err)
+	}
+	model(ids[0], ids[2], ids[3], "999999")
+	before, _ := emu.Requests()
+	r, err = sync("r3", dest("Product qualified"), spec)
+	after, _ := emu.Requests()
+	if err != nil || r.Applied != 2 {
+		t.Fatalf("third run: %+v %v, want one add and one remove", r, err)
+	}
+	if got, want := emu.ListMembers(listID), []string{ids[0], ids[2], ids[3]}; !slices.Equal(got, want) {
+		t.Fatalf("members %v, want %v", got, want)
+	}
+	for _, p := range []string{"PUT /crm/v3/lists/{listId}/memberships/add", "PUT /crm/v3/lists/{listId}/memberships/remove"} {
+		if n := after[p] - before[p]; n != 1 {
+			t.Errorf("%s: %d calls, want 1", p, n)
+		}
+	}
+
+	emu.AddDynamicList("Everyone", "contacts", func(hubspottest.Object) bool { return true })
+	calls, _ := emu.Requests()
+	noCreate := spec
+	noCreate.CreateFields = false
+	for _, tt := range []struct{ list, want string }{{"Everyone", "DYNAMIC"}, {"Nobody made this", "create_fields"}} {
+		s := noCreate
+		s.Name = "other_" + strings.ReplaceAll(strings.ToLower(tt.list), " ", "_")
+		if _, err := sync("r4", dest(tt.list), s); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("list %q: %v, want an error saying %s", tt.list, err, tt.want)
+		}
+	}
+	now2, _ := emu.Requests()
+	for p, n := range now2 {
+		if strings.HasPrefix(p, "PUT") && n != calls[p] {
+			t.Errorf("%s was called after a refused plan", p)
+		}
+	}
+}
