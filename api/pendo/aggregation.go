@@ -214,6 +214,8 @@ type ListOptions struct {
 	// UpdatedSince keeps rows whose metadata.auto.lastupdated is at or
 	// after it; zero keeps all.
 	UpdatedSince time.Time
+	// Segment keeps the members of a segment, and reads their ids only.
+	Segment string
 }
 
 // Visitors pages through every visitor in id order, calling fn per row.
@@ -244,6 +246,9 @@ func (c *Client) listEntities(ctx context.Context, source, idField string, opts 
 		pipeline := []Step{{"source": map[string]any{source: nil}}}
 		if !opts.IncludeAnonymous && source == "visitors" {
 			pipeline = append(pipeline, Step{"identified": idField})
+		}
+		if opts.Segment != "" {
+			pipeline = append(pipeline, Step{"segment": map[string]string{"id": opts.Segment}}, Step{"select": map[string]string{idField: idField}})
 		}
 		if !opts.UpdatedSince.IsZero() {
 			pipeline = append(pipeline, Step{"filter": fmt.Sprintf("metadata.auto.lastupdated >= %d", opts.UpdatedSince.UnixMilli())})

@@ -53,7 +53,10 @@ func (s *Server) aggregate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	e := &env{now: s.now(), loc: s.loc}
+	e := &env{now: s.now(), loc: s.loc, member: func(seg, vid string) (bool, bool) {
+		sg := s.segments[seg]
+		return s.isMember(sg, vid), sg != nil
+	}}
 	rows, err := s.run(req.Request.Pipeline, e)
 	s.mu.Unlock()
 	if err != nil {
@@ -569,6 +572,21 @@ func applyStep(rows []row, o op, e *env) ([]row, error) {
 		return slices.DeleteFunc(rows, func(r row) bool {
 			id, _ := lookup(r, field).(string)
 			return (id != "" && !isAnonymous(id)) != want
+		}), nil
+	case "segment":
+		var sg struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(arg, &sg); err != nil || sg.ID == "" {
+			return nil, fmt.Errorf("Bad Request: segment takes {id: segmentId}")
+		}
+		if _, ok := e.member(sg.ID, ""); !ok {
+			return nil, fmt.Errorf("Bad Request: unknown segment %q", sg.ID)
+		}
+		return slices.DeleteFunc(rows, func(r row) bool {
+			id, _ := lookup(r, "visitorId").(string)
+			in, _ := e.member(sg.ID, id)
+			return !in
 		}), nil
 	case "filter":
 		var text string

@@ -24,6 +24,9 @@ type env struct {
 	row map[string]any
 	now time.Time
 	loc *time.Location // the subscription's time zone
+	// member reports whether a visitor is in a segment (ok false: no
+	// such segment), for the segment step.
+	member func(segmentID, visitorID string) (in, ok bool)
 }
 
 type (

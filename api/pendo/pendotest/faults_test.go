@@ -1,6 +1,7 @@
 package pendotest_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,5 +81,75 @@ func TestFaults_AfterTheWorkAndCuts(t *testing.T) {
 	resp.Body.Close()
 	if err == nil || len(got) > 200 || emu.Cuts() != 1 {
 		t.Fatalf("read %d bytes, err %v, %d cuts: want at most 200 bytes, a broken connection, 1 cut", len(got), err, emu.Cuts())
+	}
+}
+
+// TestSegments: shared segments are listed and read by id (404 for
+// others); an aggregation's segment step keeps the members Pendo knows:
+// a rule segment's follow the metadata, an uploaded segment's ids that
+// never visited are not returned; an unknown segment is a 400.
+func TestSegments(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	emu := pendotest.New(pendotest.Options{IntegrationKey: "k"})
+	emu.SetClock(func() time.Time { return now })
+	for i := range 6 {
+		emu.PutVisitor(fmt.Sprintf("v%d", i), map[string]map[string]any{"agent": {"plan": []string{"free", "pro"}[i%2]}})
+	}
+	pro := emu.AddSegment("Pro users", func(md map[string]map[string]any) bool { return md["agent"]["plan"] == "pro" })
+	up := emu.AddUploadedSegment("Beta", "v0", "v2", "never-seen")
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("X-Pendo-Integration-Key", "k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := get("/api/v1/segment"); status != 200 || !strings.Contains(body, `"name":"Pro users"`) || !strings.Contains(body, `"name":"Beta"`) {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	if status, body := get("/api/v1/segment/" + pro); status != 200 || !strings.Contains(body, `"kind":"Segment"`) {
+		t.Fatalf("get: %d %s", status, body)
+	}
+	if status, _ := get("/api/v1/segment/nope"); status != 404 {
+		t.Fatalf("unknown segment: %d, want 404", status)
+	}
+	members := func(seg string) (int, []string) {
+		body := fmt.Sprintf(`{"response":{"mimeType":"application/json"},"request":{"pipeline":[{"source":{"visitors":null}},{"segment":{"id":%q}},{"select":{"visitorId":"visitorId"}}]}}`, seg)
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/aggregation", strings.NewReader(body))
+		req.Header.Set("X-Pendo-Integration-Key", "k")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Results []struct{ VisitorID string } `json:"results"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		var ids []string
+		for _, r := range out.Results {
+			ids = append(ids, r.VisitorID)
+		}
+		return resp.StatusCode, ids
+	}
+	if status, ids := members(pro); status != 200 || fmt.Sprint(ids) != "[v1 v3 v5]" {
+		t.Fatalf("pro members: %d %v", status, ids)
+	}
+	if _, ids := members(up); fmt.Sprint(ids) != "[v0 v2]" {
+		t.Fatalf("uploaded members %v, want the two Pendo knows", ids)
+	}
+	emu.PutVisitor("v0", map[string]map[string]any{"agent": {"plan": "pro"}})
+	if _, ids := members(pro); fmt.Sprint(ids) != "[v0 v1 v3 v5]" {
+		t.Fatalf("after v0 upgraded: %v", ids)
+	}
+	if status, _ := members("nope"); status != 400 {
+		t.Fatalf("an unknown segment in an aggregation: %d, want 400", status)
 	}
 }

@@ -76,6 +76,7 @@ type Server struct {
 
 	mu             sync.Mutex
 	visitors       map[string]*Entity
+	segments       map[string]*Segment
 	accounts       map[string]*Entity
 	schema         map[string]map[string]map[string]*Field // kind → group → field
 	windows        map[string][]time.Time                  // endpoint → admission times in the last second
@@ -212,6 +213,11 @@ func (s *Server) route(r *http.Request) (string, http.HandlerFunc, bool) {
 	switch {
 	case m == http.MethodPost && len(p) == 1 && p[0] == "aggregation":
 		return "aggregation", s.aggregate, false
+	case m == http.MethodGet && len(p) == 1 && p[0] == "segment":
+		return "segment", s.listSegments, false
+	case m == http.MethodGet && len(p) == 2 && p[0] == "segment":
+		id := p[1]
+		return "segment/get", func(w http.ResponseWriter, r *http.Request) { s.getSegment(w, id) }, false
 	case m == http.MethodGet && len(p) == 2 && p[0] == "token" && p[1] == "verify":
 		return "token/verify", s.verify, false
 	case m == http.MethodGet && len(p) == 3 && p[0] == "metadata" && p[1] == "schema":
