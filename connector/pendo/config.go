@@ -66,6 +66,9 @@ type Config struct {
 		HistoryDays int `yaml:"history_days"`
 		// AllApps reads every app of a multi-app subscription.
 		AllApps bool `yaml:"all_apps"`
+		// Segments names the segments the segments stream stages (by
+		// name, as shared with Everyone); empty stages all of them.
+		Segments []string `yaml:"segments"`
 	} `yaml:"extract"`
 
 	zone *time.Location

@@ -37,7 +37,7 @@ func (s *session) Source() extract.Source {
 		return nil
 	}
 	return &Source{Client: s.client, Tables: x.Streams, IncludeAnonymous: x.IncludeAnonymous, Incremental: connector.On(x.Incremental),
-		EventLookback: x.EventLookback.Duration, HistoryDays: x.HistoryDays, AllApps: x.AllApps, Now: s.env.Now}
+		EventLookback: x.EventLookback.Duration, HistoryDays: x.HistoryDays, AllApps: x.AllApps, Segments: x.Segments, Now: s.env.Now}
 }
 
 // Verify implements connector.Verifier: the visitor metadata schema, the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -45,10 +46,16 @@ type Source struct {
 	// PageSize is the visitors or accounts one aggregation call reads;
 	// default the client's (10,000).
 	PageSize int
+	// Segments names the segments the segments stream stages; empty
+	// stages every shared one.
+	Segments []string
 	Now      func() time.Time
 
 	entities map[string][]pendoColumn // by stream name
 	schemas  map[api.Kind]api.Schema
+
+	mu       sync.Mutex
+	segments []api.Segment // what the segments stream read this run
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -59,7 +66,7 @@ type pendoColumn struct {
 
 // StreamNames are the streams the Pendo source knows.
 func StreamNames() []string {
-	return []string{"visitors", "accounts", "events", "feature_events", "page_events", "track_events", "guide_events", "poll_events"}
+	return []string{"visitors", "accounts", "events", "feature_events", "page_events", "track_events", "guide_events", "poll_events", "segments"}
 }
 
 // eventTables maps event streams to client streams and their columns.
@@ -142,8 +149,11 @@ func (p *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 	p.entities = map[string][]pendoColumn{}
 	var out []extract.Stream
 	schemas := map[api.Kind]api.Schema{}
+	events := false
 	for _, name := range p.Tables {
 		switch name {
+		case "segments":
+			out = append(out, segmentStreams()...)
 		case "visitors", "accounts":
 			kind, idCol := api.Visitor, "visitor_id"
 			if name == "accounts" {
@@ -186,9 +196,10 @@ func (p *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 				st.After = npsResponses
 			}
 			out = append(out, st)
+			events = true
 		}
 	}
-	if len(out) > len(schemas) {
+	if events {
 		// Event streams carry ids; the catalog names them.
 		out = append(out, extract.Stream{Name: "pendo/catalog", Schema: "raw_pendo", Table: "catalog", Arrow: catalogSchema})
 	}
@@ -236,6 +247,10 @@ func (p *Source) Read(ctx context.Context, st extract.Stream, cursor string, emi
 		return extract.ReadResult{}, p.readSchema(st, emit)
 	case "catalog":
 		return extract.ReadResult{}, p.readCatalog(ctx, st, emit)
+	case "segments":
+		return extract.ReadResult{}, p.readSegments(ctx, st, emit)
+	case "segment_members":
+		return extract.ReadResult{}, p.readSegmentMembers(ctx, st, emit)
 	}
 	return p.readEvents(ctx, st, cursor, emit)
 }
