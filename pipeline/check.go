@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -221,7 +222,11 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 			continue
 		}
 		for _, e := range load.Check(ctx, s.Spec, dest, cols) {
-			problem(e)
+			if apiFailure(e) {
+				res.Unreachable = append(res.Unreachable, e)
+			} else {
+				problem(e)
+			}
 		}
 		checked++
 	}
@@ -283,7 +288,11 @@ func stageShapes(ctx context.Context, opts Options, sessions map[string]connecto
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			res.Problems = append(res.Problems, fmt.Errorf("%s: extract: %w", c.Name, err))
+			if apiFailure(err) {
+				res.Unreachable = append(res.Unreachable, fmt.Errorf("%s: extract: %w", c.Name, err))
+			} else {
+				res.Problems = append(res.Problems, fmt.Errorf("%s: extract: %w", c.Name, err))
+			}
 			unknown["raw_"+c.Name] = "its streams could not be described"
 			continue
 		}
@@ -381,6 +390,15 @@ func columnTypes(ctx context.Context, db *sqlx.DB, model string) (map[string]str
 		out[c.Name] = c.Type
 	}
 	return out, nil
+}
+
+// apiFailure reports an error that is the API's or the network's, not
+// the project's: no answer, a timeout, or an answer that refuses nothing
+// (a 5xx, a 429: the clients' errors say so with Temporary).
+func apiFailure(err error) bool {
+	var t interface{ Temporary() bool }
+	var ne net.Error
+	return errors.As(err, &t) && t.Temporary() || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func firstLine(s string) string {

@@ -60,6 +60,13 @@ func (e *Error) kind() string {
 }
 
 // Unwrap lets errors.Is(err, ErrDailyLimit) find daily-limit refusals.
+// Temporary reports an answer that is not a refusal of the request: a
+// 5xx, a 429, or anything outside 4xx (a redirect not followed). A retry
+// later may succeed; the project need not change.
+func (e *Error) Temporary() bool {
+	return e.Status >= 500 || e.Status == 429 || e.Status < 400
+}
+
 func (e *Error) Unwrap() error {
 	if e.Status == 429 && e.PolicyName == "DAILY" {
 		return ErrDailyLimit

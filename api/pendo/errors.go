@@ -23,6 +23,12 @@ type Error struct {
 	Foreign bool
 }
 
+// Temporary reports an answer that is not a refusal of the request: a
+// 5xx, a 429, a gateway's page (Foreign), or anything outside 4xx.
+func (e *Error) Temporary() bool {
+	return e.Status >= 500 || e.Status == 429 || e.Status < 400 || e.Foreign
+}
+
 func (e *Error) Error() string {
 	msg := e.Message
 	if e.Status == http.StatusForbidden && msg == "" {
