@@ -177,7 +177,7 @@ type recipeCase struct {
 
 func recipeCases() []recipeCase {
 	return []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
-		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo()}
+		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList()}
 }
 
 // TestRecipes runs each recipe three times against a sandbox of its own,
@@ -373,6 +373,52 @@ func churnRiskTasks() recipeCase {
 			}
 			if n, want := len(recordsByKey(r, "tasks")), r.count(`SELECT count(*) FROM models.churn_risk_tasks`); n != want {
 				r.t.Errorf("%d tasks, want %d (one per episode)", n, want)
+			}
+		},
+	}
+}
+
+// segmentToList: the list holds the segment's matched contacts; a visitor
+// leaving the segment and another joining send exactly one remove and one
+// add.
+func segmentToList() recipeCase {
+	var list, leaving, joining string
+	var members []string
+	return recipeCase{
+		name: "pendo-segment-to-hubspot-list",
+		first: func(r *recipe, _ map[string]int64) {
+			id, ok := r.sb.HubSpot.ListByName(sandbox.ListPQL)
+			if !ok {
+				r.t.Fatal("no Product qualified list")
+			}
+			list = id
+			for _, row := range r.rows(`SELECT contact_id FROM models.segment_pql_contacts ORDER BY contact_id::BIGINT`) {
+				members = append(members, row[0])
+			}
+			if got := r.sb.HubSpot.ListMembers(list); !slices.Equal(got, members) {
+				r.t.Fatalf("list members %v, want the model's %v", got, members)
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			seg, _ := r.sb.Pendo.SegmentByName(sandbox.SegmentPQL)
+			in := r.rows(`SELECT i.visitor_id, i.contact_id FROM models.identity_contacts_visitors i
+				JOIN raw_pendo.segment_members m ON m.visitor_id = i.visitor_id WHERE i.status = 'matched' ORDER BY 2 LIMIT 1`)
+			out := r.rows(`SELECT visitor_id, contact_id FROM models.identity_contacts_visitors WHERE status = 'matched'
+				AND visitor_id NOT IN (SELECT visitor_id FROM raw_pendo.segment_members) ORDER BY 2 LIMIT 1`)
+			leaving, joining = in[0][1], out[0][1]
+			if err := r.sb.Pendo.RemoveFromSegment(seg, in[0][0]); err != nil {
+				r.t.Fatal(err)
+			}
+			if err := r.sb.Pendo.AddToSegment(seg, out[0][0]); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"pql_list": 2}
+		},
+		third: func(r *recipe) {
+			got := r.sb.HubSpot.ListMembers(list)
+			if slices.Contains(got, leaving) || !slices.Contains(got, joining) || len(got) != len(members) {
+				r.t.Errorf("after the change the list holds %d members (leaving %s in: %v, joining %s in: %v), want %d",
+					len(got), leaving, slices.Contains(got, leaving), joining, slices.Contains(got, joining), len(members))
 			}
 		},
 	}

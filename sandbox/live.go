@@ -28,6 +28,10 @@ type LiveOptions struct {
 	// company signs up: a HubSpot company and a Pendo account under its
 	// domain), and accounts whose metadata changes.
 	ActiveVisitors, VisitorEdits, NewAccounts, AccountEdits int
+	// Lists and segments: contacts joining or leaving the Newsletter list
+	// and visitors the Product qualified segment (an upload) takes in or
+	// lets go.
+	ListMoves, SegmentMoves int
 }
 
 func (o *LiveOptions) setDefaults() {
@@ -48,6 +52,8 @@ func (o *LiveOptions) setDefaults() {
 	def(&o.NewDeals, 1)
 	def(&o.NewAccounts, 1)
 	def(&o.AccountEdits, 2)
+	def(&o.ListMoves, 2)
+	def(&o.SegmentMoves, 2)
 	def(&o.ActiveVisitors, 20)
 	def(&o.VisitorEdits, 3)
 	if o.Seed == 0 {
@@ -96,7 +102,8 @@ func (l *Life) Step(from, to time.Time) error {
 	}
 	rates := LiveOptions{ContactEdits: n(o.ContactEdits), StageMoves: n(o.StageMoves), OwnerChanges: n(o.OwnerChanges),
 		NewContacts: n(o.NewContacts), Archives: n(o.Archives), Reassociations: n(o.Reassociations), NewDeals: n(o.NewDeals),
-		ActiveVisitors: n(o.ActiveVisitors), VisitorEdits: n(o.VisitorEdits), NewAccounts: n(o.NewAccounts), AccountEdits: n(o.AccountEdits)}
+		ActiveVisitors: n(o.ActiveVisitors), VisitorEdits: n(o.VisitorEdits), NewAccounts: n(o.NewAccounts), AccountEdits: n(o.AccountEdits),
+		ListMoves: n(o.ListMoves), SegmentMoves: n(o.SegmentMoves)}
 	if err := l.signUpAccounts(rates.NewAccounts); err != nil {
 		return err
 	}
@@ -108,6 +115,47 @@ func (l *Life) Step(from, to time.Time) error {
 	}
 	l.useProduct(from, to, rates)
 	l.editAccounts(rates.AccountEdits)
+	return l.moveMembers(rates)
+}
+
+// moveMembers moves contacts in and out of the Newsletter list and
+// visitors in and out of the Product qualified segment, each a toggle.
+func (l *Life) moveMembers(rates LiveOptions) error {
+	hs, pd := l.sb.HubSpot, l.sb.Pendo
+	if list, ok := hs.ListByName(ListNewsletter); ok {
+		contacts := l.live("contacts")
+		for range rates.ListMoves {
+			if len(contacts) == 0 {
+				break
+			}
+			id := l.pick(contacts)
+			move := hs.AddToList
+			if slices.Contains(hs.ListMembers(list), id) {
+				move = hs.RemoveFromList
+			}
+			if err := move(list, id); err != nil {
+				return fmt.Errorf("sandbox: move contact %s in the %s list: %w", id, ListNewsletter, err)
+			}
+			l.Changes["list_move"]++
+		}
+	}
+	if seg, ok := pd.SegmentByName(SegmentPQL); ok {
+		visitors := slices.DeleteFunc(pd.VisitorIDs(), func(id string) bool { return strings.HasPrefix(id, "_PENDO_T_") })
+		for range rates.SegmentMoves {
+			if len(visitors) == 0 {
+				break
+			}
+			id := l.pick(visitors)
+			move := pd.AddToSegment
+			if slices.Contains(pd.SegmentMembers(seg), id) {
+				move = pd.RemoveFromSegment
+			}
+			if err := move(seg, id); err != nil {
+				return fmt.Errorf("sandbox: move visitor %s in the %s segment: %w", id, SegmentPQL, err)
+			}
+			l.Changes["segment_move"]++
+		}
+	}
 	return nil
 }
 

@@ -49,6 +49,9 @@ func TestLive_Reproducible(t *testing.T) {
 			fmt.Fprintln(h, id, sb.HubSpot.Associations("contacts", id, "companies"))
 		}
 		fmt.Fprintln(h, len(sb.HubSpot.ObjectIDs("deals")), len(sb.HubSpot.ObjectIDs("companies")))
+		news, _ := sb.HubSpot.ListByName(sandbox.ListNewsletter)
+		pql, _ := sb.Pendo.SegmentByName(sandbox.SegmentPQL)
+		fmt.Fprintln(h, sb.HubSpot.ListMembers(news), sb.Pendo.SegmentMembers(pql))
 		for _, kind := range []string{"page", "feature", "track", "poll"} {
 			fmt.Fprintln(h, kind, len(sb.Pendo.Activities(kind)))
 		}
@@ -64,7 +67,7 @@ func TestLive_Reproducible(t *testing.T) {
 		t.Fatal("seeds 7 and 8 made the same world")
 	}
 	for _, kind := range []string{"contact_edit", "stage_move", "owner_change", "new_contact", "archive", "reassociation", "new_deal",
-		"activity", "visitor_edit", "new_account", "account_edit"} {
+		"activity", "visitor_edit", "new_account", "account_edit", "list_move", "segment_move"} {
 		if changes[kind] == 0 {
 			t.Errorf("no %s in a simulated day: %v", kind, changes)
 		}

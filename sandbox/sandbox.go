@@ -245,7 +245,63 @@ func Seed(hs *hubspottest.Server, pd *pendotest.Server, opts Options) error {
 	for i := 0; i < opts.Anonymous; i++ {
 		pd.PutVisitor(fmt.Sprintf("_PENDO_T_%08x", rng.Uint32()), nil)
 	}
-	return pendotest.GenerateActivity(pd, pendotest.ActivityOptions{Seed: opts.Seed, Now: now})
+	if err := pendotest.GenerateActivity(pd, pendotest.ActivityOptions{Seed: opts.Seed, Now: now}); err != nil {
+		return err
+	}
+	return seedListsAndSegments(hs, pd, gen)
+}
+
+// Lists and segments the sandbox seeds, over the generated people.
+const (
+	// ListPQL is an empty manual list: the Pendo segment → HubSpot list
+	// recipe fills it.
+	ListPQL = "Product qualified"
+	// ListNewsletter is a manual list of every third contact; the living
+	// world moves contacts in and out.
+	ListNewsletter = "Newsletter"
+	// ListCustomers is a DYNAMIC list: the contacts whose lifecycle stage
+	// is customer.
+	ListCustomers = "Customers"
+	// SegmentPQL is an uploaded Pendo segment of every fifth identified
+	// visitor; the living world moves visitors in and out.
+	SegmentPQL = "Product qualified"
+	// SegmentFrench is a rule segment: visitors whose agent language is
+	// fr_FR (the living world's visitor edits change languages).
+	SegmentFrench = "French speakers"
+)
+
+// seedListsAndSegments adds the lists and segments above, from the
+// generated people by position (no random draw: the rest of the seeded
+// world is as it was).
+func seedListsAndSegments(hs *hubspottest.Server, pd *pendotest.Server, gen *hubspottest.Generated) error {
+	if _, err := hs.CreateList(ListPQL, "contacts", "MANUAL"); err != nil {
+		return err
+	}
+	news, err := hs.CreateList(ListNewsletter, "contacts", "MANUAL")
+	if err != nil {
+		return err
+	}
+	var members []string
+	for i, p := range gen.People {
+		if i%3 == 0 {
+			members = append(members, p.ContactID)
+		}
+	}
+	if err := hs.AddToList(news, members...); err != nil {
+		return err
+	}
+	if _, err := hs.AddDynamicList(ListCustomers, "contacts", func(o hubspottest.Object) bool { return o.Properties["lifecyclestage"] == "customer" }); err != nil {
+		return err
+	}
+	var pql []string
+	for i, id := range pd.VisitorIDs() {
+		if strings.HasPrefix(id, "user-") && i%5 == 0 {
+			pql = append(pql, id)
+		}
+	}
+	pd.AddUploadedSegment(SegmentPQL, pql...)
+	pd.AddSegment(SegmentFrench, func(md map[string]map[string]any) bool { return md["agent"]["language"] == "fr_FR" })
+	return nil
 }
 
 // seedRecipeProperties adds the contact property types the HubSpot → Pendo

@@ -64,6 +64,46 @@ func (s *Server) SetSegmentMembers(id string, visitors ...string) error {
 	return nil
 }
 
+// AddToSegment and RemoveFromSegment change an uploaded segment's
+// visitors, as a new CSV upload would.
+func (s *Server) AddToSegment(id string, visitors ...string) error {
+	return s.editSegment(id, visitors, true)
+}
+
+func (s *Server) RemoveFromSegment(id string, visitors ...string) error {
+	return s.editSegment(id, visitors, false)
+}
+
+func (s *Server) editSegment(id string, visitors []string, add bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seg := s.segments[id]
+	if seg == nil || seg.Rule != nil {
+		return fmt.Errorf("pendotest: no uploaded segment %s", id)
+	}
+	for _, v := range visitors {
+		if add {
+			seg.Uploaded[v] = true
+		} else {
+			delete(seg.Uploaded, v)
+		}
+	}
+	seg.UpdatedAt = s.now()
+	return nil
+}
+
+// SegmentByName returns the id of the segment called name.
+func (s *Server) SegmentByName(name string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, seg := range s.segments {
+		if seg.Name == name {
+			return id, true
+		}
+	}
+	return "", false
+}
+
 // SegmentMembers lists the visitors Pendo knows that are members, sorted.
 func (s *Server) SegmentMembers(id string) []string {
 	s.mu.Lock()
