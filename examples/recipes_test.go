@@ -177,7 +177,7 @@ type recipeCase struct {
 
 func recipeCases() []recipeCase {
 	return []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
-		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList()}
+		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList(), listsToPendo()}
 }
 
 // TestRecipes runs each recipe three times against a sandbox of its own,
@@ -373,6 +373,37 @@ func churnRiskTasks() recipeCase {
 			}
 			if n, want := len(recordsByKey(r, "tasks")), r.count(`SELECT count(*) FROM models.churn_risk_tasks`); n != want {
 				r.t.Errorf("%d tasks, want %d (one per episode)", n, want)
+			}
+		},
+	}
+}
+
+// listsToPendo: Pendo visitors carry their contact's lists; a contact
+// joining the Newsletter list sends exactly its visitor.
+func listsToPendo() recipeCase {
+	var visitor string
+	return recipeCase{
+		name: "hubspot-lists-to-pendo",
+		first: func(r *recipe, _ map[string]int64) {
+			row := r.one(`SELECT visitor_id, hubspot_lists FROM models.hubspot_list_traits WHERE in_newsletter ORDER BY visitor_id LIMIT 1`)
+			md, _ := r.sb.Pendo.Visitor(row[0])
+			if md["custom"]["in_newsletter"] != true || md["custom"]["hubspot_lists"] != row[1] {
+				r.t.Fatalf("visitor %s: %v, want in_newsletter and lists %q", row[0], md["custom"], row[1])
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			row := r.one(`SELECT i.visitor_id, i.contact_id FROM models.identity_contacts_visitors i JOIN models.hubspot_list_traits t USING (visitor_id)
+				WHERE i.status = 'matched' AND NOT t.in_newsletter ORDER BY i.contact_id LIMIT 1`)
+			visitor = row[0]
+			list, _ := r.sb.HubSpot.ListByName(sandbox.ListNewsletter)
+			if err := r.sb.HubSpot.AddToList(list, row[1]); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"hubspot_list_traits": 1}
+		},
+		third: func(r *recipe) {
+			if md, _ := r.sb.Pendo.Visitor(visitor); md["custom"]["in_newsletter"] != true || !strings.Contains(fmt.Sprint(md["custom"]["hubspot_lists"]), "Newsletter") {
+				r.t.Errorf("visitor %s after joining the list: %v", visitor, md["custom"])
 			}
 		},
 	}
