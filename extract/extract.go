@@ -324,7 +324,7 @@ func (r *streamRun) ingestErr(err error) error {
 // merge: straight into the table, inside the transaction, with no
 // staging copy (first loads are the big ones).
 func (r *streamRun) loadWhole(conn *sql.Conn, view string) error {
-	tx, err := conn.BeginTx(r.ctx, nil)
+	tx, err := beginTx(r.ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -357,7 +357,7 @@ func (r *streamRun) loadStaged(conn *sql.Conn, view string) error {
 	if err := r.readDone(); err != nil {
 		return err
 	}
-	tx, err := conn.BeginTx(r.ctx, nil)
+	tx, err := beginTx(r.ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -375,6 +375,19 @@ func (r *streamRun) loadStaged(conn *sql.Conn, view string) error {
 		}
 	}
 	return commit(r.ctx, tx, r.runID, r.st, r.read, r.rows.Load(), r.changes, r.opts.now())
+}
+
+// beginTx begins a transaction on conn whose statements are canceled
+// with ctx but which is not rolled back behind the caller's back: a Tx
+// watching a canceled context rolls back and discards the connection in a
+// goroutine of its own, racing the caller's next statement on the same
+// connection (database/sql then hands out a closed one). The caller's
+// deferred Rollback ends it instead.
+func beginTx(ctx context.Context, conn *sql.Conn) (*sql.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return conn.BeginTx(context.WithoutCancel(ctx), nil)
 }
 
 // countRows is how many rows the stream's table holds (-1: no table yet).

@@ -154,7 +154,13 @@ func record(ctx context.Context, w *warehouse.Warehouse, scrub *redact.Redactor,
 	// A connection of its own: the sync's connection is busy holding the
 	// plan, and the Arrow view lives on the connection that registers it.
 	return w.WithArrow(ctx, rdr, func(rc *sql.Conn, view string) error {
-		tx, err := rc.BeginTx(ctx, nil)
+		// Not rolled back by ctx in a goroutine of its own (it would close
+		// the connection under the next statement): statements still stop
+		// with ctx, and the deferred Rollback ends it.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		tx, err := rc.BeginTx(context.WithoutCancel(ctx), nil)
 		if err != nil {
 			return err
 		}

@@ -112,25 +112,24 @@ func (s *Server) newList(name, typeID, processing string) (*List, error) {
 
 // AddToList and RemoveFromList change a MANUAL or SNAPSHOT list's members
 // as a user does.
-func (s *Server) AddToList(listID string, ids ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.lists.lists[listID]
-	if l == nil || l.ProcessingType == "DYNAMIC" {
-		return fmt.Errorf("hubspottest: no manual list %s", listID)
-	}
-	s.addMembers(l, ids)
-	return nil
-}
+func (s *Server) AddToList(listID string, ids ...string) error { return s.editList(listID, ids, true) }
 
 func (s *Server) RemoveFromList(listID string, ids ...string) error {
+	return s.editList(listID, ids, false)
+}
+
+func (s *Server) editList(listID string, ids []string, add bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.lists.lists[listID]
 	if l == nil || l.ProcessingType == "DYNAMIC" {
 		return fmt.Errorf("hubspottest: no manual list %s", listID)
 	}
-	s.removeMembers(l, ids)
+	if add {
+		s.addMembers(l, ids)
+	} else {
+		s.removeMembers(l, ids)
+	}
 	return nil
 }
 
