@@ -177,7 +177,7 @@ type recipeCase struct {
 
 func recipeCases() []recipeCase {
 	return []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
-		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList(), listsToPendo()}
+		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList(), listsToPendo(), pendoIDs()}
 }
 
 // TestRecipes runs each recipe three times against a sandbox of its own,
@@ -373,6 +373,44 @@ func churnRiskTasks() recipeCase {
 			}
 			if n, want := len(recordsByKey(r, "tasks")), r.count(`SELECT count(*) FROM models.churn_risk_tasks`); n != want {
 				r.t.Errorf("%d tasks, want %d (one per episode)", n, want)
+			}
+		},
+	}
+}
+
+// pendoIDs: matched contacts and companies carry their Pendo ids; a new
+// contact that matches a visitor HubSpot did not have sends exactly that
+// contact.
+func pendoIDs() recipeCase {
+	var visitor, contact string
+	return recipeCase{
+		name: "pendo-ids-to-hubspot",
+		first: func(r *recipe, _ map[string]int64) {
+			row := r.one(`SELECT id, pendo_visitor_id FROM models.pendo_visitor_ids ORDER BY id LIMIT 1`)
+			if got := r.hubspot("contacts", row[0])["pendo_visitor_id"]; got != row[1] {
+				r.t.Errorf("contact %s: pendo_visitor_id %q, want %q", row[0], got, row[1])
+			}
+			row = r.one(`SELECT id, pendo_account_id FROM models.pendo_account_ids ORDER BY id LIMIT 1`)
+			if got := r.hubspot("companies", row[0])["pendo_account_id"]; got != row[1] {
+				r.t.Errorf("company %s: pendo_account_id %q, want %q", row[0], got, row[1])
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			// A visitor HubSpot has no contact for signs up in the CRM.
+			row := r.one(`SELECT visitor_id, lower(trim(agent__email)) FROM raw_pendo.visitors WHERE visitor_id LIKE 'user-x%' AND
+				agent__email IS NOT NULL AND lower(trim(agent__email)) NOT IN (SELECT lower(email) FROM raw_hubspot.contacts WHERE email IS NOT NULL)
+				ORDER BY visitor_id LIMIT 1`)
+			visitor = row[0]
+			id, err := r.sb.HubSpot.CreateObject("contacts", map[string]string{"email": row[1], "firstname": "New"})
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			contact = id
+			return map[string]int64{"pendo_visitor_ids": 1, "pendo_account_ids": 0}
+		},
+		third: func(r *recipe) {
+			if got := r.hubspot("contacts", contact)["pendo_visitor_id"]; got != visitor {
+				r.t.Errorf("the new contact %s: pendo_visitor_id %q, want %q", contact, got, visitor)
 			}
 		},
 	}
