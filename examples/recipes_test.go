@@ -177,7 +177,7 @@ type recipeCase struct {
 
 func recipeCases() []recipeCase {
 	return []recipeCase{hubspotToPendo(), npsToHubSpot(), churnRiskTasks(), pqlLifecycleStage(), trialMilestones(),
-		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList(), listsToPendo(), pendoIDs()}
+		featureAdoption(), expansionDeals(), pendoEventsToHubSpot(), warehouseEventsToPendo(), segmentToList(), listsToPendo(), pendoIDs(), segmentsToProperty()}
 }
 
 // TestRecipes runs each recipe three times against a sandbox of its own,
@@ -488,6 +488,48 @@ func segmentToList() recipeCase {
 			if slices.Contains(got, leaving) || !slices.Contains(got, joining) || len(got) != len(members) {
 				r.t.Errorf("after the change the list holds %d members (leaving %s in: %v, joining %s in: %v), want %d",
 					len(got), leaving, slices.Contains(got, leaving), joining, slices.Contains(got, joining), len(members))
+			}
+		},
+	}
+}
+
+// segmentsToProperty: each matched contact's segments in a multiple
+// checkboxes property; a visitor leaving its only segment clears its
+// contact, one joining a segment sets the joined value.
+func segmentsToProperty() recipeCase {
+	var leaving, joining, joined string
+	return recipeCase{
+		name: "pendo-segments-to-hubspot-property",
+		first: func(r *recipe, _ map[string]int64) {
+			for _, row := range r.rows(`SELECT id, pendo_segments FROM models.contact_segments ORDER BY pendo_segments DESC, id LIMIT 3`) {
+				if got := r.hubspot("contacts", row[0])[sandbox.PropertySegments]; got != row[1] {
+					r.t.Errorf("contact %s: %s %q, want %q", row[0], sandbox.PropertySegments, got, row[1])
+				}
+			}
+		},
+		change: func(r *recipe) map[string]int64 {
+			seg, _ := r.sb.Pendo.SegmentByName(sandbox.SegmentPQL)
+			out := r.one(`SELECT i.visitor_id, i.contact_id FROM models.identity_contacts_visitors i JOIN models.contact_segments c ON c.id = i.contact_id
+				WHERE i.status = 'matched' AND c.pendo_segments = 'Product qualified' ORDER BY 2 LIMIT 1`)
+			in := r.one(`SELECT visitor_id, contact_id, coalesce((SELECT pendo_segments || ';' FROM models.contact_segments WHERE id = contact_id), '') || 'Product qualified'
+				FROM models.identity_contacts_visitors WHERE status = 'matched'
+				AND visitor_id NOT IN (SELECT m.visitor_id FROM raw_pendo.segment_members m JOIN raw_pendo.segments s ON s.id = m.segment_id WHERE s.name = 'Product qualified')
+				ORDER BY 2 LIMIT 1`)
+			leaving, joining, joined = out[1], in[1], in[2]
+			if err := r.sb.Pendo.RemoveFromSegment(seg, out[0]); err != nil {
+				r.t.Fatal(err)
+			}
+			if err := r.sb.Pendo.AddToSegment(seg, in[0]); err != nil {
+				r.t.Fatal(err)
+			}
+			return map[string]int64{"contact_segments": 2}
+		},
+		third: func(r *recipe) {
+			if got := r.hubspot("contacts", leaving)[sandbox.PropertySegments]; got != "" {
+				r.t.Errorf("contact %s left its only segment: %s %q, want it cleared", leaving, sandbox.PropertySegments, got)
+			}
+			if got := r.hubspot("contacts", joining)[sandbox.PropertySegments]; got != joined {
+				r.t.Errorf("contact %s joined: %s %q, want %q", joining, sandbox.PropertySegments, got, joined)
 			}
 		},
 	}

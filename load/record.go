@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -77,7 +78,7 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 			if err := json.Unmarshal([]byte(old.String), &oldVals); err != nil {
 				return nil, 0, fmt.Errorf("row %s: snapshot payload: %w", p.row.Key, err)
 			}
-			p.row.Values = map[string]json.RawMessage{}
+			p.row.Values, p.row.Sent = map[string]json.RawMessage{}, oldVals
 			for k := range oldVals {
 				p.row.Values[k] = json.RawMessage("null")
 			}
@@ -91,6 +92,7 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 			if err := json.Unmarshal([]byte(old.String), &oldVals); err != nil {
 				return nil, 0, fmt.Errorf("row %s: snapshot payload: %w", p.row.Key, err)
 			}
+			p.row.Sent = maps.Clone(oldVals)
 			for k, v := range newVals {
 				if ov, ok := oldVals[k]; ok && string(ov) == string(v) {
 					delete(newVals, k)

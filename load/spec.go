@@ -78,6 +78,10 @@ type Row struct {
 	Key    string
 	Op     Op
 	Values map[string]json.RawMessage
+	// Sent holds, for a change or a removal, every field's value as last
+	// sent (the snapshot): what a destination that writes pairs, not
+	// fields, needs to undo.
+	Sent map[string]json.RawMessage
 	// DestID is the destination's id for the record, when a previous push
 	// created it (create mode).
 	DestID string

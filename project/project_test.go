@@ -78,6 +78,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"pendo_track_update", goodConfig, "model: m\ndestination: pendo\nobject: track_events\nkey: event_key\nmode: update\nfields: {a: b}\n", "syncs/traits.yml:5: mode: pendo track_events syncs use mode events"},
 		{"pendo_unknown_object", goodConfig, "model: m\ndestination: pendo\nobject: guides\nkey: id\nfields: {a: b}\n", `syncs/traits.yml:3: object: pendo syncs support visitors, accounts and track_events, not "guides"`},
 		{"hubspot_list_without_name", goodConfig, "model: m\ndestination: hubspot\nobject: lists\nkey: id\nfields: {id: record}\n", "syncs/traits.yml: list: is required for object: lists"},
+		{"hubspot_list_pairs_extra_field", goodConfig, "model: m\ndestination: hubspot\nobject: lists\nkey: k\nfields: {l: list, id: record, x: email}\n", "or map two columns for (list, record) pairs"},
 		{"hubspot_list_archive", goodConfig, "model: m\ndestination: hubspot\nobject: lists\nlist: PQL\nkey: id\non_remove: archive\nfields: {id: record}\n", "on_remove: a list sync removes members"},
 		{"hubspot_list_other_field", goodConfig, "model: m\ndestination: hubspot\nobject: lists\nlist: PQL\nkey: id\nfields: {id: email}\n", `fields: a list sync maps its key, the record id, to "record"`},
 		{"hubspot_list_on_objects", goodConfig, "model: m\ndestination: hubspot\nobject: contacts\nlist: PQL\nkey: id\nfields: {a: b}\n", "list: names a HubSpot list"},

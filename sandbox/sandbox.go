@@ -268,6 +268,10 @@ const (
 	// SegmentFrench is a rule segment: visitors whose agent language is
 	// fr_FR (the living world's visitor edits change languages).
 	SegmentFrench = "French speakers"
+	// PropertySegments is a contact "multiple checkboxes" property with
+	// one option per seeded segment, its value the segment's name: the
+	// Pendo segments → HubSpot property recipe fills it.
+	PropertySegments = "pendo_segments"
 )
 
 // seedListsAndSegments adds the lists and segments above, from the
@@ -301,7 +305,12 @@ func seedListsAndSegments(hs *hubspottest.Server, pd *pendotest.Server, gen *hub
 	}
 	pd.AddUploadedSegment(SegmentPQL, pql...)
 	pd.AddSegment(SegmentFrench, func(md map[string]map[string]any) bool { return md["agent"]["language"] == "fr_FR" })
-	return nil
+	var opts []hubspottest.Option
+	for i, seg := range []string{SegmentFrench, SegmentPQL} {
+		opts = append(opts, hubspottest.Option{Label: seg, Value: seg, DisplayOrder: i})
+	}
+	return hs.AddProperty("contacts", hubspottest.Property{Name: PropertySegments, Label: "Pendo segments", Type: "enumeration",
+		FieldType: "checkbox", GroupName: "contactinformation", Options: opts})
 }
 
 // seedRecipeProperties adds the contact property types the HubSpot → Pendo

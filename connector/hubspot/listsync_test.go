@@ -105,3 +105,93 @@ func TestListSync(t *testing.T) {
 		}
 	}
 }
+
+// TestListSync_Pairs keeps many lists from (list, record) pairs: a list
+// create_fields makes, a pair naming a DYNAMIC list rejected at plan time
+// and a missing record skipped; a pair whose list changes under its key
+// leaves the old list and joins the new one.
+func TestListSync_Pairs(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
+	var ids []string
+	for i := range 5 {
+		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("p%d@x.com", i)})
+		ids = append(ids, id)
+	}
+	news, _ := emu.CreateList("Newsletter", "contacts", "MANUAL")
+	emu.AddDynamicList("Everyone", "contacts", func(hubspottest.Object) bool { return true })
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	model := func(pairs ...[3]string) {
+		t.Helper()
+		var keys, lists, recs []string
+		for _, p := range pairs {
+			keys, lists, recs = append(keys, p[0]), append(lists, p[1]), append(recs, p[2])
+		}
+		if _, err := w.DB().Exec(`CREATE OR REPLACE TABLE models.memberships AS
+			SELECT unnest(?::VARCHAR[]) AS membership, unnest(?::VARCHAR[]) AS list_name, unnest(?::VARCHAR[]) AS contact_id`, keys, lists, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := load.Spec{Name: "memberships", File: "syncs/memberships.yml", Model: "memberships", Key: "membership", Mode: load.Update, OnRemove: load.Clear,
+		CreateFields: true, Fields: []load.Field{{Column: "list_name", Field: listNameField}, {Column: "contact_id", Field: listRecordField}}}
+	sync := func(run string) load.Result {
+		t.Helper()
+		now = now.Add(time.Minute)
+		d := &listDest{client: c, target: target{object: "lists", pairs: true, listObject: "contacts", mode: load.Update, size: 1000}}
+		r, err := load.Sync(ctx, w, run, spec, d)
+		if err != nil {
+			t.Fatalf("%s: %v", run, err)
+		}
+		return r
+	}
+	members := func(name string) []string {
+		id, ok := emu.ListByName(name)
+		if !ok {
+			t.Fatalf("no list %q", name)
+		}
+		return emu.ListMembers(id)
+	}
+	model([3]string{"m0", "Newsletter", ids[0]}, [3]string{"m1", "newsletter", ids[1]}, [3]string{"m2", "Beta", ids[1]},
+		[3]string{"m3", "Everyone", ids[2]}, [3]string{"m4", "Beta", "999999"})
+	if r := sync("r1"); r.Applied != 3 || r.Rejected != 1 || r.Skipped != 1 {
+		t.Fatalf("first run: %+v; want 3 applied, the DYNAMIC list's pair rejected, the missing contact skipped", r)
+	}
+	if got := members("Newsletter"); !slices.Equal(got, ids[:2]) {
+		t.Errorf("Newsletter %v, want %v", got, ids[:2])
+	}
+	if got := members("Beta"); !slices.Equal(got, ids[1:2]) {
+		t.Errorf("Beta (created) %v, want %v", got, ids[1:2])
+	}
+	if r := sync("r2"); r.Applied != 0 {
+		t.Fatalf("second run: %+v, want nothing sent", r)
+	}
+	model([3]string{"m1", "Newsletter", ids[1]}, [3]string{"m2", "Newsletter", ids[3]}, [3]string{"m3", "Everyone", ids[2]},
+		[3]string{"m4", "Beta", "999999"}, [3]string{"m5", "Beta", ids[4]})
+	before, _ := emu.Requests()
+	if r := sync("r3"); r.Applied != 4 {
+		t.Fatalf("third run: %+v, want a removal, a renamed list (no call), a moved pair and an add", r)
+	}
+	after, _ := emu.Requests()
+	if got, want := members("Newsletter"), []string{ids[1], ids[3]}; !slices.Equal(got, want) || news == "" {
+		t.Errorf("Newsletter %v, want %v", got, want)
+	}
+	if got := members("Beta"); !slices.Equal(got, ids[4:5]) {
+		t.Errorf("Beta %v, want %v", got, ids[4:5])
+	}
+	for p, want := range map[string]int{"PUT /crm/v3/lists/{listId}/memberships/add": 2, "PUT /crm/v3/lists/{listId}/memberships/remove": 2} {
+		if n := after[p] - before[p]; n != want {
+			t.Errorf("%s: %d calls, want %d (one per list)", p, n, want)
+		}
+	}
+}

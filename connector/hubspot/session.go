@@ -77,7 +77,7 @@ func (s *session) Destination(t connector.Target, share float64) (load.Destinati
 	if tg.event != "" {
 		return &events{client: client, event: tg.event, size: tg.size}, nil
 	}
-	if tg.list != "" {
+	if tg.list != "" || tg.pairs {
 		return &listDest{client: client, target: *tg}, nil
 	}
 	return &objects{client: client, target: *tg}, nil

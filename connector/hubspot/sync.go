@@ -48,6 +48,7 @@ func (c *Config) SyncKeys() any { return &syncSettings{} }
 type target struct {
 	object      string
 	list        string // object: lists: the list's name, and the type of its records
+	pairs       bool   // object: lists without list: (list, record) pairs
 	listObject  string
 	match       string
 	event       string
@@ -63,6 +64,9 @@ func (t *target) String() string {
 	}
 	if t.list != "" {
 		return fmt.Sprintf("hubspot list %q", t.list)
+	}
+	if t.pairs {
+		return "hubspot lists"
 	}
 	return "hubspot " + t.object
 }
