@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,12 +20,117 @@ import (
 )
 
 func TestLoadSuite(t *testing.T) {
-	for _, target := range []loadtest.Target{objectsTarget(), eventsTarget()} {
+	for _, target := range []loadtest.Target{objectsTarget(), eventsTarget(), listsTarget()} {
 		t.Run(target.Name, func(t *testing.T) { loadtest.Run(t, target) })
 	}
 }
 
-func TestExtractSuite(t *testing.T) { extracttest.Run(t, contactsSource()) }
+func TestExtractSuite(t *testing.T) {
+	for _, src := range []extracttest.Source{contactsSource(), listsSource(), listMembershipsSource()} {
+		t.Run(src.Name, func(t *testing.T) { extracttest.Run(t, src) })
+	}
+}
+
+// listServer is an emulator and a client for the list streams; reads of
+// paths under /crm/v3/lists holding part fail while the returned flag is
+// set.
+func listServer(t *testing.T, part string) (*hubspottest.Server, *clock.Manual, *api.Client, *atomic.Bool) {
+	clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 1_000_000, SearchPerSecond: 1_000_000, Now: clk.Now})
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && strings.HasPrefix(r.URL.Path, "/crm/v3/lists") && strings.Contains(r.URL.Path, part) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(map[string]string{"status": "error", "message": "This app hasn't been granted all required scopes", "category": "MISSING_SCOPES"})
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := api.New(api.Config{BaseURL: srv.URL, Token: "t", BurstLimit: 1_000_000, SearchPerSecond: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, clk, c, &failing
+}
+
+// listsSource is raw_hubspot.lists, read whole: a Put makes a manual
+// list named value, or renames it.
+func listsSource() extracttest.Source {
+	return extracttest.Source{Name: "hubspot_lists", New: func(t *testing.T) *extracttest.Fixture {
+		emu, clk, c, failing := listServer(t, "/")
+		ids := map[string]string{}
+		return &extracttest.Fixture{
+			Source: &Source{Client: c, Objects: []string{"lists"}, Incremental: true, Lookback: 5 * time.Minute, Now: clk.Now},
+			Stream: "hubspot/lists", Schema: "raw_hubspot", Table: "lists", KeyColumn: "id", ValueColumn: "name",
+			Put: func(ref, value string) string {
+				if id, ok := ids[ref]; ok {
+					if err := emu.RenameList(id, value); err != nil {
+						t.Fatal(err)
+					}
+					return id
+				}
+				id, err := emu.CreateList(value, "contacts", "MANUAL")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[ref] = id
+				return id
+			},
+			Advance: clk.Advance, Now: clk.Now, Whole: true, Fail: failing.Store,
+		}
+	}}
+}
+
+// listMembershipsSource is raw_hubspot.list_memberships (read with the
+// lists): a Put moves a contact into the manual list named value, out of
+// the one it was in; the table holds that list's id.
+func listMembershipsSource() extracttest.Source {
+	return extracttest.Source{Name: "hubspot_list_memberships", New: func(t *testing.T) *extracttest.Fixture {
+		emu, clk, c, failing := listServer(t, "/memberships")
+		lists, in, contacts := map[string]string{}, map[string]string{}, map[string]string{}
+		list := func(name string) string {
+			if id, ok := lists[name]; ok {
+				return id
+			}
+			id, err := emu.CreateList(name, "contacts", "MANUAL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists[name] = id
+			return id
+		}
+		lookback := 5 * time.Minute
+		return &extracttest.Fixture{
+			Source: &Source{Client: c, Objects: []string{"lists"}, Incremental: true, Lookback: lookback, Now: clk.Now},
+			Stream: "hubspot/list_memberships", With: []string{"hubspot/lists"}, Schema: "raw_hubspot", Table: "list_memberships",
+			KeyColumn: "record_id", ValueColumn: "list_id",
+			Put: func(ref, value string) string {
+				id, ok := contacts[ref]
+				if !ok {
+					var err error
+					if id, err = emu.CreateObject("contacts", map[string]string{"email": ref + "@x.com"}); err != nil {
+						t.Fatal(err)
+					}
+					contacts[ref] = id
+				}
+				if old, ok := in[ref]; ok && old != value {
+					if err := emu.RemoveFromList(list(old), id); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := emu.AddToList(list(value), id); err != nil {
+					t.Fatal(err)
+				}
+				in[ref] = value
+				return id
+			},
+			Value:   list,
+			Advance: clk.Advance, Now: clk.Now, Lookback: lookback, Many: 1200, Fail: failing.Store,
+		}
+	}}
+}
 
 // suiteServer serves emu, counting the write calls path matches; storm
 // spends the token's whole burst window.
@@ -91,6 +197,60 @@ func objectsTarget() loadtest.Target {
 				return o.Properties["lifecyclestage"], o.Properties["usage_score"], true
 			}
 			f.Field = func(key, name string) string { o, _ := emu.Object("contacts", key); return o.Properties[name] }
+			f.Calls = calls.Load
+			f.Limited = func() int { _, n := emu.Requests(); return n }
+			if env.Storm {
+				f.Storm = storm
+			}
+			return f
+		}}
+}
+
+// listsTarget is contacts' list memberships, as (list, record) pairs
+// keyed by the record: a names one of three manual lists (Bad a DYNAMIC
+// one, refused at plan time).
+func listsTarget() loadtest.Target {
+	return loadtest.Target{Name: "hubspot_lists", Membership: true, OnRemove: []load.OnRemove{load.Clear},
+		New: func(t *testing.T, env loadtest.Env) *loadtest.Fixture {
+			emu := hubspottest.New(emulatorOptions(env))
+			good := []string{"Trial", "Customers A", "Churn risk"}
+			lists := map[string]string{}
+			for _, name := range good {
+				id, err := emu.CreateList(name, "contacts", "MANUAL")
+				if err != nil {
+					t.Fatal(err)
+				}
+				lists[name] = id
+			}
+			if _, err := emu.AddDynamicList("Everyone", "contacts", func(hubspottest.Object) bool { return true }); err != nil {
+				t.Fatal(err)
+			}
+			f := &loadtest.Fixture{Missing: "987654321", Good: good, Bad: "Everyone", Extra: "k AS record_id",
+				Spec: load.Spec{Name: "conf", File: "syncs/conf.yml", Model: "conf", Key: "k", Mode: load.Update, OnRemove: load.Ignore,
+					Fields: []load.Field{{Column: "a", Field: listNameField}, {Column: "record_id", Field: listRecordField}}}}
+			for i := range 4 {
+				id, err := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("c%d@x.com", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Keys = append(f.Keys, id)
+			}
+			c, calls, storm := suiteServer(t, emu, func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/memberships/") })
+			f.Destination = func(s load.Spec) load.Destination {
+				return &listDest{client: c, target: target{object: "lists", pairs: true, listObject: "contacts", mode: load.Update, size: 2}}
+			}
+			f.Get = func(key string) (string, string, bool) {
+				if o, ok := emu.Object("contacts", key); !ok || o.Archived {
+					return "", "", false
+				}
+				var in []string
+				for _, name := range good {
+					if slices.Contains(emu.ListMembers(lists[name]), key) {
+						in = append(in, name)
+					}
+				}
+				return strings.Join(in, ";"), "", true
+			}
 			f.Calls = calls.Load
 			f.Limited = func() int { _, n := emu.Requests(); return n }
 			if env.Storm {

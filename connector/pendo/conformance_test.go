@@ -25,7 +25,93 @@ func TestLoadSuite(t *testing.T) {
 	}
 }
 
-func TestExtractSuite(t *testing.T) { extracttest.Run(t, visitorsSource()) }
+func TestExtractSuite(t *testing.T) {
+	for _, src := range []extracttest.Source{visitorsSource(), segmentsSource(), segmentMembersSource()} {
+		t.Run(src.Name, func(t *testing.T) { extracttest.Run(t, src) })
+	}
+}
+
+// segmentServer is an emulator and a client for the segment streams;
+// calls to path fail while the returned flag is set.
+func segmentServer(t *testing.T, path string) (*pendotest.Server, *clock.Manual, *api.Client, *atomic.Bool) {
+	clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	emu := pendotest.New(pendotest.Options{IntegrationKey: key, RequestsPerSecond: 100_000, Now: clk.Now})
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && r.URL.Path == path {
+			http.Error(w, `{"overall":{},"fields":{},"message":"Forbidden"}`, http.StatusForbidden)
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := api.New(api.Config{BaseURL: srv.URL, IntegrationKey: key, RequestsPerSecond: 100_000, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, clk, c, &failing
+}
+
+// segmentsSource is raw_pendo.segments, read whole: a Put adds an
+// uploaded segment named value, or renames it.
+func segmentsSource() extracttest.Source {
+	return extracttest.Source{Name: "pendo_segments", New: func(t *testing.T) *extracttest.Fixture {
+		emu, clk, c, failing := segmentServer(t, "/api/v1/segment")
+		ids := map[string]string{}
+		return &extracttest.Fixture{
+			Source: &Source{Client: c, Tables: []string{"segments"}, Now: clk.Now},
+			Stream: "pendo/segments", Schema: "raw_pendo", Table: "segments", KeyColumn: "id", ValueColumn: "name",
+			Put: func(ref, value string) string {
+				if id, ok := ids[ref]; ok {
+					if err := emu.RenameSegment(id, value); err != nil {
+						t.Fatal(err)
+					}
+					return id
+				}
+				ids[ref] = emu.AddUploadedSegment(value)
+				return ids[ref]
+			},
+			Advance: clk.Advance, Now: clk.Now, Whole: true, Fail: failing.Store,
+		}
+	}}
+}
+
+// segmentMembersSource is raw_pendo.segment_members (read with the
+// segments), whole: a Put moves a visitor into the uploaded segment named
+// value, out of the one it was in; the table holds that segment's id.
+func segmentMembersSource() extracttest.Source {
+	return extracttest.Source{Name: "pendo_segment_members", New: func(t *testing.T) *extracttest.Fixture {
+		emu, clk, c, failing := segmentServer(t, "/api/v1/aggregation")
+		segs, in := map[string]string{}, map[string]string{}
+		segment := func(name string) string {
+			if id, ok := segs[name]; ok {
+				return id
+			}
+			segs[name] = emu.AddUploadedSegment(name)
+			return segs[name]
+		}
+		return &extracttest.Fixture{
+			Source: &Source{Client: c, Tables: []string{"segments"}, PageSize: 5000, Now: clk.Now},
+			Stream: "pendo/segment_members", With: []string{"pendo/segments"}, Schema: "raw_pendo", Table: "segment_members",
+			KeyColumn: "visitor_id", ValueColumn: "segment_id",
+			Put: func(ref, value string) string {
+				emu.PutVisitor(ref, map[string]map[string]any{"agent": {"language": "en_US"}})
+				if old, ok := in[ref]; ok && old != value {
+					if err := emu.RemoveFromSegment(segment(old), ref); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := emu.AddToSegment(segment(value), ref); err != nil {
+					t.Fatal(err)
+				}
+				in[ref] = value
+				return ref
+			},
+			Value:   segment,
+			Advance: clk.Advance, Now: clk.Now, Whole: true, Many: 10_050, Fail: failing.Store,
+		}
+	}}
+}
 
 // suiteClient serves emu through handle, and a client of it at Pendo's
 // default pace.

@@ -110,6 +110,25 @@ func (s *Server) newList(name, typeID, processing string) (*List, error) {
 	return l, nil
 }
 
+// RenameList renames a list as a user does (the name stays unique in
+// any case); the list's updatedAt moves and its version goes up.
+func (s *Server) RenameList(listID, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.lists.lists[listID]
+	if l == nil {
+		return fmt.Errorf("hubspottest: no list %s", listID)
+	}
+	for _, o := range s.lists.lists {
+		if o != l && strings.EqualFold(o.Name, name) {
+			return fmt.Errorf("a list named %q already exists (id %s)", o.Name, o.ID)
+		}
+	}
+	l.Name, l.UpdatedAt = name, s.now()
+	l.Version++
+	return nil
+}
+
 // AddToList and RemoveFromList change a MANUAL or SNAPSHOT list's members
 // as a user does.
 func (s *Server) AddToList(listID string, ids ...string) error { return s.editList(listID, ids, true) }

@@ -92,6 +92,18 @@ func (s *Server) editSegment(id string, visitors []string, add bool) error {
 	return nil
 }
 
+// RenameSegment renames a segment, as its owner does in Pendo.
+func (s *Server) RenameSegment(id, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seg := s.segments[id]
+	if seg == nil {
+		return fmt.Errorf("pendotest: no segment %s", id)
+	}
+	seg.Name, seg.UpdatedAt = name, s.now()
+	return nil
+}
+
 // SegmentByName returns the id of the segment called name.
 func (s *Server) SegmentByName(name string) (string, bool) {
 	s.mu.Lock()
