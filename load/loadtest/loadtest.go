@@ -109,9 +109,9 @@ type run struct {
 	*Fixture
 	target Target
 	t      *testing.T
-	w    *warehouse.Warehouse
-	spec load.Spec
-	runs int
+	w      *warehouse.Warehouse
+	spec   load.Spec
+	runs   int
 }
 
 // Present is the suite's clock: the file's run_started_at(), which the
