@@ -495,9 +495,10 @@ func segmentToList() recipeCase {
 
 // segmentsToProperty: each matched contact's segments in a multiple
 // checkboxes property; a visitor leaving its only segment clears its
-// contact, one joining a segment sets the joined value.
+// contact, one whose language turns French joins the rule segment too and
+// its contact holds both.
 func segmentsToProperty() recipeCase {
-	var leaving, joining, joined string
+	var leaving, joining string
 	return recipeCase{
 		name: "pendo-segments-to-hubspot-property",
 		first: func(r *recipe, _ map[string]int64) {
@@ -509,27 +510,30 @@ func segmentsToProperty() recipeCase {
 		},
 		change: func(r *recipe) map[string]int64 {
 			seg, _ := r.sb.Pendo.SegmentByName(sandbox.SegmentPQL)
-			out := r.one(`SELECT i.visitor_id, i.contact_id FROM models.identity_contacts_visitors i JOIN models.contact_segments c ON c.id = i.contact_id
-				WHERE i.status = 'matched' AND c.pendo_segments = 'Product qualified' ORDER BY 2 LIMIT 1`)
-			in := r.one(`SELECT visitor_id, contact_id, coalesce((SELECT pendo_segments || ';' FROM models.contact_segments WHERE id = contact_id), '') || 'Product qualified'
-				FROM models.identity_contacts_visitors WHERE status = 'matched'
-				AND visitor_id NOT IN (SELECT m.visitor_id FROM raw_pendo.segment_members m JOIN raw_pendo.segments s ON s.id = m.segment_id WHERE s.name = 'Product qualified')
-				ORDER BY 2 LIMIT 1`)
-			leaving, joining, joined = out[1], in[1], in[2]
-			if err := r.sb.Pendo.RemoveFromSegment(seg, out[0]); err != nil {
+			only := r.rows(`SELECT i.visitor_id, i.contact_id FROM models.identity_contacts_visitors i JOIN models.contact_segments c ON c.id = i.contact_id
+				WHERE i.status = 'matched' AND c.pendo_segments = 'Product qualified' ORDER BY 2 LIMIT 2`)
+			leaving, joining = only[0][1], only[1][1]
+			if err := r.sb.Pendo.RemoveFromSegment(seg, only[0][0]); err != nil {
 				r.t.Fatal(err)
 			}
-			if err := r.sb.Pendo.AddToSegment(seg, in[0]); err != nil {
-				r.t.Fatal(err)
+			md, ok := r.sb.Pendo.Visitor(only[1][0])
+			if !ok {
+				r.t.Fatalf("no visitor %s", only[1][0])
 			}
+			if md["agent"] == nil {
+				md["agent"] = map[string]any{}
+			}
+			md["agent"]["language"] = "fr_FR"
+			r.sb.Pendo.PutVisitor(only[1][0], md)
 			return map[string]int64{"contact_segments": 2}
 		},
 		third: func(r *recipe) {
 			if got := r.hubspot("contacts", leaving)[sandbox.PropertySegments]; got != "" {
 				r.t.Errorf("contact %s left its only segment: %s %q, want it cleared", leaving, sandbox.PropertySegments, got)
 			}
-			if got := r.hubspot("contacts", joining)[sandbox.PropertySegments]; got != joined {
-				r.t.Errorf("contact %s joined: %s %q, want %q", joining, sandbox.PropertySegments, got, joined)
+			want := sandbox.SegmentFrench + ";" + sandbox.SegmentPQL
+			if got := r.hubspot("contacts", joining)[sandbox.PropertySegments]; got != want {
+				r.t.Errorf("contact %s joined %s: %s %q, want %q", joining, sandbox.SegmentFrench, sandbox.PropertySegments, got, want)
 			}
 		},
 	}
