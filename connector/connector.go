@@ -87,6 +87,52 @@ type Verifier interface {
 // ErrCredentials marks a Verify error: the system refused the credentials.
 var ErrCredentials = errors.New("credentials refused")
 
+// Receiver is a Session that takes its system's webhook deliveries, for
+// backflow serve (POST /hooks/<connector name>). Receive authenticates
+// one delivery and returns the changes it reports; it reads nothing but
+// d (no call, no clock). An error wrapping ErrUnauthenticated is a
+// delivery that is not the system's, or is stale: serve answers 401 and
+// stores nothing. Any other error is a malformed delivery (400).
+// Receives reports whether the project configured webhooks for the
+// connector; serve answers 404 for one that did not, or whose Session is
+// no Receiver.
+type Receiver interface {
+	Receive(d Delivery) ([]Change, error)
+	Receives() bool
+}
+
+// ErrUnauthenticated marks a Receive error: the delivery's signature,
+// token or timestamp is not the system's.
+var ErrUnauthenticated = errors.New("webhook delivery not authenticated")
+
+// Delivery is one webhook request as serve received it.
+type Delivery struct {
+	// Method and URL are the request's, URL as the sender called it (the
+	// public address serve is configured with, then the path and query).
+	Method, URL string
+	Header      http.Header
+	// Body is the raw body, at most serve's limit.
+	Body []byte
+	// Now is the present, for signature timestamps.
+	Now time.Time
+}
+
+// Change is one change a delivery reports.
+type Change struct {
+	// Key identifies the change across the sender's retries and
+	// duplicates; serve stores each key of a source once.
+	Key string
+	// Kind is the sender's event type ("contact.propertyChange",
+	// "npsSubmitted").
+	Kind string
+	// Stream is the extraction stream the change touches
+	// ("hubspot/contacts"), "" when none does; RecordID the record.
+	Stream, RecordID string
+	OccurredAt       time.Time
+	// Payload is the change as the sender reported it (JSON).
+	Payload []byte
+}
+
 // Target is a sync's destination as its connector decoded it; only the
 // connector looks inside.
 type Target interface {

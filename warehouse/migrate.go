@@ -13,7 +13,7 @@ import (
 // writes. backflow.schema_version records each migration a file went
 // through; a file without it was written before versions were recorded
 // (version 1), or is new.
-const Version = 2
+const Version = 3
 
 // migration moves a file from version-1 to version.
 type migration struct {
@@ -32,7 +32,32 @@ var migrations = []migration{
 		return err
 	}},
 	{2, "schema_version; every snapshot keeps the destination's record id (dest_id)", migrateSnapshotDestID},
+	{3, "changes: the change feed backflow serve queues webhook deliveries in", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, changesSchema)
+		return err
+	}},
 }
+
+// changesSchema is backflow.changes (docs/state.md): one row per change a
+// webhook delivery reported, stored before the delivery is acknowledged.
+// change_key is the source's own dedupe key, so a retried or duplicated
+// delivery is stored once; cycle_id is the serve cycle that took the
+// change, done_at when that cycle finished.
+const changesSchema = `
+CREATE SEQUENCE IF NOT EXISTS backflow.change_seq;
+CREATE TABLE IF NOT EXISTS backflow.changes (
+	seq BIGINT PRIMARY KEY DEFAULT nextval('backflow.change_seq'),
+	source VARCHAR NOT NULL,
+	change_key VARCHAR NOT NULL UNIQUE,
+	kind VARCHAR NOT NULL,
+	stream VARCHAR,
+	record_id VARCHAR,
+	occurred_at TIMESTAMPTZ,
+	received_at TIMESTAMPTZ NOT NULL,
+	payload JSON,
+	cycle_id VARCHAR,
+	done_at TIMESTAMPTZ
+);`
 
 // migrateSnapshotDestID adds dest_id to the snapshots written before
 // create mode, which lack it. It first creates the version-1 tables a

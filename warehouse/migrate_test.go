@@ -112,14 +112,14 @@ func TestMigrate_PreviousRelease(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := readState(t, w)
-			if len(got.versions) != 1 || got.versions[0] != warehouse.Version {
-				t.Fatalf("versions recorded %v, want only %d (the file was at 1)", got.versions, warehouse.Version)
+			if len(got.versions) != warehouse.Version-1 || got.versions[0] != 2 || got.versions[len(got.versions)-1] != warehouse.Version {
+				t.Fatalf("versions recorded %v, want 2..%d (the file was at 1)", got.versions, warehouse.Version)
 			}
 			if got.runs != 2 || got.snapshotRows != 33 || got.snapshotsWithoutDest != 0 {
 				t.Fatalf("after the migration: %+v; want the 2 runs and 33 snapshot rows kept, every snapshot with dest_id", got)
 			}
 			var migratedAt time.Time
-			if err := w.DB().QueryRow(`SELECT migrated_at FROM backflow.schema_version`).Scan(&migratedAt); err != nil || !migratedAt.Equal(at) {
+			if err := w.DB().QueryRow(`SELECT max(migrated_at) FROM backflow.schema_version`).Scan(&migratedAt); err != nil || !migratedAt.Equal(at) {
 				t.Fatalf("migrated_at %v (%v), want %v", migratedAt, err, at)
 			}
 			var n int
@@ -133,7 +133,7 @@ func TestMigrate_PreviousRelease(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close()
-			if again := readState(t, w); len(again.versions) != 1 || again.runs != 2 {
+			if again := readState(t, w); len(again.versions) != len(got.versions) || again.runs != 2 {
 				t.Fatalf("second open: %+v", again)
 			}
 		})

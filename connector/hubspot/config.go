@@ -47,6 +47,9 @@ type Config struct {
 	BurstLimit int    `yaml:"burst_limit"`
 	// APIVersion is v3 (default) or a date version such as 2026-03.
 	APIVersion string `yaml:"api_version"`
+	// Webhooks lets backflow serve take the app's webhook deliveries
+	// (POST /hooks/hubspot), checked with the app's client secret.
+	Webhooks *Webhooks `yaml:"webhooks"`
 	Extract    struct {
 		// Objects: contacts, companies, deals, tickets, tasks, owners,
 		// lists (every list and its members), custom object names, or
@@ -64,6 +67,14 @@ type Config struct {
 		// extracted objects.
 		Associations *bool `yaml:"associations"`
 	} `yaml:"extract"`
+}
+
+// Webhooks configures the deliveries backflow serve takes.
+type Webhooks struct {
+	// ClientSecretEnv names the variable holding the client secret of
+	// the app whose subscriptions deliver (the OAuth app's by default,
+	// else HUBSPOT_CLIENT_SECRET).
+	ClientSecretEnv string `yaml:"client_secret_env"`
 }
 
 // OAuth configures OAuth for a HubSpot public app. `backflow auth
@@ -100,6 +111,12 @@ func (c *Config) check(b connector.Block) error {
 				"crm.schemas.companies.read", "crm.schemas.deals.read"}
 		}
 	}
+	if wh := c.Webhooks; wh != nil && wh.ClientSecretEnv == "" {
+		wh.ClientSecretEnv = "HUBSPOT_CLIENT_SECRET"
+		if c.OAuth != nil {
+			wh.ClientSecretEnv = c.OAuth.ClientSecretEnv
+		}
+	}
 	if v := c.APIVersion; v != "" && v != "v3" {
 		if _, err := time.Parse("2006-01", v); err != nil {
 			return b.Errorf("api_version", "must be v3 or a date version such as 2026-03, not %q", v)
@@ -129,10 +146,15 @@ func (c *Config) check(b connector.Block) error {
 // Secrets implements connector.Config: the private-app token, or the
 // OAuth app's client secret.
 func (c *Config) Secrets() []connector.Secret {
+	out := []connector.Secret{{Env: c.TokenEnv, What: "HubSpot private-app token"}}
 	if c.OAuth != nil {
-		return []connector.Secret{{Env: c.OAuth.ClientSecretEnv, What: "HubSpot app client secret"}}
+		out = []connector.Secret{{Env: c.OAuth.ClientSecretEnv, What: "HubSpot app client secret"}}
 	}
-	return []connector.Secret{{Env: c.TokenEnv, What: "HubSpot private-app token"}}
+	if wh := c.Webhooks; wh != nil && (c.OAuth == nil || wh.ClientSecretEnv != c.OAuth.ClientSecretEnv) {
+		// Only backflow serve needs it: without it, every delivery is 401.
+		out = append(out, connector.Secret{Env: wh.ClientSecretEnv, What: "HubSpot app client secret (webhook signatures)", Optional: true})
+	}
+	return out
 }
 
 // Constants implements connector.Config: HubSpot sets none.

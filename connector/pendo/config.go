@@ -51,6 +51,9 @@ type Config struct {
 	// TimeZone is the subscription's time zone (an IANA name such as
 	// America/New_York), which Pendo's day buckets follow. Default UTC.
 	TimeZone string `yaml:"timezone"`
+	// Webhooks lets backflow serve take Pendo's URL webhooks (POST
+	// /hooks/pendo?token=…).
+	Webhooks *Webhooks `yaml:"webhooks"`
 	Extract  struct {
 		// Streams: visitors, accounts, events, feature_events, page_events,
 		// track_events, guide_events, poll_events.
@@ -74,8 +77,30 @@ type Config struct {
 	zone *time.Location
 }
 
+// Webhooks configures the deliveries backflow serve takes. Pendo documents
+// no signing, so the webhook's URL carries a secret token (?token=…), and
+// a signature is checked too when a signing secret is set.
+type Webhooks struct {
+	// TokenEnv names the variable holding the URL's token. Default
+	// PENDO_WEBHOOK_TOKEN.
+	TokenEnv string `yaml:"token_env"`
+	// SigningSecretEnv, when set, names the variable holding the secret
+	// deliveries are signed with (HMAC-SHA256 of the body, hex, in
+	// SignatureHeader, default X-Pendo-Signature).
+	SigningSecretEnv string `yaml:"signing_secret_env"`
+	SignatureHeader  string `yaml:"signature_header"`
+}
+
 // check fills defaults and refuses what Pendo would not take.
 func (c *Config) check(b connector.Block) error {
+	if wh := c.Webhooks; wh != nil {
+		if wh.TokenEnv == "" {
+			wh.TokenEnv = "PENDO_WEBHOOK_TOKEN"
+		}
+		if wh.SignatureHeader == "" {
+			wh.SignatureHeader = "X-Pendo-Signature"
+		}
+	}
 	if c.IntegrationKeyEnv == "" {
 		c.IntegrationKeyEnv = "PENDO_INTEGRATION_KEY"
 	}
@@ -108,10 +133,19 @@ func (c *Config) check(b connector.Block) error {
 // Secrets implements connector.Config: the integration key, and the
 // track event secret that only track_events syncs need.
 func (c *Config) Secrets() []connector.Secret {
-	return []connector.Secret{
+	out := []connector.Secret{
 		{Env: c.IntegrationKeyEnv, What: "Pendo integration key"},
 		{Env: c.TrackSecretEnv, What: "Pendo track event secret", Optional: true},
 	}
+	if wh := c.Webhooks; wh != nil {
+		// Only backflow serve needs them: without the token, every
+		// delivery is 401.
+		out = append(out, connector.Secret{Env: wh.TokenEnv, What: "Pendo webhook URL token", Optional: true})
+		if wh.SigningSecretEnv != "" {
+			out = append(out, connector.Secret{Env: wh.SigningSecretEnv, What: "Pendo webhook signing secret", Optional: true})
+		}
+	}
+	return out
 }
 
 // Constants implements connector.Config: pendo_timezone(), the
