@@ -76,6 +76,14 @@ type Options struct {
 	// WarehousePath is the DuckDB file; the CLI resolves it against the
 	// project folder.
 	WarehousePath string
+	// Warehouse, when set, is the file already open (backflow serve keeps
+	// it open between runs): Run uses it and leaves it open. It must have
+	// been opened without RunStartedAt, so that each run's models see
+	// that run's start (the file's run_started_at() reads backflow.runs).
+	Warehouse *warehouse.Warehouse
+	// Command is what backflow.runs records the run as: run (default),
+	// extract (with ExtractOnly), serve for a cycle of backflow serve.
+	Command string
 	// HTTPClient is used for every API call; nil uses each client's default.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -255,14 +263,19 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	soft, cancel := stopping(ctx, opts.Stop)
 	defer cancel()
 	started := opts.now()()
-	w, err := opts.open(soft, started)
-	if err != nil {
-		return res, stopped(err, opts.Stop)
+	w := opts.Warehouse
+	if w == nil {
+		if w, err = opts.open(soft, started); err != nil {
+			return res, stopped(err, opts.Stop)
+		}
+		defer w.Close()
 	}
-	defer w.Close()
 	command := "run"
 	if opts.ExtractOnly {
 		command = "extract"
+	}
+	if opts.Command != "" {
+		command = opts.Command
 	}
 	r := &runner{hard: ctx, soft: soft, w: w, opts: opts, log: opts.logger(), sessions: sessions, runID: res.RunID}
 	if err := r.begin(command, started); err != nil {
@@ -361,4 +374,30 @@ func (r *runner) extract(res *Result) error {
 	res.Extract, err = extract.Run(r.soft, r.w, r.runID, sources, extract.Options{FullRefresh: r.opts.FullRefresh, Only: r.opts.Only, Logger: r.log,
 		Progress: r.opts.Progress, Now: r.opts.now(), MaxRemoval: r.opts.Project.MaxRemoval, AllowMassRemoval: r.opts.AllowMassRemoval})
 	return err
+}
+
+// OpenWarehouse opens the project's DuckDB file for a process that keeps
+// it open across runs (backflow serve; see Options.Warehouse): no fixed
+// run_started_at, so each run's models see that run's start. note is
+// shown to a command the lock keeps out (warehouse.Options.HolderNote).
+func (o Options) OpenWarehouse(ctx context.Context, note string) (*warehouse.Warehouse, error) {
+	return warehouse.Open(ctx, o.WarehousePath, warehouse.Options{LockTimeout: o.LockTimeout, HolderNote: note,
+		Constants: o.Project.Constants, FileMode: o.Project.FileMode, MemoryLimit: o.Project.MemoryLimit})
+}
+
+// Receivers are the connectors that take webhook deliveries, by name:
+// those whose session is a connector.Receiver and whose block configures
+// webhooks.
+func (o Options) Receivers() (map[string]connector.Receiver, error) {
+	sessions, err := o.sessions()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]connector.Receiver{}
+	for name, s := range sessions {
+		if r, ok := s.(connector.Receiver); ok && r.Receives() {
+			out[name] = r
+		}
+	}
+	return out, nil
 }

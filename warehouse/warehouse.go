@@ -33,6 +33,7 @@ import (
 type Warehouse struct {
 	db    *sqlx.DB
 	path  string
+	note  string // the holder note written beside the file, removed by Close
 	views atomic.Int64 // names registered Arrow views uniquely per process
 }
 
@@ -61,6 +62,11 @@ type Options struct {
 	// FileMode, when set, is the permission a writable open gives the
 	// file (the process's umask decides it otherwise; the CLI's is 077).
 	FileMode os.FileMode
+	// HolderNote, for a process that keeps the file open (backflow
+	// serve), is written beside the file (<file>.holder) while it is
+	// open, and shown to anyone the lock keeps out: how to reach the
+	// holder instead.
+	HolderNote string
 	// Constants are macros of no arguments a writable open installs in
 	// the file after the shipped ones (name → SQL expression), for
 	// settings models read, such as pendo_timezone(). They stay in the
@@ -77,9 +83,15 @@ type LockError struct {
 	Path   string
 	Holder string // as DuckDB reports it: the program and its PID
 	Waited time.Duration
+	// Note is the holder's note (Options.HolderNote), when the process
+	// holding the lock left one.
+	Note string
 }
 
 func (e *LockError) Error() string {
+	if e.Note != "" {
+		return fmt.Sprintf("warehouse: %s is in use by %s; waited %s. %s", e.Path, e.Holder, e.Waited.Round(time.Millisecond), e.Note)
+	}
 	return fmt.Sprintf("warehouse: %s is in use by %s; waited %s. Another backflow run, or an open DuckDB session (an analyst's CLI, a notebook), "+
 		"holds it: close it, let analysts query a published copy (backflow run --publish), or wait longer with --lock-timeout",
 		e.Path, e.Holder, e.Waited.Round(time.Millisecond))
@@ -147,7 +159,7 @@ func waitLock(ctx context.Context, path string, timeout time.Duration, try func(
 			return err
 		}
 		if waited := time.Since(start); waited >= timeout {
-			return &LockError{Path: displayPath(path), Holder: holder, Waited: waited}
+			return &LockError{Path: displayPath(path), Holder: holder, Waited: waited, Note: holderNote(path, holder)}
 		}
 		select {
 		case <-ctx.Done():
@@ -204,6 +216,14 @@ func open(ctx context.Context, path string, opts Options) (*Warehouse, error) {
 		return nil, fmt.Errorf("warehouse: open %s: %w", displayPath(path), err)
 	}
 	w := &Warehouse{db: db, path: path}
+	if opts.HolderNote != "" && !opts.ReadOnly && path != "" && path != ":memory:" {
+		// The first line is the PID, for holderNote to check it is ours.
+		if err := os.WriteFile(path+".holder", fmt.Appendf(nil, "%d\n%s\n", os.Getpid(), opts.HolderNote), 0o600); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("warehouse: %w", err)
+		}
+		w.note = opts.HolderNote
+	}
 	if !opts.ReadOnly {
 		if err := w.install(ctx, opts); err != nil {
 			db.Close()
@@ -279,7 +299,30 @@ func (w *Warehouse) Path() string { return w.path }
 func (w *Warehouse) DB() *sqlx.DB { return w.db }
 
 // Close closes the file.
-func (w *Warehouse) Close() error { return w.db.Close() }
+func (w *Warehouse) Close() error {
+	err := w.db.Close()
+	if w.note != "" {
+		if rerr := os.Remove(w.path + ".holder"); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, fmt.Errorf("warehouse: %w", rerr))
+		}
+	}
+	return err
+}
+
+// holderNote is the note beside path when the process DuckDB names as
+// the holder ("… (PID 4242)") wrote it; "" otherwise (a stale note of a
+// process that is gone says nothing).
+func holderNote(path, holder string) string {
+	b, err := os.ReadFile(path + ".holder")
+	if err != nil {
+		return ""
+	}
+	pid, note, ok := strings.Cut(string(b), "\n")
+	if !ok || !strings.Contains(holder, "(PID "+strings.TrimSpace(pid)+")") {
+		return ""
+	}
+	return strings.TrimSpace(note)
+}
 
 // Ident quotes a SQL identifier for DuckDB.
 func Ident(name string) string {

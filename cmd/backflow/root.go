@@ -234,6 +234,7 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		newCmdInit(stdio),
 		newCmdCheck(g, stdio, lookupEnv),
 		newCmdRun(g, stdio, lookupEnv),
+		newCmdServe(g, stdio, lookupEnv),
 		newCmdExtract(g, stdio, lookupEnv),
 		newCmdModels(g, stdio),
 		newCmdPlan(g, stdio, lookupEnv),
@@ -263,11 +264,11 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 	// Flags only the commands that use them show.
 	for _, c := range root.Commands() {
 		switch c.Name() {
-		case "check", "run", "extract", "models", "plan", "sync", "test", "query", "runs", "status", "report":
+		case "check", "run", "serve", "extract", "models", "plan", "sync", "test", "query", "runs", "status", "report":
 			c.PersistentFlags().DurationVar(&g.lockTimeout, "lock-timeout", time.Minute, "how long to wait while another process holds the DuckDB file")
 		}
 		switch c.Name() {
-		case "check", "run", "extract", "plan", "sync":
+		case "check", "run", "serve", "extract", "plan", "sync":
 			c.Flags().DurationVar(&g.reachTimeout, "reach-timeout", 20*time.Second, "how long preflight waits for each API's first answer before calling it unreachable")
 		}
 	}
@@ -281,6 +282,8 @@ func exitCodes(command string) []int {
 		return []int{exitRowsFailed, exitConfig, exitLocked, exitStopped}
 	case "extract", "plan":
 		return []int{exitConfig, exitLocked, exitStopped}
+	case "serve":
+		return []int{exitConfig, exitLocked}
 	case "check", "models", "test", "query", "runs", "status", "report":
 		return []int{exitConfig, exitLocked}
 	case "init", "auth", "demo", "sandbox":

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -78,12 +80,17 @@ func testSandbox(opts sandbox.Options) (*sandbox.Sandbox, error) {
 //	                       answer. Requires exit code 5; the output goes to
 //	                       stop.stdout and stop.stderr. No timing decides
 //	                       the outcome: the batch waits for the signal.
+//	servebg ARGS...        start backflow serve ARGS on a free port, wait
+//	                       until /readyz answers 200; sets SERVE_URL
+//	stopserve              send SIGTERM to it, require exit 0; its output
+//	                       goes to serve.stdout and serve.stderr
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Values[sandboxKey{}] = &scriptSandbox{}
+			env.Values[serveKey{}] = &serveSlot{}
 			env.Setenv(testNowEnv, testNow.Format(time.RFC3339))
 			env.Setenv("HUBSPOT_TOKEN", sandbox.HubSpotToken)
 			env.Setenv("PENDO_INTEGRATION_KEY", sandbox.PendoIntegrationKey)
@@ -95,6 +102,8 @@ func TestScripts(t *testing.T) {
 			"exitcode":     cmdExitCode,
 			"stopmidbatch": cmdStopMidBatch,
 			"writes":       cmdWrites,
+			"servebg":      cmdServeBG,
+			"stopserve":    cmdStopServe,
 		},
 	})
 }
@@ -249,5 +258,80 @@ func cmdStopMidBatch(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if n := s.pendoWrites() - before; n != 1 {
 		ts.Fatalf("stopmidbatch: %d batches reached Pendo, want 1", n)
+	}
+}
+
+type serveKey struct{}
+
+// serveSlot holds the script's serve process.
+type serveSlot struct{ s *scriptServe }
+
+type scriptServe struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	exited         chan error // receives Wait's error once
+	err            error
+}
+
+func cmdServeBG(ts *testscript.TestScript, neg bool, args []string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &scriptServe{cmd: exec.Command(os.Args[0], append([]string{"serve", "--addr", addr}, args...)...)}
+	s.cmd.Dir = ts.MkAbs(".")
+	s.cmd.Env = append(os.Environ(), "BACKFLOW_AS_CLI=1")
+	for _, k := range []string{"HUBSPOT_TOKEN", "PENDO_INTEGRATION_KEY", "PENDO_TRACK_SECRET", "HUBSPOT_CLIENT_SECRET", testNowEnv} {
+		s.cmd.Env = append(s.cmd.Env, k+"="+ts.Getenv(k))
+	}
+	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	ts.Check(s.cmd.Start())
+	s.exited = make(chan error, 1)
+	go func() { s.exited <- s.cmd.Wait() }()
+	ts.Defer(func() {
+		if s.exited != nil {
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-s.exited:
+			s.exited = nil
+			ts.Fatalf("servebg: serve exited (%v) before it was ready\nstderr:\n%s", err, &s.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("servebg: not ready within 2 minutes\nstderr:\n%s", &s.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Value(serveKey{}).(*serveSlot).s = s
+	ts.Setenv("SERVE_URL", url)
+}
+
+func cmdStopServe(ts *testscript.TestScript, neg bool, args []string) {
+	s := ts.Value(serveKey{}).(*serveSlot).s
+	if s == nil {
+		ts.Fatalf("stopserve: no serve started")
+	}
+	ts.Check(s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case s.err = <-s.exited:
+		s.exited = nil
+	case <-time.After(time.Minute):
+		ts.Fatalf("stopserve: serve did not exit within a minute of SIGTERM")
+	}
+	ts.Check(os.WriteFile(ts.MkAbs("serve.stdout"), s.stdout.Bytes(), 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs("serve.stderr"), s.stderr.Bytes(), 0o644))
+	if s.err != nil {
+		ts.Fatalf("stopserve: serve exited with %v after SIGTERM, want 0\nstderr:\n%s", s.err, &s.stderr)
 	}
 }

@@ -1,0 +1,308 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	api "github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/connector/builtin"
+	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock"
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/sandbox"
+	"github.com/backflow-dev/backflow/serve"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+const clientSecret = "serve-test-client-secret"
+
+// served is a serve process over a sandbox, running the HubSpot → Pendo
+// metadata recipe with HubSpot webhooks configured.
+type served struct {
+	t     *testing.T
+	sb    *sandbox.Sandbox
+	clock *clock.Manual
+	url   string
+	stop  chan struct{}
+	done  chan error
+}
+
+func startServe(t *testing.T, db string, clk *clock.Manual, sb *sandbox.Sandbox) *served {
+	t.Helper()
+	return startServeDebounced(t, db, clk, sb, 10*time.Millisecond)
+}
+
+func startServeDebounced(t *testing.T, db string, clk *clock.Manual, sb *sandbox.Sandbox, debounce time.Duration) *served {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	err := fs.WalkDir(examples.Recipe("hubspot-to-pendo-metadata"), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(examples.Recipe("hubspot-to-pendo-metadata"), p)
+		if p == project.ConfigFile {
+			b = bytes.Replace(b, []byte("hubspot:\n"), []byte("hubspot:\n  webhooks: {client_secret_env: HUBSPOT_CLIENT_SECRET}\n"), 1)
+		}
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := project.LoadWith(fsys, "serve", builtin.Connectors(), project.Options{Set: sb.Settings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := p.Secrets(func(name string) (string, bool) {
+		if name == "HUBSPOT_CLIENT_SECRET" {
+			return clientSecret, true
+		}
+		return sb.Lookup(name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &served{t: t, sb: sb, clock: clk, url: "http://" + ln.Addr().String(), stop: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		s.done <- serve.Run(context.Background(), serve.Options{
+			Pipeline: pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets},
+			Listener: ln, Debounce: debounce, Full: time.Hour, Stop: s.stop, Now: clk.Now})
+	}()
+	s.waitFor("ready", func() bool { return s.get("/readyz") == http.StatusOK })
+	return s
+}
+
+// waitFor polls cond until it holds, for at most a minute: serve cycles
+// on its own goroutine.
+func (s *served) waitFor(what string, cond func() bool) {
+	s.t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); {
+		select {
+		case err := <-s.done:
+			s.t.Fatalf("serve ended while waiting for %s: %v", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("serve: %s did not happen within a minute", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *served) get(path string) int {
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (s *served) metric(name string) float64 {
+	s.t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	total := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return total
+}
+
+// deliver posts a HubSpot delivery signed with secret, timestamped at
+// the serve clock's present, and returns the status and body.
+func (s *served) deliver(secret string, at time.Time, ns ...api.Notification) (int, string) {
+	s.t.Helper()
+	body, _ := json.Marshal(ns)
+	req, _ := http.NewRequest("POST", s.url+"/hooks/hubspot", bytes.NewReader(body))
+	ts := strconv.FormatInt(at.UnixMilli(), 10)
+	req.Header.Set(api.HeaderTimestamp, ts)
+	req.Header.Set(api.HeaderSignatureV3, api.SignV3(secret, "POST", s.url+"/hooks/hubspot", body, ts))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+func (s *served) shutdown() {
+	s.t.Helper()
+	close(s.stop)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Fatalf("serve returned %v after a stop, want nil", err)
+		}
+	case <-time.After(time.Minute):
+		s.t.Fatal("serve did not stop within a minute")
+	}
+}
+
+// matchedVisitor is a visitor the first cycle gave a HubSpot first name,
+// and its contact.
+func matchedVisitor(t *testing.T, sb *sandbox.Sandbox) (visitor, contact string) {
+	t.Helper()
+	byEmail := map[string]string{}
+	for _, id := range sb.HubSpot.ObjectIDs("contacts") {
+		o, _ := sb.HubSpot.Object("contacts", id)
+		byEmail[strings.ToLower(o.Properties["email"])] = id
+	}
+	for _, v := range sb.Pendo.VisitorIDs() {
+		md, _ := sb.Pendo.Visitor(v)
+		email, _ := md["agent"]["email"].(string)
+		if c, ok := byEmail[strings.ToLower(strings.TrimSpace(email))]; ok && md["custom"]["hubspot_firstname"] != nil {
+			return v, c
+		}
+	}
+	t.Fatal("no visitor carries a HubSpot first name after the first cycle")
+	return "", ""
+}
+
+// TestServe_Webhook: a contact changed in HubSpot reaches its Pendo
+// visitor through one signed delivery; a retry of the delivery is stored
+// once; a wrong secret, a stale timestamp or no signature is 401 and
+// stores nothing; SIGTERM's stop ends serve with nil.
+func TestServe_Webhook(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	s := startServe(t, filepath.Join(t.TempDir(), "w.duckdb"), clk, sb)
+	visitor, contact := matchedVisitor(t, sb)
+	clk.Advance(time.Minute)
+	if err := sb.HubSpot.UpdateObject("contacts", contact, map[string]string{"firstname": "Webhooked"}); err != nil {
+		t.Fatal(err)
+	}
+	// HubSpot delivers within seconds; its search index trails by 3 s.
+	clk.Advance(5 * time.Second)
+	id, _ := strconv.ParseInt(contact, 10, 64)
+	n := api.Notification{EventID: 1, SubscriptionID: 7, PortalID: 62515, AppID: 1, OccurredAt: clk.Now().Add(-5 * time.Second).UnixMilli(),
+		SubscriptionType: "contact.propertyChange", ObjectID: id, PropertyName: "firstname", PropertyValue: "Webhooked", ChangeSource: "CRM_UI"}
+
+	for _, tt := range []struct {
+		name   string
+		secret string
+		at     time.Time
+	}{
+		{"wrong_secret", "not-the-secret", clk.Now()},
+		{"stale_timestamp", clientSecret, clk.Now().Add(-6 * time.Minute)},
+	} {
+		if code, body := s.deliver(tt.secret, tt.at, n); code != http.StatusUnauthorized {
+			t.Errorf("%s: %d %s, want 401", tt.name, code, body)
+		}
+	}
+	unsigned, _ := http.Post(s.url+"/hooks/hubspot", "application/json", strings.NewReader(`[]`))
+	if unsigned.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned: %d, want 401", unsigned.StatusCode)
+	}
+	unsigned.Body.Close()
+	if got := s.metric("backflow_serve_changes_total"); got != 0 {
+		t.Fatalf("refused deliveries stored %v changes", got)
+	}
+
+	if code, body := s.deliver(clientSecret, clk.Now(), n); code != http.StatusOK || body != `{"duplicates":0,"stored":1}` {
+		t.Fatalf("delivery: %d %s", code, body)
+	}
+	retry := n
+	retry.AttemptNumber = 1
+	if code, body := s.deliver(clientSecret, clk.Now(), retry); code != http.StatusOK || body != `{"duplicates":1,"stored":0}` {
+		t.Fatalf("retry: %d %s, want it stored once", code, body)
+	}
+	s.waitFor("the visitor updated", func() bool {
+		md, _ := sb.Pendo.Visitor(visitor)
+		return md["custom"]["hubspot_firstname"] == "Webhooked"
+	})
+	s.waitFor("the changes cycle counted", func() bool { return s.metric("backflow_serve_queue_depth") == 0 })
+	if got := s.metric(`backflow_serve_cycles_total{kind="changes",outcome="ok"}`); got != 1 {
+		t.Errorf("%v changes cycles, want 1 (the delivery's)", got)
+	}
+	if got := s.metric("backflow_serve_rows_sent_total"); got < 1 {
+		t.Errorf("rows_sent_total %v", got)
+	}
+	if code := s.get("/healthz"); code != http.StatusOK {
+		t.Errorf("healthz %d", code)
+	}
+	s.shutdown()
+}
+
+// TestServe_RestartKeepsTheQueue: a change stored when serve stops before
+// its cycle is sent by the next serve's first cycle, once.
+func TestServe_RestartKeepsTheQueue(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	db := filepath.Join(t.TempDir(), "w.duckdb")
+	s := startServe(t, db, clk, sb)
+	visitor, contact := matchedVisitor(t, sb)
+	s.shutdown()
+
+	// Stored by a serve that stops at once: Debounce never ends.
+	s2 := startServeDebounced(t, db, clk, sb, time.Hour)
+	clk.Advance(time.Minute)
+	if err := sb.HubSpot.UpdateObject("contacts", contact, map[string]string{"firstname": "Queued"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Second)
+	id, _ := strconv.ParseInt(contact, 10, 64)
+	n := api.Notification{SubscriptionID: 7, OccurredAt: clk.Now().Add(-5 * time.Second).UnixMilli(), SubscriptionType: "contact.propertyChange",
+		ObjectID: id, PropertyName: "firstname", PropertyValue: "Queued"}
+	if code, body := s2.deliver(clientSecret, clk.Now(), n); code != http.StatusOK {
+		t.Fatalf("delivery: %d %s", code, body)
+	}
+	if md, _ := sb.Pendo.Visitor(visitor); md["custom"]["hubspot_firstname"] == "Queued" {
+		t.Fatal("sent before the restart")
+	}
+	s2.shutdown()
+
+	s3 := startServe(t, db, clk, sb) // its first cycle takes the queue
+	if md, _ := sb.Pendo.Visitor(visitor); md["custom"]["hubspot_firstname"] != "Queued" {
+		t.Fatalf("after the restart the visitor holds %v", md["custom"]["hubspot_firstname"])
+	}
+	if got := s3.metric("backflow_serve_queue_depth"); got != 0 {
+		t.Errorf("queue depth %v after the first cycle", got)
+	}
+	s3.shutdown()
+	w, err := warehouse.Open(context.Background(), db, warehouse.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var rows, done int
+	var command string
+	if err := w.DB().QueryRow(`SELECT count(*), count(done_at), (SELECT command FROM backflow.runs r WHERE r.run_id IS NOT NULL ORDER BY run_id DESC LIMIT 1)
+		FROM backflow.changes`).Scan(&rows, &done, &command); err != nil || rows != 1 || done != 1 || command != "serve" {
+		t.Fatalf("backflow.changes: %d rows, %d done, last run %q (%v); want the one change done by a serve cycle", rows, done, command, err)
+	}
+}
