@@ -33,7 +33,7 @@ import (
 type Warehouse struct {
 	db    *sqlx.DB
 	path  string
-	note  string // the holder note written beside the file, removed by Close
+	note  string       // the holder note written beside the file, removed by Close
 	views atomic.Int64 // names registered Arrow views uniquely per process
 }
 

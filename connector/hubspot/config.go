@@ -50,7 +50,7 @@ type Config struct {
 	// Webhooks lets backflow serve take the app's webhook deliveries
 	// (POST /hooks/hubspot), checked with the app's client secret.
 	Webhooks *Webhooks `yaml:"webhooks"`
-	Extract    struct {
+	Extract  struct {
 		// Objects: contacts, companies, deals, tickets, tasks, owners,
 		// lists (every list and its members), custom object names, or
 		// custom for every custom object.
