@@ -82,8 +82,24 @@ type Source interface {
 	Read(ctx context.Context, stream Stream, cursor string, emit func(arrow.RecordBatch) error) (ReadResult, error)
 }
 
+// KeyedReader is a Source that can read chosen records of a stream by
+// key (the records a serve cycle's webhook changes name), without a
+// search: what a record is now, whatever an index's lag.
+type KeyedReader interface {
+	// ReadKeys sends the rows of stream whose Key is one of keys, as Read
+	// does; a key the source no longer has at all is not sent. It returns
+	// false, reading nothing, for a stream it cannot read by key.
+	ReadKeys(ctx context.Context, stream Stream, keys []string, emit func(arrow.RecordBatch) error) (bool, error)
+}
+
 // Options tune a run.
 type Options struct {
+	// Keys, per stream, are the records to read instead of what changed
+	// since the cursor (a serve cycle's changes): the rows read are
+	// merged, and the cursor stays where it was, so the next read from it
+	// still covers its whole window. A stream not yet staged, or whose
+	// source is no KeyedReader, is read as usual.
+	Keys map[string][]string
 	// FullRefresh ignores stored cursors: every stream is read whole.
 	FullRefresh bool
 	// Only limits the run to these streams ("hubspot/contacts") or
@@ -224,6 +240,9 @@ func runStream(ctx context.Context, w *warehouse.Warehouse, runID string, src So
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &streamRun{ctx: ctx, cancel: cancel, runID: runID, st: st, opts: opts, cursor: cursor, rdr: newChanReader(st.Arrow)}
+	if kr, ok := src.(KeyedReader); ok && cursor != "" && len(opts.Keys[st.Name]) > 0 && len(st.Key) > 0 && !st.Grouped {
+		r.keyed, r.keys = kr, opts.Keys[st.Name]
+	}
 	r.startRead(src)
 	// Decoding (the read goroutine) and ingest (DuckDB's scan of the
 	// reader) overlap; the channel holds a few batches between them.
@@ -280,6 +299,9 @@ type streamRun struct {
 	opts   Options
 	cursor string
 	rdr    *chanReader
+	// keyed reads keys instead of what changed since the cursor.
+	keyed KeyedReader
+	keys  []string
 
 	wg      sync.WaitGroup
 	read    ReadResult // set when wg is done
@@ -293,13 +315,22 @@ func (r *streamRun) startRead(src Source) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.read, r.readErr = src.Read(r.ctx, r.st, r.cursor, func(rec arrow.RecordBatch) error {
+		emit := func(rec arrow.RecordBatch) error {
 			n := r.rows.Add(rec.NumRows())
 			if r.opts.Progress != nil {
 				r.opts.Progress(r.st.Name, n)
 			}
 			return r.rdr.send(r.ctx, rec)
-		})
+		}
+		if r.keyed != nil {
+			var ok bool
+			if ok, r.readErr = r.keyed.ReadKeys(r.ctx, r.st, r.keys, emit); ok || r.readErr != nil {
+				r.read = ReadResult{Cursor: r.cursor, Merge: true}
+				r.rdr.finish(r.readErr)
+				return
+			}
+		}
+		r.read, r.readErr = src.Read(r.ctx, r.st, r.cursor, emit)
 		r.rdr.finish(r.readErr)
 	}()
 }

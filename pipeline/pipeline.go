@@ -88,9 +88,11 @@ type Options struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	// FullRefresh ignores extraction cursors; Only limits extraction to
-	// sources or streams ("hubspot", "pendo/visitors").
+	// sources or streams ("hubspot", "pendo/visitors"); Keys reads only
+	// these records of a stream (see extract.Options.Keys).
 	FullRefresh bool
 	Only        []string
+	Keys        map[string][]string
 	// ExtractOnly stops after extraction; SkipExtract skips it.
 	ExtractOnly, SkipExtract bool
 	// Progress receives extraction progress (rows so far per stream),
@@ -371,7 +373,7 @@ func (r *runner) extract(res *Result) error {
 		}
 	}
 	var err error
-	res.Extract, err = extract.Run(r.soft, r.w, r.runID, sources, extract.Options{FullRefresh: r.opts.FullRefresh, Only: r.opts.Only, Logger: r.log,
+	res.Extract, err = extract.Run(r.soft, r.w, r.runID, sources, extract.Options{FullRefresh: r.opts.FullRefresh, Only: r.opts.Only, Keys: r.opts.Keys, Logger: r.log,
 		Progress: r.opts.Progress, Now: r.opts.now(), MaxRemoval: r.opts.Project.MaxRemoval, AllowMassRemoval: r.opts.AllowMassRemoval})
 	return err
 }

@@ -218,6 +218,9 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 	po.Warehouse, po.Command, po.Stop = s.w, "serve", s.o.Stop
 	switch kind {
 	case "changes":
+		// The records the changes name are read by id (where the source
+		// can): a search would trail the change by seconds.
+		po.Keys = taken.Records
 		for stream := range taken.Records {
 			po.Only = append(po.Only, stream)
 		}

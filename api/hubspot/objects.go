@@ -657,3 +657,52 @@ func StandardObjects() []string {
 
 // IsStandardObject reports one of StandardObjects.
 func IsStandardObject(name string) bool { return slices.Contains(StandardObjects(), name) }
+
+// ReadByIDPages reads the records of ids (any number, 100 per call) with
+// properties, live ones first, then, of those HubSpot said are missing,
+// the archived ones, and hands fn each answer as a Page. gone are the ids
+// neither read found (deleted for good). Every answer must hold only ids
+// asked for, each once, or it is refused.
+func (c *Client) ReadByIDPages(ctx context.Context, objectType string, ids, properties []string, fn func(*Page) error) (gone []string, err error) {
+	read := func(ids []string, archived bool) ([]string, error) {
+		var missing []string
+		for start := 0; start < len(ids); start += MaxBatch {
+			chunk := ids[start:min(start+MaxBatch, len(ids))]
+			objs, miss, err := c.BatchRead(ctx, objectType, chunk, ReadOptions{Properties: properties, Archived: archived})
+			if err != nil {
+				return nil, err
+			}
+			asked := make(map[string]bool, len(chunk))
+			for _, id := range chunk {
+				asked[id] = true
+			}
+			for _, o := range objs {
+				if !asked[o.ID] {
+					return nil, fmt.Errorf("hubspot: batch read %s: %w: record %s was not asked for, or came twice", objectType, ErrBadPage, o.ID)
+				}
+				delete(asked, o.ID)
+			}
+			for _, id := range miss {
+				if !asked[id] {
+					return nil, fmt.Errorf("hubspot: batch read %s: %w: %s reported missing but not asked for, or also returned", objectType, ErrBadPage, id)
+				}
+				delete(asked, id)
+				missing = append(missing, id)
+			}
+			if len(asked) > 0 {
+				return nil, fmt.Errorf("hubspot: batch read %s: %w: %d ids neither returned nor reported missing", objectType, ErrBadPage, len(asked))
+			}
+			if len(objs) > 0 {
+				if err := fn(pageOf(properties, objs)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return missing, nil
+	}
+	missing, err := read(ids, false)
+	if err != nil || len(missing) == 0 {
+		return nil, err
+	}
+	return read(missing, true)
+}

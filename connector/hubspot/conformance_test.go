@@ -343,8 +343,9 @@ func contactsSource() extracttest.Source {
 				}
 				return "tier"
 			},
-			Set:  func(ref, col, value string) { put(ref, map[string]string{col: value}) },
-			Fail: failing.Store,
+			Set:   func(ref, col, value string) { put(ref, map[string]string{col: value}) },
+			Fail:  failing.Store,
+			Keyed: true,
 		}
 	}}
 }

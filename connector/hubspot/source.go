@@ -481,3 +481,36 @@ func (h *Source) readProperties(ctx context.Context, st extract.Stream, emit fun
 	}
 	return emit(b.NewRecordBatch())
 }
+
+var _ extract.KeyedReader = (*Source)(nil)
+
+// ReadKeys implements extract.KeyedReader for object streams: a batch
+// read of the ids (live, then archived), which sees a change at once,
+// where search trails it by seconds. An id HubSpot has neither live nor
+// archived is not sent: its row stays as last staged, and the next full
+// read marks it.
+func (h *Source) ReadKeys(ctx context.Context, st extract.Stream, keys []string, emit func(arrow.RecordBatch) error) (bool, error) {
+	obj := h.objects[st.Name]
+	if obj == nil || st.Phase != 0 {
+		return false, nil
+	}
+	names := make([]string, len(obj.props))
+	for i, p := range obj.props {
+		names[i] = p.Name
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
+	defer b.Release()
+	set := make([]bool, len(obj.props))
+	_, err := h.Client.ReadByIDPages(ctx, obj.apiType, keys, names, func(p *api.Page) error {
+		for i := range p.Len() {
+			if err := appendRecord(b, obj, p, i, set); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return true, err
+	}
+	return true, emit(b.NewRecordBatch())
+}
