@@ -318,7 +318,7 @@ func (s *Server) updateObject(rw *response, r *http.Request, t *objectType) {
 func (s *Server) archiveObject(rw *response, r *http.Request, t *objectType) {
 	if o := t.get(r.PathValue("objectId")); o != nil && !o.Archived {
 		o.Archived, o.ArchivedAt = true, s.now()
-		o.index(o.ArchivedAt)
+		t.index(o, o.ArchivedAt)
 	}
 	rw.noContent() // 204 whether or not the record existed
 }
@@ -604,7 +604,7 @@ func (s *Server) batchArchive(rw *response, r *http.Request, t *objectType, b *b
 	for _, in := range b.Inputs {
 		if o := t.get(in.ID); o != nil && !o.Archived {
 			o.Archived, o.ArchivedAt = true, s.now()
-			o.index(o.ArchivedAt)
+			t.index(o, o.ArchivedAt)
 		}
 	}
 	rw.noContent()

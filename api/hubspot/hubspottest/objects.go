@@ -97,6 +97,9 @@ func (o *Object) indexedAt(horizon time.Time) *Object {
 }
 
 type objectType struct {
+	// observe, when set, hears every new version (webhooks.go); called
+	// with the server's lock held.
+	observe      func(t *objectType, o *Object, before *version)
 	name         string
 	typeID       string
 	fqn          string   // fullyQualifiedName of a custom object: p<portal>_<name>
@@ -169,7 +172,7 @@ func (s *Server) ArchiveObject(objectType, id string) error {
 		return fmt.Errorf("hubspottest: no live %s %s", objectType, id)
 	}
 	o.Archived, o.ArchivedAt = true, s.now()
-	o.index(o.ArchivedAt)
+	t.index(o, o.ArchivedAt)
 	return nil
 }
 
@@ -268,7 +271,21 @@ func (t *objectType) stamp(o *Object) {
 	o.Properties["hs_object_id"] = o.ID
 	o.Properties["createdate"] = formatTime(o.CreatedAt)
 	o.Properties[t.lastModified] = formatTime(o.UpdatedAt)
-	o.index(o.UpdatedAt)
+	t.index(o, o.UpdatedAt)
+}
+
+// index records the record's new version for search, and tells the
+// webhook sender (when subscribed) what changed since the last one.
+func (t *objectType) index(o *Object, at time.Time) {
+	var before *version
+	if n := len(o.versions); n > 0 {
+		v := o.versions[n-1]
+		before = &v
+	}
+	o.index(at)
+	if t.observe != nil {
+		t.observe(t, o, before)
+	}
 }
 
 // PropertyError is one invalid value, in HubSpot's validation shape.

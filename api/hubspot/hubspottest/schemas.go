@@ -70,6 +70,7 @@ func (s *Server) DefineObject(name, singular, plural, primary string, props []Pr
 		return "", fmt.Errorf("hubspottest: primary display property %q is not among the properties", primary)
 	}
 	t.finish()
+	t.observe = s.observe
 	s.types[name] = t
 	return t.typeID, nil
 }

@@ -130,6 +130,7 @@ type Server struct {
 	uuids    map[string]time.Time // event uuid → first accepted
 	oauth    oauthState
 	timeline timelineState
+	hooks    hookState
 	faults   *faultState
 	now      func() time.Time
 }
@@ -156,6 +157,7 @@ func New(opts Options) *Server {
 		routesMeta: map[string]route{},
 	}
 	for _, t := range standardTypes() {
+		t.observe = s.observe
 		s.types[t.name] = t
 	}
 	for _, t := range opts.Tokens {
