@@ -63,6 +63,55 @@ type ReadResult struct {
 	// Merge says the rows are changes to merge on Stream.Key, not the whole
 	// table.
 	Merge bool
+	// Watermark, when the source knows it, is the newest modification
+	// time among every row the table now holds as read: a Prober asks
+	// for what changed after it. Zero keeps the one recorded.
+	Watermark time.Time
+}
+
+// Prober is a Source that can tell, in a call per stream or less,
+// which of its streams changed after their watermarks (a serve poll
+// then reads only those). Probe looks at the streams the Source's last
+// Streams call described (none before one), so a poller calls Streams
+// once and Probe many times. It gets each stream's watermark (absent:
+// none recorded) and returns the streams to read; streams it cannot
+// probe it leaves out (full runs read them). ProbeResult says what the
+// probe cost and, where the API says, the budget left.
+type Prober interface {
+	Probe(ctx context.Context, marks map[string]time.Time) (ProbeResult, error)
+}
+
+// ProbeResult is what a probe found.
+type ProbeResult struct {
+	// Changed are the streams with rows changed after their watermarks,
+	// and those (associations) that follow them.
+	Changed []string
+	// Probed are the streams it looked at.
+	Probed []string
+	// Calls is the API calls the probe made.
+	Calls int
+	// DailyLimit and DailyLeft are the API's daily budget and what is
+	// left of it (-1 when the API does not say).
+	DailyLimit, DailyLeft int64
+}
+
+// Watermarks are the streams' recorded watermarks.
+func Watermarks(ctx context.Context, w *warehouse.Warehouse) (map[string]time.Time, error) {
+	rows, err := w.DB().QueryContext(ctx, `SELECT stream, watermark FROM backflow.extract_state WHERE watermark IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("extract: read watermarks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var s string
+		var t time.Time
+		if err := rows.Scan(&s, &t); err != nil {
+			return nil, fmt.Errorf("extract: read watermarks: %w", err)
+		}
+		out[s] = t
+	}
+	return out, rows.Err()
 }
 
 // Source stages one API. Streams is called once per run; Read may be
@@ -476,8 +525,16 @@ func commit(ctx context.Context, tx *sql.Tx, runID string, st Stream, read ReadR
 			return fmt.Errorf("record schema change: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO backflow.extract_state (stream, cursor, rows, extracted_at, run_id)
-		VALUES (?, ?, ?, ?, ?)`, st.Name, nullIfEmpty(read.Cursor), rows, at, runID); err != nil {
+	var mark any
+	if !read.Watermark.IsZero() {
+		mark = read.Watermark.UTC()
+	}
+	// A merge keeps the newer of the two watermarks; a whole read sets it.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO backflow.extract_state (stream, cursor, rows, extracted_at, run_id, watermark)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, rows = excluded.rows,
+		extracted_at = excluded.extracted_at, run_id = excluded.run_id,
+		watermark = CASE WHEN ? THEN greatest(extract_state.watermark, excluded.watermark) ELSE coalesce(excluded.watermark, extract_state.watermark) END`,
+		st.Name, nullIfEmpty(read.Cursor), rows, at, runID, mark, read.Merge); err != nil {
 		return fmt.Errorf("save cursor: %w", err)
 	}
 	return tx.Commit()

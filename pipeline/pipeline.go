@@ -403,3 +403,19 @@ func (o Options) Receivers() (map[string]connector.Receiver, error) {
 	}
 	return out, nil
 }
+
+// Sources opens the connectors and returns the sources they extract, for
+// a poller that keeps them across runs (backflow serve's probes).
+func (o Options) Sources() ([]extract.Source, error) {
+	sessions, err := o.sessions()
+	if err != nil {
+		return nil, err
+	}
+	var out []extract.Source
+	for _, c := range o.Project.Connectors {
+		if src := sessions[c.Name].Source(); src != nil {
+			out = append(out, src)
+		}
+	}
+	return out, nil
+}

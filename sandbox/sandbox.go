@@ -6,6 +6,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -87,6 +88,7 @@ type Sandbox struct {
 	HubSpotToken, PendoKey, PendoTrackSecret string
 
 	servers []*http.Server
+	stop    []func()
 }
 
 // PendoCustomFields are the visitor custom fields the sandbox declares, as
@@ -173,9 +175,36 @@ func (s *Sandbox) serve(addr string, h http.Handler) (string, error) {
 
 // Close stops the servers.
 func (s *Sandbox) Close() {
+	for _, stop := range s.stop {
+		stop()
+	}
 	for _, srv := range s.servers {
 		srv.Close()
 	}
+}
+
+// SendWebhooks subscribes HubSpot's emulator to w (changes from now on,
+// not the seeded history) and delivers what is due every interval (in
+// real time: a delivery's timing is the sender's, not a result), until
+// Close.
+func (s *Sandbox) SendWebhooks(w *hubspottest.Webhooks, every time.Duration) {
+	s.HubSpot.SetWebhooks(w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.HubSpot.DeliverWebhooks(ctx)
+			}
+		}
+	}()
+	s.stop = append(s.stop, func() { cancel(); <-done })
 }
 
 // Seed fills the emulators: a CRM from hubspottest.Generate, and Pendo

@@ -18,7 +18,9 @@ type metrics struct {
 	rowsSent   *prometheus.CounterVec // by sync
 	rowsFailed *prometheus.CounterVec // by sync
 	queueDepth prometheus.GaugeFunc   // changes not done
-	budget     *prometheus.GaugeVec   // HubSpot daily calls left, by source
+	budget     prometheus.Gauge       // HubSpot daily calls left, as the last poll probe said
+	interval   prometheus.Gauge       // the poll interval in force
+	published  prometheus.Gauge       // unix time of the last published copy
 	lastOK     prometheus.Gauge       // unix time of the last good cycle
 	errors     *prometheus.CounterVec // cycle errors, by kind
 }
@@ -36,9 +38,12 @@ func newMetrics(queued func() float64) *metrics {
 	m.rowsSent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backflow_serve_rows_sent_total", Help: "Rows a sync applied, by sync."}, []string{"sync"})
 	m.rowsFailed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backflow_serve_rows_failed_total", Help: "Rows a sync failed or had rejected, by sync."}, []string{"sync"})
 	m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "backflow_serve_queue_depth", Help: "Changes stored and not yet done."}, queued)
+	m.budget = prometheus.NewGauge(prometheus.GaugeOpts{Name: "backflow_serve_daily_budget_left", Help: "API calls left today, as the last poll probe's answer said (HubSpot)."})
+	m.interval = prometheus.NewGauge(prometheus.GaugeOpts{Name: "backflow_serve_poll_interval_seconds", Help: "The poll interval in force: --poll, stretched to the poll budget's share of the daily API budget."})
+	m.published = prometheus.NewGauge(prometheus.GaugeOpts{Name: "backflow_serve_published_timestamp_seconds", Help: "When the analysts' copy (--publish) was last written."})
 	m.lastOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "backflow_serve_last_success_timestamp_seconds", Help: "When the last cycle that succeeded ended."})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backflow_serve_cycle_errors_total", Help: "Cycles that failed, by kind."}, []string{"kind"})
-	m.reg.MustRegister(m.cycles, m.cycleTime, m.lag, m.changes, m.duplicates, m.refused, m.rowsSent, m.rowsFailed, m.queueDepth, m.lastOK, m.errors,
+	m.reg.MustRegister(m.cycles, m.cycleTime, m.lag, m.changes, m.duplicates, m.refused, m.rowsSent, m.rowsFailed, m.queueDepth, m.budget, m.interval, m.published, m.lastOK, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/backflow-dev/backflow/connector"
+	"github.com/backflow-dev/backflow/extract"
 	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -38,10 +41,15 @@ type Options struct {
 	// "https://backflow.example.com"), which HubSpot's signature covers;
 	// empty takes http:// and the request's Host.
 	PublicURL string
-	// Poll is how often a cycle reads every stream for what changed
-	// (HubSpot search, Pendo reads since the cursor); 0 polls never, and
-	// only webhooks and full runs move data.
+	// Poll is how often serve probes the sources for changes (HubSpot: a
+	// search per object for a record modified after the last one staged)
+	// and runs the streams that changed; 0 polls never, and only webhooks
+	// and full runs move data. The interval stretches so that probing
+	// spends at most PollBudget of the API's daily budget.
 	Poll time.Duration
+	// PollBudget is the share of the daily API budget idle probing may
+	// spend. Default 0.015 (1.5%).
+	PollBudget float64
 	// Full is how often a full cycle runs every stream and sync whatever
 	// the webhooks said, catching up what they missed. Default 1 h.
 	Full time.Duration
@@ -56,6 +64,12 @@ type Options struct {
 	Retention time.Duration
 	// MaxBody bounds a delivery's body. Default 1 MiB.
 	MaxBody int64
+	// Publish, when set, is where a read-only copy of the file is written
+	// for analysts, after the first cycle and then after a cycle at most
+	// every PublishEvery (default 15 min), replaced atomically.
+	Publish      string
+	PublishEvery time.Duration
+	PublishMode  os.FileMode
 	// Stop, once closed, ends serve gracefully: no new delivery is
 	// taken, the cycle in flight finishes its batch, and Run returns nil.
 	Stop <-chan struct{}
@@ -77,6 +91,12 @@ type Server struct {
 	ready     atomic.Bool
 	lastFull  time.Time
 	lastPoll  time.Time
+	// probers are sources kept across polls, described at each full
+	// cycle; interval is the poll interval the last probe's budget set.
+	probers  []extract.Prober
+	interval time.Duration
+	// published is when the analysts' copy was last written.
+	published time.Time
 }
 
 // Run serves until Stop is closed (nil) or ctx is canceled (its error).
@@ -98,6 +118,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1 << 20
+	}
+	if o.PublishEvery <= 0 {
+		o.PublishEvery = 15 * time.Minute
+	}
+	if o.PollBudget <= 0 || o.PollBudget > 1 {
+		o.PollBudget = 0.015
 	}
 	o.Queue.Now = o.Now
 	o.Pipeline.Now = o.Now
@@ -123,7 +149,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s := &Server{o: o, log: log, w: w, queue: q, receivers: receivers, runNow: make(chan struct{}, 1)}
+	s := &Server{o: o, log: log, w: w, queue: q, receivers: receivers, runNow: make(chan struct{}, 1), interval: o.Poll}
 	s.m = newMetrics(func() float64 { return float64(q.Queued()) })
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -168,8 +194,8 @@ func (s *Server) loop(ctx context.Context) error {
 	for {
 		next := s.lastFull.Add(s.o.Full)
 		kind := "full"
-		if s.o.Poll > 0 && s.lastPoll.Add(s.o.Poll).Before(next) {
-			next, kind = s.lastPoll.Add(s.o.Poll), "poll"
+		if s.o.Poll > 0 && s.lastPoll.Add(s.interval).Before(next) {
+			next, kind = s.lastPoll.Add(s.interval), "poll"
 		}
 		wait := max(next.Sub(s.o.Now()), 0)
 		select {
@@ -232,6 +258,28 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 		}
 	case "poll":
 		s.lastPoll = start
+		changed, err := s.probe(ctx)
+		if err != nil {
+			return s.failed(kind, err)
+		}
+		if len(changed) == 0 && taken.Changes == 0 {
+			s.m.cycles.WithLabelValues(kind, "idle").Inc()
+			return nil
+		}
+		// Streams the probe found changed are read from their cursors
+		// (which covers their queued records too); the others' queued
+		// records by key.
+		po.Keys = map[string][]string{}
+		for stream, ids := range taken.Records {
+			if !slices.Contains(changed, stream) {
+				po.Keys[stream] = ids
+			}
+		}
+		po.Only = slices.Concat(changed, slices.Collect(maps.Keys(po.Keys)))
+		slices.Sort(po.Only)
+		if len(po.Only) == 0 {
+			po.SkipExtract = true
+		}
 	default:
 		s.lastFull, s.lastPoll = start, start
 	}
@@ -248,7 +296,25 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 	if err := s.queue.Done(ctx, id); err != nil {
 		return s.failed(kind, err)
 	}
+	if kind == "full" && s.o.Poll > 0 {
+		// The probes describe the streams anew (a property added, an
+		// object configured) once per full cycle, not per poll.
+		if err := s.describeProbers(ctx); err != nil {
+			s.log.Warn("poll probes not described; polling waits for the next full cycle", "err", err)
+			s.probers = nil
+		}
+	}
 	end := s.o.Now()
+	if s.o.Publish != "" && (s.published.IsZero() || end.Sub(s.published) >= s.o.PublishEvery) {
+		// A copy that cannot be written is logged; the cycle's work stands.
+		if err := s.w.PublishTo(ctx, s.o.Publish, s.o.PublishMode); err != nil {
+			s.log.Error("publish", "path", s.o.Publish, "err", err)
+		} else {
+			s.published = end
+			s.m.published.Set(float64(end.Unix()))
+			s.log.Info("published", "path", s.o.Publish)
+		}
+	}
 	if !taken.Oldest.IsZero() {
 		s.m.lag.Observe(max(end.Sub(taken.Oldest), 0).Seconds())
 	}
@@ -270,4 +336,60 @@ func (s *Server) failed(kind string, err error) error {
 	}
 	s.m.cycles.WithLabelValues(kind, outcome).Inc()
 	return err
+}
+
+// describeProbers opens the sources that can probe and describes their
+// streams.
+func (s *Server) describeProbers(ctx context.Context) error {
+	sources, err := s.o.Pipeline.Sources()
+	if err != nil {
+		return err
+	}
+	var out []extract.Prober
+	for _, src := range sources {
+		p, ok := src.(extract.Prober)
+		if !ok {
+			continue
+		}
+		if _, err := src.Streams(ctx); err != nil {
+			return fmt.Errorf("%s: %w", src.Name(), err)
+		}
+		out = append(out, p)
+	}
+	s.probers = out
+	return nil
+}
+
+// probe asks each prober what changed after the watermarks, and
+// stretches the poll interval so that probing spends at most PollBudget
+// of the daily budget the API reports.
+func (s *Server) probe(ctx context.Context) ([]string, error) {
+	marks, err := extract.Watermarks(ctx, s.w)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, p := range s.probers {
+		res, err := p.Probe(ctx, marks)
+		if err != nil {
+			return nil, err
+		}
+		changed = append(changed, res.Changed...)
+		if res.DailyLimit > 0 {
+			s.m.budget.Set(float64(res.DailyLeft))
+			need := time.Duration(float64(res.Calls) * float64(24*time.Hour) / (s.o.PollBudget * float64(res.DailyLimit)))
+			if res.DailyLeft >= 0 && res.DailyLeft < res.DailyLimit/20 {
+				// Under 5% left: leave it to the syncs; full runs still come.
+				need = s.o.Full
+			}
+			if interval := max(s.o.Poll, need); interval != s.interval {
+				s.log.Info("poll interval set by the daily budget", "interval", interval.Round(time.Second), "calls_per_probe", res.Calls,
+					"daily_limit", res.DailyLimit, "daily_left", res.DailyLeft, "budget_share", s.o.PollBudget)
+				s.interval = interval
+			}
+			s.m.interval.Set(s.interval.Seconds())
+		}
+	}
+	slices.Sort(changed)
+	return slices.Compact(changed), nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	api "github.com/backflow-dev/backflow/api/hubspot"
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
 	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/internal/clock"
@@ -31,21 +32,38 @@ const clientSecret = "serve-test-client-secret"
 // served is a serve process over a sandbox, running the HubSpot → Pendo
 // metadata recipe with HubSpot webhooks configured.
 type served struct {
-	t     *testing.T
-	sb    *sandbox.Sandbox
-	clock *clock.Manual
-	url   string
-	stop  chan struct{}
-	done  chan error
+	t    testing.TB
+	sb   *sandbox.Sandbox
+	url  string
+	stop chan struct{}
+	done chan error
+	// patience bounds each waitFor; default a minute.
+	patience time.Duration
 }
 
 func startServe(t *testing.T, db string, clk *clock.Manual, sb *sandbox.Sandbox) *served {
 	t.Helper()
-	return startServeDebounced(t, db, clk, sb, 10*time.Millisecond)
+	return startServeWith(t, serveConfig{db: db, now: clk.Now, sb: sb, debounce: 10 * time.Millisecond})
 }
 
 func startServeDebounced(t *testing.T, db string, clk *clock.Manual, sb *sandbox.Sandbox, debounce time.Duration) *served {
 	t.Helper()
+	return startServeWith(t, serveConfig{db: db, now: clk.Now, sb: sb, debounce: debounce})
+}
+
+// serveConfig is one serve process of a test or benchmark.
+type serveConfig struct {
+	db       string
+	now      func() time.Time
+	sb       *sandbox.Sandbox
+	debounce time.Duration
+	poll     time.Duration
+	budget   float64
+}
+
+func startServeWith(t testing.TB, c serveConfig) *served {
+	t.Helper()
+	db, sb := c.db, c.sb
 	fsys := fstest.MapFS{}
 	err := fs.WalkDir(examples.Recipe("hubspot-to-pendo-metadata"), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -78,28 +96,32 @@ func startServeDebounced(t *testing.T, db string, clk *clock.Manual, sb *sandbox
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &served{t: t, sb: sb, clock: clk, url: "http://" + ln.Addr().String(), stop: make(chan struct{}), done: make(chan error, 1)}
+	s := &served{t: t, sb: sb, url: "http://" + ln.Addr().String(), stop: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
 		s.done <- serve.Run(context.Background(), serve.Options{
 			Pipeline: pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets},
-			Listener: ln, Debounce: debounce, Full: time.Hour, Stop: s.stop, Now: clk.Now})
+			Listener: ln, Debounce: c.debounce, Poll: c.poll, PollBudget: c.budget, Full: time.Hour, Stop: s.stop, Now: c.now})
 	}()
 	s.waitFor("ready", func() bool { return s.get("/readyz") == http.StatusOK })
 	return s
 }
 
-// waitFor polls cond until it holds, for at most a minute: serve cycles
-// on its own goroutine.
+// waitFor polls cond until it holds, for at most s.patience: serve
+// cycles on its own goroutine.
 func (s *served) waitFor(what string, cond func() bool) {
 	s.t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); {
+	patience := s.patience
+	if patience == 0 {
+		patience = time.Minute
+	}
+	for deadline := time.Now().Add(patience); !cond(); {
 		select {
 		case err := <-s.done:
 			s.t.Fatalf("serve ended while waiting for %s: %v", what, err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("serve: %s did not happen within a minute", what)
+			s.t.Fatalf("serve: %s did not happen within %s", what, patience)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -167,8 +189,16 @@ func (s *served) shutdown() {
 
 // matchedVisitor is a visitor the first cycle gave a HubSpot first name,
 // and its contact.
-func matchedVisitor(t *testing.T, sb *sandbox.Sandbox) (visitor, contact string) {
+func matchedVisitor(t testing.TB, sb *sandbox.Sandbox) (visitor, contact string) {
 	t.Helper()
+	pairs := matchedVisitors(t, sb, 1)
+	return pairs[0][0], pairs[0][1]
+}
+
+// matchedVisitors are n such visitors and their contacts.
+func matchedVisitors(t testing.TB, sb *sandbox.Sandbox, n int) [][2]string {
+	t.Helper()
+	var out [][2]string
 	byEmail := map[string]string{}
 	for _, id := range sb.HubSpot.ObjectIDs("contacts") {
 		o, _ := sb.HubSpot.Object("contacts", id)
@@ -178,11 +208,14 @@ func matchedVisitor(t *testing.T, sb *sandbox.Sandbox) (visitor, contact string)
 		md, _ := sb.Pendo.Visitor(v)
 		email, _ := md["agent"]["email"].(string)
 		if c, ok := byEmail[strings.ToLower(strings.TrimSpace(email))]; ok && md["custom"]["hubspot_firstname"] != nil {
-			return v, c
+			out = append(out, [2]string{v, c})
+			if len(out) == n {
+				return out
+			}
 		}
 	}
-	t.Fatal("no visitor carries a HubSpot first name after the first cycle")
-	return "", ""
+	t.Fatalf("%d visitors carry a HubSpot first name after the first cycle, want %d", len(out), n)
+	return nil
 }
 
 // TestServe_Webhook: a contact changed in HubSpot reaches its Pendo
@@ -305,4 +338,71 @@ func TestServe_RestartKeepsTheQueue(t *testing.T) {
 		FROM backflow.changes`).Scan(&rows, &done, &command); err != nil || rows != 1 || done != 1 || command != "serve" {
 		t.Fatalf("backflow.changes: %d rows, %d done, last run %q (%v); want the one change done by a serve cycle", rows, done, command, err)
 	}
+}
+
+// TestServe_EmulatorWebhooks: the HubSpot emulator's own subscription
+// delivers a contact change, signed, and serve sends it on to Pendo.
+func TestServe_EmulatorWebhooks(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	s := startServe(t, filepath.Join(t.TempDir(), "w.duckdb"), clk, sb)
+	sb.SendWebhooks(&hubspottest.Webhooks{TargetURL: s.url + "/hooks/hubspot", ClientSecret: clientSecret, AppID: 1,
+		Subscriptions: []string{"contact.propertyChange:firstname"}}, 20*time.Millisecond)
+	visitor, contact := matchedVisitor(t, sb)
+	if err := sb.HubSpot.UpdateObject("contacts", contact, map[string]string{"firstname": "Delivered"}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the visitor updated", func() bool {
+		md, _ := sb.Pendo.Visitor(visitor)
+		return md["custom"]["hubspot_firstname"] == "Delivered"
+	})
+	if d, _, _ := sb.HubSpot.WebhookCounts(); d != 1 {
+		t.Errorf("%d deliveries, want 1", d)
+	}
+	s.shutdown()
+}
+
+// TestServe_Poll: without webhooks, a probe finds the changed contact
+// (after search's lag) and a poll cycle sends it; polls with nothing new
+// run no cycle.
+func TestServe_Poll(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	s := startServeWith(t, serveConfig{db: filepath.Join(t.TempDir(), "w.duckdb"), now: clk.Now, sb: sb, debounce: 10 * time.Millisecond,
+		poll: 200 * time.Millisecond, budget: 1})
+	idle := func() float64 { return s.metric(`backflow_serve_cycles_total{kind="poll",outcome="idle"}`) }
+	ran := func() float64 { return s.metric(`backflow_serve_cycles_total{kind="poll",outcome="ok"}`) }
+	s.waitFor("an idle poll", func() bool { return idle() >= 1 })
+	if ran() != 0 {
+		t.Fatalf("%v polls ran a cycle with nothing changed", ran())
+	}
+	visitor, contact := matchedVisitor(t, sb)
+	clk.Advance(time.Minute)
+	if err := sb.HubSpot.UpdateObject("contacts", contact, map[string]string{"firstname": "Polled"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Second) // past search's lag
+	s.waitFor("the visitor updated", func() bool {
+		md, _ := sb.Pendo.Visitor(visitor)
+		return md["custom"]["hubspot_firstname"] == "Polled"
+	})
+	s.waitFor("the poll cycle counted", func() bool { return ran() >= 1 })
+	after := ran()
+	before := idle()
+	s.waitFor("two more idle polls", func() bool { return idle() >= before+2 })
+	if ran() != after || after < 1 {
+		t.Fatalf("poll cycles that ran: %v, then %v; want the change's, then none", after, ran())
+	}
+	if got := s.metric("backflow_serve_daily_budget_left"); got <= 0 {
+		t.Errorf("daily budget left %v", got)
+	}
+	s.shutdown()
 }

@@ -32,8 +32,11 @@ var migrations = []migration{
 		return err
 	}},
 	{2, "schema_version; every snapshot keeps the destination's record id (dest_id)", migrateSnapshotDestID},
-	{3, "changes: the change feed backflow serve queues webhook deliveries in", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, changesSchema)
+	{3, "changes: the change feed backflow serve queues webhook deliveries in; extract_state.watermark", func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, changesSchema); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `ALTER TABLE backflow.extract_state ADD COLUMN IF NOT EXISTS watermark TIMESTAMPTZ`)
 		return err
 	}},
 }

@@ -377,17 +377,47 @@ func Publish(ctx context.Context, src, dst string, lockTimeout time.Duration, mo
 	}); err != nil {
 		return err
 	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH `+catalog)
+	return copyTo(ctx, conn, catalog, absDst, mode)
+}
+
+// PublishTo writes a read-only copy of this open file at dst, as Publish
+// does, through the warehouse's own connection: for a process that keeps
+// the file open (backflow serve), which no other can attach meanwhile.
+func (w *Warehouse) PublishTo(ctx context.Context, dst string, mode os.FileMode) error {
+	absDst, err := filepath.Abs(dst)
+	if err != nil {
+		return fmt.Errorf("warehouse: publish: %w", err)
+	}
+	if absSrc, err := filepath.Abs(w.path); err == nil && absSrc == absDst {
+		return fmt.Errorf("warehouse: publish: %s is the runner's own file; publish to another path", dst)
+	}
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var catalog string
+	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&catalog); err != nil {
+		return fmt.Errorf("warehouse: publish: %w", err)
+	}
+	return copyTo(ctx, conn, catalog, absDst, mode)
+}
+
+// copyTo copies catalog into a new file beside absDst and renames it over
+// absDst, so readers see the old copy or the new, never half of one.
+func copyTo(ctx context.Context, conn *sql.Conn, catalog, absDst string, mode os.FileMode) error {
 	tmp := absDst + ".tmp"
 	os.Remove(tmp)
 	for _, q := range []string{
 		`ATTACH ` + Literal(tmp) + ` AS __publish`,
 		`COPY FROM DATABASE ` + Ident(catalog) + ` TO __publish`,
 		`DETACH __publish`,
-		`DETACH ` + catalog,
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE IF EXISTS __publish`)
 			os.Remove(tmp)
-			return fmt.Errorf("warehouse: publish %s: %w", dst, err)
+			return fmt.Errorf("warehouse: publish %s: %w", absDst, err)
 		}
 	}
 	if mode != 0 {

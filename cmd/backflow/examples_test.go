@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestExampleCommandLines checks that every backflow command line in
@@ -23,7 +24,7 @@ func TestExampleCommandLines(t *testing.T) {
 		fs, _ := filepath.Glob(filepath.Join("../../examples", dir, "*"))
 		files = append(files, fs...)
 	}
-	line := regexp.MustCompile(`backflow ((?:run|extract|sync|plan|models|test|report|status|runs|query|init)\b[^"'>&|;\n)]*)`)
+	line := regexp.MustCompile(`backflow ((?:run|serve|extract|sync|plan|models|test|report|status|runs|query|init)\b[^"'>&|;\n)]*)`)
 	vars := regexp.MustCompile(`"?\$\{?\w+\}?"?|\{\w+\}`)
 	found := 0
 	for _, f := range files {
@@ -51,6 +52,59 @@ func TestExampleCommandLines(t *testing.T) {
 	}
 	if found < 4 {
 		t.Fatalf("found %d command lines in examples/, want the cron, systemd and Airflow ones", found)
+	}
+}
+
+// TestKubernetesManifest: the example Deployment's args are a backflow
+// command whose flags parse, its probes are serve's endpoints, and it
+// runs one replica.
+func TestKubernetesManifest(t *testing.T) {
+	raw, err := os.ReadFile("../../examples/kubernetes/backflow-serve.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	checked := false
+	for {
+		var doc struct {
+			Kind string
+			Spec struct {
+				Replicas int
+				Template struct {
+					Spec struct {
+						Containers []struct{ Args []string }
+					}
+				}
+			}
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		if doc.Kind != "Deployment" {
+			continue
+		}
+		checked = true
+		if doc.Spec.Replicas != 1 {
+			t.Errorf("replicas %d, want 1: serve owns the file", doc.Spec.Replicas)
+		}
+		args := doc.Spec.Template.Spec.Containers[0].Args
+		var out bytes.Buffer
+		root := newRoot(&globals{}, IO{Out: &out, ErrOut: &out}, func(string) (string, bool) { return "", false })
+		cmd, rest, err := root.Find(args)
+		if err != nil || cmd.Name() != "serve" {
+			t.Fatalf("args %v: not backflow serve: %v", args, err)
+		}
+		if err := cmd.ParseFlags(rest); err != nil {
+			t.Errorf("args %v: %v", args, err)
+		}
+	}
+	if !checked {
+		t.Fatal("no Deployment in the manifest")
+	}
+	for _, path := range []string{"path: /healthz", "path: /readyz", "path: /hooks/"} {
+		if !bytes.Contains(raw, []byte(path)) {
+			t.Errorf("the manifest has no %s", path)
+		}
 	}
 }
 

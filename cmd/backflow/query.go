@@ -16,18 +16,24 @@ import (
 )
 
 func newCmdQuery(g *globals, stdio IO) *cobra.Command {
-	var dir, format string
+	var dir, format, file string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "query SQL",
 		Short: "Run read-only SQL on the DuckDB file and print the result",
 		Example: `  backflow query "SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL"
-  backflow query --format csv "SELECT * FROM models.visitor_traits" > traits.csv`,
+  backflow query --format csv "SELECT * FROM models.visitor_traits" > traits.csv
+  # an analysts' copy (backflow run --publish, backflow serve --publish)
+  backflow query --file /srv/analytics/backflow.duckdb "SELECT * FROM backflow.runs"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if file != "" {
+				return printFileQuery(cmd.Context(), g, stdio, file, format, limit, args[0])
+			}
 			return printQuery(cmd.Context(), g, stdio, dir, format, limit, "query", args[0])
 		},
 	}
+	cmd.Flags().StringVar(&file, "file", "", "query this DuckDB file (a published copy) instead of the project's")
 	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")
 	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many rows (0: all)")
@@ -50,6 +56,23 @@ func printQuery(ctx context.Context, g *globals, stdio IO, dir, format string, l
 	t, err := queryTable(ctx, w.DB(), limit, query)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	return t.print(stdio, format)
+}
+
+// printFileQuery is printQuery on any DuckDB file, read-only.
+func printFileQuery(ctx context.Context, g *globals, stdio IO, path, format string, limit int, query string) error {
+	if err := checkFormat(format); err != nil {
+		return err
+	}
+	w, err := warehouse.Open(ctx, path, warehouse.Options{ReadOnly: true, NoFileAccess: true, LockTimeout: g.lockTimeout})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	t, err := queryTable(ctx, w.DB(), limit, query)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
 	}
 	return t.print(stdio, format)
 }

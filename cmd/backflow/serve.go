@@ -18,6 +18,9 @@ type serveOptions struct {
 	poll      time.Duration
 	full      time.Duration
 	debounce  time.Duration
+	budget    float64
+	publish   string
+	pubEvery  time.Duration
 }
 
 func newCmdServe(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -26,8 +29,9 @@ func newCmdServe(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *c
 		Use:   "serve",
 		Short: "Keep the destinations current within seconds: webhooks, polling and scheduled runs in one process",
 		Long: `serve keeps the project's DuckDB file open and runs cycles: a run of the
-streams that webhook deliveries said changed, a poll of every stream each
---poll, and a full run each --full-every (and at start, which also redoes
+records webhook deliveries said changed (read by id), a poll each --poll
+(a probe of one search per object; a run of what changed), and a full
+run each --full-every (and at start, which also redoes
 what a stopped serve left queued). Each cycle is a run with every
 guarantee of backflow run: the same preflight, diff, batches and rate
 limits, recorded in backflow.runs as command serve.
@@ -65,7 +69,7 @@ expose the hooks (docs/serve.md).`,
 			return serve.Run(g.hard, serve.Options{
 				Pipeline: pipeline.Options{Project: p.Pipeline(), Secrets: secrets, WarehousePath: p.Path(p.Config.Warehouse),
 					LockTimeout: g.lockTimeout, Logger: log, Now: g.clockFn},
-				Listener: ln, PublicURL: opts.publicURL, Poll: opts.poll, Full: opts.full, Debounce: opts.debounce,
+				Listener: ln, PublicURL: opts.publicURL, Poll: opts.poll, PollBudget: opts.budget, Publish: opts.publish, PublishEvery: opts.pubEvery, PublishMode: p.Config.Mode(), Full: opts.full, Debounce: opts.debounce,
 				Stop: g.stop, Now: g.clockFn,
 			})
 		},
@@ -74,7 +78,10 @@ expose the hooks (docs/serve.md).`,
 	cmd.Flags().StringVar(&opts.addr, "addr", "127.0.0.1:8080", "address to serve hooks, health and metrics on (0.0.0.0:8080 in a container)")
 	cmd.Flags().StringVar(&opts.publicURL, "public-url", "", "the URL webhook senders call, scheme and host (HubSpot signs it); default http:// and the request's Host")
 	cmd.Flags().DurationVar(&opts.poll, "poll", 0, "read every stream for changes this often (e.g. 30s); 0 relies on webhooks and full runs")
+	cmd.Flags().Float64Var(&opts.budget, "poll-budget", 0.015, "the share of the API's daily budget idle polling may spend; --poll stretches to fit it")
 	cmd.Flags().DurationVar(&opts.full, "full-every", time.Hour, "run every stream and sync this often, catching up what webhooks missed")
+	cmd.Flags().StringVar(&opts.publish, "publish", "", "write a read-only copy of the DuckDB file here for analysts, after the first cycle and then at most every --publish-every")
+	cmd.Flags().DurationVar(&opts.pubEvery, "publish-every", 15*time.Minute, "how often the --publish copy is refreshed (after a cycle)")
 	cmd.Flags().DurationVar(&opts.debounce, "debounce", time.Second, "after a delivery, wait this long for the ones that come with it")
 	return cmd
 }

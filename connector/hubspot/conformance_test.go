@@ -343,9 +343,10 @@ func contactsSource() extracttest.Source {
 				}
 				return "tier"
 			},
-			Set:   func(ref, col, value string) { put(ref, map[string]string{col: value}) },
-			Fail:  failing.Store,
-			Keyed: true,
+			Set:    func(ref, col, value string) { put(ref, map[string]string{col: value}) },
+			Fail:   failing.Store,
+			Keyed:  true,
+			Probed: true,
 		}
 	}}
 }

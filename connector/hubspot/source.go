@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -263,6 +265,7 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 	b := array.NewRecordBuilder(memory.DefaultAllocator, st.Arrow)
 	defer b.Release()
 	var live []string
+	var mark time.Time
 	set := make([]bool, len(obj.props))
 	page := func(p *api.Page) error {
 		for i := range p.Len() {
@@ -271,6 +274,9 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 			}
 			if !p.Archived(i) {
 				live = append(live, p.ID(i))
+				if u := p.UpdatedAt(i); u.After(mark) {
+					mark = u
+				}
 			}
 		}
 		// Pages of 100 are small batches for DuckDB's ingest, which costs
@@ -305,7 +311,7 @@ func (h *Source) readObjects(ctx context.Context, st extract.Stream, obj *hsObje
 	if h.Incremental {
 		next = started.UTC().Format(time.RFC3339Nano)
 	}
-	return extract.ReadResult{Cursor: next, Merge: incremental}, nil
+	return extract.ReadResult{Cursor: next, Merge: incremental, Watermark: mark}, nil
 }
 
 // appendRecord appends record i of a page: the fixed columns, then one
@@ -513,4 +519,47 @@ func (h *Source) ReadKeys(ctx context.Context, st extract.Stream, keys []string,
 		return true, err
 	}
 	return true, emit(b.NewRecordBatch())
+}
+
+var _ extract.Prober = (*Source)(nil)
+
+// Probe implements extract.Prober for object streams: one search per
+// object, for a record modified after the stream's watermark (limit 1:
+// only its total matters). A stream never staged is changed. Association
+// streams follow their object. A change search does not see yet (it
+// trails writes by seconds) is seen by the next probe; one modified in
+// the watermark's own millisecond after the read waits for the next full
+// run's look-back.
+func (h *Source) Probe(ctx context.Context, marks map[string]time.Time) (extract.ProbeResult, error) {
+	res := extract.ProbeResult{DailyLimit: -1, DailyLeft: -1}
+	for _, name := range slices.Sorted(maps.Keys(h.objects)) {
+		obj := h.objects[name]
+		if strings.Contains(obj.apiType, ">") {
+			continue // an association stream: it follows its object
+		}
+		res.Probed = append(res.Probed, name)
+		changed := true
+		if mark, ok := marks[name]; ok {
+			prop := api.LastModifiedProperty(obj.apiType)
+			page, err := h.Client.Search(ctx, obj.apiType, api.SearchRequest{Limit: 1, Properties: []string{prop},
+				FilterGroups: [][]api.Filter{{{PropertyName: prop, Operator: "GT", Value: strconv.FormatInt(mark.UnixMilli(), 10)}}}})
+			res.Calls++
+			if err != nil {
+				return res, fmt.Errorf("probe %s: %w", name, err)
+			}
+			changed = page.Total > 0
+		}
+		if changed {
+			res.Changed = append(res.Changed, name)
+			for _, other := range slices.Sorted(maps.Keys(h.objects)) {
+				if from, _, ok := strings.Cut(h.objects[other].apiType, ">"); ok && from == obj.apiType {
+					res.Changed = append(res.Changed, other)
+				}
+			}
+		}
+	}
+	if limit, left, ok := h.Client.Limiter().Daily(); ok {
+		res.DailyLimit, res.DailyLeft = int64(limit), int64(left)
+	}
+	return res, nil
 }

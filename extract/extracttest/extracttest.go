@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,8 @@ type Fixture struct {
 	Value func(value string) string
 	// Keyed: the source reads this stream by key (extract.KeyedReader).
 	Keyed bool
+	// Probed: the source's Probe (extract.Prober) looks at this stream.
+	Probed bool
 }
 
 // Run runs the suite against src. A case a stream cannot have is left
@@ -90,6 +93,57 @@ func Run(t *testing.T, src Source) {
 	t.Run("error_names_stream", func(t *testing.T) { failing(t, src) })
 	if f.Keyed {
 		t.Run("keyed_read", func(t *testing.T) { keyed(t, src) })
+	}
+	if f.Probed {
+		t.Run("probe", func(t *testing.T) { probe(t, src) })
+	}
+}
+
+// probe: a stream never staged is changed; once read, it is not, until
+// a record changes; the read after that leaves it unchanged again.
+func probe(t *testing.T, src Source) {
+	r := newRun(t, src)
+	p, ok := r.Source.(extract.Prober)
+	if !ok {
+		t.Fatal("the fixture says Probed, but the source is no extract.Prober")
+	}
+	if _, err := r.Source.Streams(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	changed := func() bool {
+		t.Helper()
+		marks, err := extract.Watermarks(context.Background(), r.w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Probe(context.Background(), marks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(res.Probed, r.Stream) {
+			t.Fatalf("the probe did not look at %s: %+v", r.Stream, res)
+		}
+		return slices.Contains(res.Changed, r.Stream)
+	}
+	r.put("a", "alpha")
+	r.Advance(time.Minute)
+	if !changed() {
+		t.Fatal("a stream never staged is not changed")
+	}
+	r.mustExtract()
+	r.Advance(time.Minute)
+	if changed() {
+		t.Fatal("changed right after a read, with nothing new")
+	}
+	r.put("a", "alpha2")
+	r.Advance(time.Minute)
+	if !changed() {
+		t.Fatal("a changed record was not seen")
+	}
+	r.mustExtract()
+	r.Advance(time.Minute)
+	if changed() {
+		t.Fatal("still changed after the read")
 	}
 }
 
