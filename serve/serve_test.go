@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -27,7 +29,10 @@ import (
 	"github.com/backflow-dev/backflow/warehouse"
 )
 
-const clientSecret = "serve-test-client-secret"
+const (
+	clientSecret = "serve-test-client-secret"
+	pendoToken   = "serve-test-pendo-token-4f2a9c"
+)
 
 // served is a serve process over a sandbox, running the HubSpot → Pendo
 // metadata recipe with HubSpot webhooks configured.
@@ -59,6 +64,7 @@ type serveConfig struct {
 	debounce time.Duration
 	poll     time.Duration
 	budget   float64
+	queue    serve.QueueOptions
 }
 
 func startServeWith(t testing.TB, c serveConfig) *served {
@@ -72,6 +78,7 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 		b, err := fs.ReadFile(examples.Recipe("hubspot-to-pendo-metadata"), p)
 		if p == project.ConfigFile {
 			b = bytes.Replace(b, []byte("hubspot:\n"), []byte("hubspot:\n  webhooks: {client_secret_env: HUBSPOT_CLIENT_SECRET}\n"), 1)
+			b = bytes.Replace(b, []byte("pendo:\n"), []byte("pendo:\n  webhooks: {token_env: PENDO_WEBHOOK_TOKEN}\n"), 1)
 		}
 		fsys[p] = &fstest.MapFile{Data: b}
 		return err
@@ -84,8 +91,11 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 		t.Fatal(err)
 	}
 	secrets, err := p.Secrets(func(name string) (string, bool) {
-		if name == "HUBSPOT_CLIENT_SECRET" {
+		switch name {
+		case "HUBSPOT_CLIENT_SECRET":
 			return clientSecret, true
+		case "PENDO_WEBHOOK_TOKEN":
+			return pendoToken, true
 		}
 		return sb.Lookup(name)
 	})
@@ -100,7 +110,7 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 	go func() {
 		s.done <- serve.Run(context.Background(), serve.Options{
 			Pipeline: pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets},
-			Listener: ln, Debounce: c.debounce, Poll: c.poll, PollBudget: c.budget, Full: time.Hour, Stop: s.stop, Now: c.now})
+			Listener: ln, Debounce: c.debounce, Poll: c.poll, PollBudget: c.budget, Queue: c.queue, Full: time.Hour, Stop: s.stop, Now: c.now})
 	}()
 	s.waitFor("ready", func() bool { return s.get("/readyz") == http.StatusOK })
 	return s
@@ -262,8 +272,14 @@ func TestServe_Webhook(t *testing.T) {
 		t.Fatalf("refused deliveries stored %v changes", got)
 	}
 
-	if code, body := s.deliver(clientSecret, clk.Now(), n); code != http.StatusOK || body != `{"duplicates":0,"stored":1}` {
+	sentAt := clk.Now()
+	if code, body := s.deliver(clientSecret, sentAt, n); code != http.StatusOK || body != `{"duplicates":0,"stored":1}` {
 		t.Fatalf("delivery: %d %s", code, body)
+	}
+	// A replay of the very request: inside the signature's window it is
+	// stored no more; past it, refused.
+	if code, body := s.deliver(clientSecret, sentAt, n); code != http.StatusOK || body != `{"duplicates":1,"stored":0}` {
+		t.Fatalf("replay: %d %s, want it stored once", code, body)
 	}
 	retry := n
 	retry.AttemptNumber = 1
@@ -283,6 +299,10 @@ func TestServe_Webhook(t *testing.T) {
 	}
 	if code := s.get("/healthz"); code != http.StatusOK {
 		t.Errorf("healthz %d", code)
+	}
+	clk.Advance(6 * time.Minute)
+	if code, body := s.deliver(clientSecret, sentAt, n); code != http.StatusUnauthorized {
+		t.Errorf("a replay 6 minutes on: %d %s, want 401", code, body)
 	}
 	s.shutdown()
 }
@@ -404,5 +424,77 @@ func TestServe_Poll(t *testing.T) {
 	if got := s.metric("backflow_serve_daily_budget_left"); got <= 0 {
 		t.Errorf("daily budget left %v", got)
 	}
+	s.shutdown()
+}
+
+// TestServe_PendoBurst: 10,000 Pendo events from 40 senders at once, into
+// a queue that lets 8 deliveries wait: those beyond are answered 503 with
+// Retry-After and retried; every event is stored once; a wrong token is
+// 401.
+func TestServe_PendoBurst(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 100, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	s := startServeWith(t, serveConfig{db: filepath.Join(t.TempDir(), "w.duckdb"), now: clk.Now, sb: sb, debounce: time.Hour,
+		queue: serve.QueueOptions{Waiting: 8}})
+	event := func(i int) string {
+		return fmt.Sprintf(`{"event":"trackEventReceived","visitorId":"user-%d","accountId":"acme","timestamp":%d,"uniqueId":"%040x","properties":{"n":%d}}`,
+			i%300, clk.Now().Unix(), i+1, i)
+	}
+	post := func(token, body string) (int, string) {
+		resp, err := http.Post(s.url+"/hooks/pendo?token="+token, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	if code, _ := post("wrong-token", event(0)); code != http.StatusUnauthorized {
+		t.Fatalf("a wrong token: %d, want 401", code)
+	}
+	var mu sync.Mutex
+	busy := 0
+	var wg sync.WaitGroup
+	for sender := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := sender; i < 10_000; i += 40 {
+				for {
+					code, retry := post(pendoToken, event(i))
+					if code == http.StatusOK {
+						break
+					}
+					if code != http.StatusServiceUnavailable || retry == "" {
+						t.Errorf("event %d: %d", i, code)
+						return
+					}
+					mu.Lock()
+					busy++
+					mu.Unlock()
+					time.Sleep(10 * time.Millisecond) // a real sender waits Retry-After
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// A duplicate of each of a hundred is stored no more.
+	for i := range 100 {
+		post(pendoToken, event(i))
+	}
+	if got := s.metric(`backflow_serve_changes_total{source="pendo"}`); got != 10_000 {
+		t.Fatalf("%v changes stored, want 10000", got)
+	}
+	if got := s.metric(`backflow_serve_duplicate_changes_total{source="pendo"}`); got != 100 {
+		t.Errorf("%v duplicates, want 100", got)
+	}
+	if got := s.metric("backflow_serve_queue_depth"); got != 10_000 {
+		t.Errorf("queue depth %v, want 10000 (the debounce holds the cycle)", got)
+	}
+	t.Logf("%d deliveries answered 503 and retried", busy)
 	s.shutdown()
 }

@@ -84,6 +84,11 @@ func testSandbox(opts sandbox.Options) (*sandbox.Sandbox, error) {
 //	                       until /readyz answers 200; sets SERVE_URL
 //	stopserve              send SIGTERM to it, require exit 0; its output
 //	                       goes to serve.stdout and serve.stderr
+//	killmidcycle ARGS...   start backflow serve ARGS while Pendo holds its
+//	                       metadata writes; once the first batch is at
+//	                       Pendo, SIGKILL it, then let Pendo answer
+//	tracked N              Pendo's data host has received exactly N track
+//	                       events (one request each: a resent one counts)
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -104,6 +109,8 @@ func TestScripts(t *testing.T) {
 			"writes":       cmdWrites,
 			"servebg":      cmdServeBG,
 			"stopserve":    cmdStopServe,
+			"killmidcycle": cmdKillMidCycle,
+			"tracked":      cmdTracked,
 		},
 	})
 }
@@ -333,5 +340,49 @@ func cmdStopServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs("serve.stderr"), s.stderr.Bytes(), 0o644))
 	if s.err != nil {
 		ts.Fatalf("stopserve: serve exited with %v after SIGTERM, want 0\nstderr:\n%s", s.err, &s.stderr)
+	}
+}
+
+func cmdKillMidCycle(ts *testscript.TestScript, neg bool, args []string) {
+	sb := ts.Value(sandboxKey{}).(*scriptSandbox)
+	if sb.sb == nil {
+		ts.Fatalf("killmidcycle: no sandbox started")
+	}
+	before := sb.pendoWrites()
+	release := sb.sb.Pendo.HoldWrites()
+	defer release()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "BACKFLOW_AS_CLI=1")
+	for _, k := range []string{"HUBSPOT_TOKEN", "PENDO_INTEGRATION_KEY", "PENDO_TRACK_SECRET", testNowEnv} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	ts.Check(cmd.Start())
+	// The first cycle's batch reaches Pendo and waits there: the process
+	// is killed in the middle of a cycle, not between two.
+	for deadline := time.Now().Add(2 * time.Minute); sb.pendoWrites() == before; {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			ts.Fatalf("killmidcycle: no batch reached Pendo in 2 minutes\n%s", &stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.Check(cmd.Process.Kill())
+	cmd.Wait()
+	release()
+	ts.Check(os.WriteFile(ts.MkAbs("killed.stderr"), stderr.Bytes(), 0o644))
+}
+
+func cmdTracked(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: tracked N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	// One request per event: a resent one is counted again.
+	if got := ts.Value(sandboxKey{}).(*scriptSandbox).sb.Pendo.TrackReceived(); got != want {
+		ts.Fatalf("Pendo received %d track events, want %d", got, want)
 	}
 }
