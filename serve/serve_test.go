@@ -388,7 +388,7 @@ func TestServe_EmulatorWebhooks(t *testing.T) {
 
 // TestServe_Poll: without webhooks, a probe finds the changed contact
 // (after search's lag) and a poll cycle sends it; polls with nothing new
-// run no cycle.
+// run no cycle (after the one reading back what that cycle wrote).
 func TestServe_Poll(t *testing.T) {
 	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
 	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
@@ -415,11 +415,18 @@ func TestServe_Poll(t *testing.T) {
 		return md["custom"]["hubspot_firstname"] == "Polled"
 	})
 	s.waitFor("the poll cycle counted", func() bool { return ran() >= 1 })
-	after := ran()
-	before := idle()
-	s.waitFor("two more idle polls", func() bool { return idle() >= before+2 })
-	if ran() != after || after < 1 {
-		t.Fatalf("poll cycles that ran: %v, then %v; want the change's, then none", after, ran())
+	// The cycle's own writes to Pendo move its visitors' lastupdated: the
+	// next probe reads them back once; then the polls are idle.
+	for i, settled := 0, false; !settled; i++ {
+		if i == 10 {
+			t.Fatalf("the polls never settled: %v cycles ran", ran())
+		}
+		r, before := ran(), idle()
+		s.waitFor("two more idle polls", func() bool { return idle() >= before+2 })
+		settled = ran() == r
+	}
+	if got := ran(); got > 2 {
+		t.Fatalf("%v poll cycles ran for one change, want it and the read-back of its own writes", got)
 	}
 	if got := s.metric("backflow_serve_daily_budget_left"); got <= 0 {
 		t.Errorf("daily budget left %v", got)

@@ -261,8 +261,9 @@ func visitorsSource() extracttest.Source {
 				}
 				return "custom__tier"
 			},
-			Set:  func(ref, col, value string) { set(ref, strings.TrimPrefix(col, "custom__"), value) },
-			Fail: failing.Store,
+			Set:    func(ref, col, value string) { set(ref, strings.TrimPrefix(col, "custom__"), value) },
+			Fail:   failing.Store,
+			Probed: true,
 		}
 	}}
 }

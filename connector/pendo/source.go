@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -279,9 +281,13 @@ func (p *Source) readEntities(ctx context.Context, st extract.Stream, cursor str
 	defer b.Release()
 	r := newEntityReader(cols)
 	n := 0
+	var mark time.Time
 	err := list(ctx, opts, func(e *api.Entity) error {
 		if err := r.append(b, e); err != nil {
 			return fmt.Errorf("%s %s: %w", st.Table, e.ID, err)
+		}
+		if at := lastUpdated(e); at.After(mark) {
+			mark = at
 		}
 		if n++; n%batchRows == 0 {
 			return emit(b.NewRecordBatch())
@@ -298,7 +304,61 @@ func (p *Source) readEntities(ctx context.Context, st extract.Stream, cursor str
 	if p.Incremental {
 		next = started.UTC().Format(time.RFC3339Nano)
 	}
-	return extract.ReadResult{Cursor: next, Merge: incremental}, nil
+	return extract.ReadResult{Cursor: next, Merge: incremental, Watermark: mark}, nil
+}
+
+// lastUpdated is a visitor's or account's metadata.auto.lastupdated (ms);
+// zero when it has none.
+func lastUpdated(e *api.Entity) time.Time {
+	var at time.Time
+	e.Fields(func(group, field []byte, v jsonscan.Value) error {
+		if string(group) == "auto" && string(field) == "lastupdated" {
+			if ms, ok := v.Int(); ok {
+				at = time.UnixMilli(ms).UTC()
+			}
+		}
+		return nil
+	})
+	return at
+}
+
+var _ extract.Prober = (*Source)(nil)
+
+// errFound ends a probe's read at its first row.
+var errFound = errors.New("found")
+
+// Probe implements extract.Prober for visitors and accounts: one
+// aggregation call each, for a row updated after the stream's watermark
+// (a page of one). Event streams are not probed: Pendo processes events
+// hourly, and full runs read them with their look-back.
+func (p *Source) Probe(ctx context.Context, marks map[string]time.Time) (extract.ProbeResult, error) {
+	res := extract.ProbeResult{DailyLimit: -1, DailyLeft: -1}
+	for _, name := range slices.Sorted(maps.Keys(p.entities)) {
+		table := strings.TrimPrefix(name, "pendo/")
+		if table != "visitors" && table != "accounts" {
+			continue
+		}
+		res.Probed = append(res.Probed, name)
+		mark, ok := marks[name]
+		if !ok {
+			res.Changed = append(res.Changed, name)
+			continue
+		}
+		list := p.Client.Visitors
+		if table == "accounts" {
+			list = p.Client.Accounts
+		}
+		err := list(ctx, api.ListOptions{IncludeAnonymous: p.IncludeAnonymous, PageSize: 1, UpdatedSince: mark.Add(time.Millisecond)},
+			func(*api.Entity) error { return errFound })
+		res.Calls++
+		switch {
+		case errors.Is(err, errFound):
+			res.Changed = append(res.Changed, name)
+		case err != nil:
+			return res, fmt.Errorf("probe %s: %w", name, err)
+		}
+	}
+	return res, nil
 }
 
 func (p *Source) readSchema(st extract.Stream, emit func(arrow.RecordBatch) error) error {
