@@ -34,6 +34,19 @@ const (
 	pendoToken   = "serve-test-pendo-token-4f2a9c"
 )
 
+// testSandbox is a sandbox of contacts on a clock that stands at
+// 2026-12-01 15:00 UTC until a test moves it.
+func testSandbox(t *testing.T, contacts int) (*clock.Manual, *sandbox.Sandbox) {
+	t.Helper()
+	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
+	sb, err := sandbox.Start(sandbox.Options{Contacts: contacts, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	return clk, sb
+}
+
 // served is a serve process over a sandbox, running the HubSpot → Pendo
 // metadata recipe with HubSpot webhooks configured.
 type served struct {
@@ -233,12 +246,7 @@ func matchedVisitors(t testing.TB, sb *sandbox.Sandbox, n int) [][2]string {
 // once; a wrong secret, a stale timestamp or no signature is 401 and
 // stores nothing; SIGTERM's stop ends serve with nil.
 func TestServe_Webhook(t *testing.T) {
-	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	clk, sb := testSandbox(t, 200)
 	s := startServe(t, filepath.Join(t.TempDir(), "w.duckdb"), clk, sb)
 	visitor, contact := matchedVisitor(t, sb)
 	clk.Advance(time.Minute)
@@ -310,12 +318,7 @@ func TestServe_Webhook(t *testing.T) {
 // TestServe_RestartKeepsTheQueue: a change stored when serve stops before
 // its cycle is sent by the next serve's first cycle, once.
 func TestServe_RestartKeepsTheQueue(t *testing.T) {
-	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	clk, sb := testSandbox(t, 200)
 	db := filepath.Join(t.TempDir(), "w.duckdb")
 	s := startServe(t, db, clk, sb)
 	visitor, contact := matchedVisitor(t, sb)
@@ -363,12 +366,7 @@ func TestServe_RestartKeepsTheQueue(t *testing.T) {
 // TestServe_EmulatorWebhooks: the HubSpot emulator's own subscription
 // delivers a contact change, signed, and serve sends it on to Pendo.
 func TestServe_EmulatorWebhooks(t *testing.T) {
-	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	clk, sb := testSandbox(t, 200)
 	s := startServe(t, filepath.Join(t.TempDir(), "w.duckdb"), clk, sb)
 	sb.SendWebhooks(&hubspottest.Webhooks{TargetURL: s.url + "/hooks/hubspot", ClientSecret: clientSecret, AppID: 1,
 		Subscriptions: []string{"contact.propertyChange:firstname"}}, 20*time.Millisecond)
@@ -390,12 +388,7 @@ func TestServe_EmulatorWebhooks(t *testing.T) {
 // (after search's lag) and a poll cycle sends it; polls with nothing new
 // run no cycle (after the one reading back what that cycle wrote).
 func TestServe_Poll(t *testing.T) {
-	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 200, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	clk, sb := testSandbox(t, 200)
 	s := startServeWith(t, serveConfig{db: filepath.Join(t.TempDir(), "w.duckdb"), now: clk.Now, sb: sb, debounce: 10 * time.Millisecond,
 		poll: 200 * time.Millisecond, budget: 1})
 	idle := func() float64 { return s.metric(`backflow_serve_cycles_total{kind="poll",outcome="idle"}`) }
@@ -439,12 +432,7 @@ func TestServe_Poll(t *testing.T) {
 // Retry-After and retried; every event is stored once; a wrong token is
 // 401.
 func TestServe_PendoBurst(t *testing.T) {
-	clk := clock.NewManual(time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC))
-	sb, err := sandbox.Start(sandbox.Options{Contacts: 100, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	clk, sb := testSandbox(t, 100)
 	s := startServeWith(t, serveConfig{db: filepath.Join(t.TempDir(), "w.duckdb"), now: clk.Now, sb: sb, debounce: time.Hour,
 		queue: serve.QueueOptions{Waiting: 8}})
 	event := func(i int) string {

@@ -31,15 +31,12 @@ func TestExtractSuite(t *testing.T) {
 	}
 }
 
-// listServer is an emulator and a client for the list streams; reads of
-// paths under /crm/v3/lists holding part fail while the returned flag is
-// set.
-func listServer(t *testing.T, part string) (*hubspottest.Server, *clock.Manual, *api.Client, *atomic.Bool) {
-	clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 1_000_000, SearchPerSecond: 1_000_000, Now: clk.Now})
+// failingServer serves emu, answering 403 MISSING_SCOPES to the requests
+// fails matches while the returned flag is set, and a client of it.
+func failingServer(t *testing.T, emu *hubspottest.Server, fails func(path string) bool) (*api.Client, *atomic.Bool) {
 	var failing atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if failing.Load() && strings.HasPrefix(r.URL.Path, "/crm/v3/lists") && strings.Contains(r.URL.Path, part) {
+		if failing.Load() && fails(r.URL.Path) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			json.NewEncoder(w).Encode(map[string]string{"status": "error", "message": "This app hasn't been granted all required scopes", "category": "MISSING_SCOPES"})
@@ -52,7 +49,17 @@ func listServer(t *testing.T, part string) (*hubspottest.Server, *clock.Manual, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return emu, clk, c, &failing
+	return c, &failing
+}
+
+// listServer is an emulator and a client for the list streams; reads of
+// paths under /crm/v3/lists holding part fail while the returned flag is
+// set.
+func listServer(t *testing.T, part string) (*hubspottest.Server, *clock.Manual, *api.Client, *atomic.Bool) {
+	clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 1_000_000, SearchPerSecond: 1_000_000, Now: clk.Now})
+	c, failing := failingServer(t, emu, func(p string) bool { return strings.HasPrefix(p, "/crm/v3/lists") && strings.Contains(p, part) })
+	return emu, clk, c, failing
 }
 
 // listsSource is raw_hubspot.lists, read whole: a Put makes a manual
@@ -300,21 +307,7 @@ func contactsSource() extracttest.Source {
 	return extracttest.Source{Name: "hubspot_contacts", New: func(t *testing.T) *extracttest.Fixture {
 		clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 		emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 1_000_000, SearchPerSecond: 1_000_000, SearchLag: 2 * time.Second, Now: clk.Now})
-		var failing atomic.Bool
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if failing.Load() && strings.Contains(r.URL.Path, "/objects/contacts") {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusForbidden)
-				json.NewEncoder(w).Encode(map[string]string{"status": "error", "message": "This app hasn't been granted all required scopes", "category": "MISSING_SCOPES"})
-				return
-			}
-			emu.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		c, err := api.New(api.Config{BaseURL: srv.URL, Token: "t", BurstLimit: 1_000_000, SearchPerSecond: 1_000_000})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, failing := failingServer(t, emu, func(p string) bool { return strings.Contains(p, "/objects/contacts") })
 		lookback := 5 * time.Minute
 		ids := map[string]string{}
 		put := func(ref string, props map[string]string) string {
