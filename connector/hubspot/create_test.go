@@ -31,17 +31,7 @@ func TestHubSpotCreate(t *testing.T) {
 		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("r%d@x.com", i)})
 		contacts = append(contacts, id)
 	}
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	c, w := served(t, emu)
 	dest := &objects{client: c, target: target{object: "tasks", match: "id", keyProperty: "backflow_key", size: 2, mode: load.Create}}
 	s := load.Spec{Name: "churn_tasks", File: "syncs/churn_tasks.yml", Model: "churn", Key: "task_key", Mode: "create", OnRemove: "ignore", Fields: []load.Field{{Column: "subject", Field: "hs_task_subject"}, {Column: "due", Field: "hs_timestamp"},
 		{Column: "task_key", Field: "backflow_key"}, {Column: "contact_id", Field: "@contacts"}}}

@@ -30,17 +30,7 @@ func TestListSync(t *testing.T) {
 		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("p%d@x.com", i)})
 		ids = append(ids, id)
 	}
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	c, w := served(t, emu)
 	model := func(members ...string) {
 		t.Helper()
 		if _, err := w.DB().Exec(`CREATE OR REPLACE TABLE models.pql AS SELECT unnest(?::VARCHAR[]) AS contact_id`, members); err != nil {
@@ -121,17 +111,7 @@ func TestListSync_Pairs(t *testing.T) {
 	}
 	news, _ := emu.CreateList("Newsletter", "contacts", "MANUAL")
 	emu.AddDynamicList("Everyone", "contacts", func(hubspottest.Object) bool { return true })
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	c, w := served(t, emu)
 	model := func(pairs ...[3]string) {
 		t.Helper()
 		var keys, lists, recs []string
@@ -194,4 +174,22 @@ func TestListSync_Pairs(t *testing.T) {
 			t.Errorf("%s: %d calls, want %d (one per list)", p, n, want)
 		}
 	}
+}
+
+// served is emu behind a test server, a client of it, and an empty
+// DuckDB file, all closed when the test ends.
+func served(t *testing.T, emu *hubspottest.Server) (*api.Client, *warehouse.Warehouse) {
+	t.Helper()
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return c, w
 }
