@@ -189,18 +189,30 @@ func (s *Sandbox) Close() {
 // Close.
 func (s *Sandbox) SendWebhooks(w *hubspottest.Webhooks, every time.Duration) {
 	s.HubSpot.SetWebhooks(w)
+	s.every(every, func(ctx context.Context) { s.HubSpot.DeliverWebhooks(ctx) })
+}
+
+// SendPendoWebhooks sets Pendo's URL webhook to w (track events the
+// data host accepts from now on) and delivers every interval, until Close.
+func (s *Sandbox) SendPendoWebhooks(w *pendotest.Webhook, every time.Duration) {
+	s.Pendo.SetWebhook(w)
+	s.every(every, func(ctx context.Context) { s.Pendo.DeliverWebhooks(ctx) })
+}
+
+// every calls fn every interval until Close.
+func (s *Sandbox) every(interval time.Duration, fn func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(every)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				s.HubSpot.DeliverWebhooks(ctx)
+				fn(ctx)
 			}
 		}
 	}()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 	"github.com/backflow-dev/backflow/sandbox"
 )
 
@@ -100,4 +101,31 @@ func p95(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	k := (95*len(s) + 99) / 100
 	return s[max(k-1, 0)]
+}
+
+// BenchmarkServePendoEvents measures, on the system clock, how long a
+// Pendo track event takes to become a HubSpot custom event through
+// Pendo's webhook (delivered every 250 ms) and serve (1 s debounce).
+func BenchmarkServePendoEvents(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		sb, err := sandbox.Start(sandbox.Options{Contacts: 2000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := startServeWith(b, serveConfig{db: filepath.Join(b.TempDir(), "w.duckdb"), now: time.Now, sb: sb, debounce: time.Second,
+			files: pendoEventsProject()})
+		sb.SendPendoWebhooks(&pendotest.Webhook{URL: s.url + "/hooks/pendo?token=" + pendoToken}, 250*time.Millisecond)
+		visitor, _ := oneToOne(b, sb)
+		var took []float64
+		for n := range 20 {
+			before := len(sb.HubSpot.Events())
+			start := time.Now()
+			trackEvent(b, sb, start, visitor, fmt.Sprintf("bench_event_%d", n))
+			s.waitFor("the HubSpot event", func() bool { return len(sb.HubSpot.Events()) > before })
+			took = append(took, time.Since(start).Seconds())
+		}
+		s.shutdown()
+		sb.Close()
+		fmt.Printf("bench: pendo_event_to_hubspot_p95_seconds %.2f s\n", p95(took))
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,8 @@ import (
 
 	api "github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	pendoapi "github.com/backflow-dev/backflow/api/pendo"
+	"github.com/backflow-dev/backflow/api/pendo/pendotest"
 	"github.com/backflow-dev/backflow/connector/builtin"
 	"github.com/backflow-dev/backflow/examples"
 	"github.com/backflow-dev/backflow/internal/clock"
@@ -78,11 +82,15 @@ type serveConfig struct {
 	poll     time.Duration
 	budget   float64
 	queue    serve.QueueOptions
+	// files is the project; nil is the HubSpot → Pendo metadata recipe
+	// with both connectors' webhooks.
+	files fstest.MapFS
 }
 
-func startServeWith(t testing.TB, c serveConfig) *served {
+// recipeWithWebhooks is the HubSpot → Pendo metadata recipe with both
+// connectors' webhooks configured.
+func recipeWithWebhooks(t testing.TB) fstest.MapFS {
 	t.Helper()
-	db, sb := c.db, c.sb
 	fsys := fstest.MapFS{}
 	err := fs.WalkDir(examples.Recipe("hubspot-to-pendo-metadata"), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -98,6 +106,58 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return fsys
+}
+
+// pendoEventsProject sends each Pendo track event that arrives by
+// webhook to HubSpot as the custom event pendo_feature_used, on the
+// visitor's matched contact: a model over backflow.changes.
+func pendoEventsProject() fstest.MapFS {
+	return fstest.MapFS{
+		"backflow.yml": {Data: []byte(`name: pendo_webhooks_to_hubspot
+warehouse: warehouse.duckdb
+hubspot:
+  token_env: HUBSPOT_TOKEN
+  extract:
+    objects: [contacts]
+pendo:
+  integration_key_env: PENDO_INTEGRATION_KEY
+  timezone: America/New_York
+  webhooks: {token_env: PENDO_WEBHOOK_TOKEN}
+  extract:
+    streams: [visitors]
+`)},
+		"models/webhook_track_events.sql": {Data: []byte(`-- Pendo track events as their webhooks delivered them (backflow serve),
+-- one HubSpot event each, keyed by Pendo's uniqueId.
+SELECT c.change_key AS event_key, i.contact_id, c.occurred_at,
+       json_extract_string(c.payload, '$.properties.name') AS feature,
+       1.0 AS num_events, 0.0 AS num_minutes
+FROM backflow.changes c
+JOIN models.identity_contacts_visitors i ON i.visitor_id = json_extract_string(c.payload, '$.visitorId') AND i.status = 'matched'
+WHERE c.source = 'pendo' AND c.kind = 'trackEventReceived'
+`)},
+		"syncs/webhook_track_events.yml": {Data: []byte(`model: webhook_track_events
+destination: hubspot
+object: events
+event: pendo_feature_used
+key: event_key
+fields:
+  contact_id: objectId
+  occurred_at: occurredAt
+  feature: feature
+  num_events: num_events
+  num_minutes: num_minutes
+`)},
+	}
+}
+
+func startServeWith(t testing.TB, c serveConfig) *served {
+	t.Helper()
+	db, sb := c.db, c.sb
+	fsys := c.files
+	if fsys == nil {
+		fsys = recipeWithWebhooks(t)
 	}
 	p, err := project.LoadWith(fsys, "serve", builtin.Connectors(), project.Options{Set: sb.Settings()})
 	if err != nil {
@@ -492,4 +552,71 @@ func TestServe_PendoBurst(t *testing.T) {
 	}
 	t.Logf("%d deliveries answered 503 and retried", busy)
 	s.shutdown()
+}
+
+// TestServe_PendoEventToHubSpot: a track event Pendo's data host accepts
+// reaches HubSpot as a custom event through Pendo's webhook and serve,
+// once, whatever Pendo resends.
+func TestServe_PendoEventToHubSpot(t *testing.T) {
+	clk, sb := testSandbox(t, 200)
+	s := startServeWith(t, serveConfig{db: filepath.Join(t.TempDir(), "w.duckdb"), now: clk.Now, sb: sb, debounce: 10 * time.Millisecond,
+		files: pendoEventsProject()})
+	sb.SendPendoWebhooks(&pendotest.Webhook{URL: s.url + "/hooks/pendo?token=" + pendoToken}, 20*time.Millisecond)
+	visitor, contact := oneToOne(t, sb)
+	before := len(sb.HubSpot.Events())
+	trackEvent(t, sb, clk.Now(), visitor, "report_exported")
+	s.waitFor("the HubSpot event", func() bool { return len(sb.HubSpot.Events()) > before })
+	e := sb.HubSpot.Events()[before]
+	if e.ObjectID != contact || e.Properties["feature"] != "report_exported" {
+		t.Fatalf("HubSpot event %+v, want contact %s and feature report_exported", e, contact)
+	}
+	s.waitFor("the cycle done", func() bool { return s.metric("backflow_serve_queue_depth") == 0 })
+	// Full cycles, polls, restarts: the event is never sent again.
+	if resp, err := http.Post(s.url+"/run", "", nil); err == nil {
+		resp.Body.Close()
+	}
+	s.waitFor("the full cycle", func() bool { return s.metric(`backflow_serve_cycles_total{kind="full",outcome="ok"}`) >= 2 })
+	if n := len(sb.HubSpot.Events()) - before; n != 1 {
+		t.Fatalf("%d HubSpot events, want 1", n)
+	}
+	s.shutdown()
+}
+
+// oneToOne is a visitor and a contact whose emails match each other's and
+// no other's: the identity model matches them.
+func oneToOne(t testing.TB, sb *sandbox.Sandbox) (visitor, contact string) {
+	t.Helper()
+	contacts, visitors := map[string][]string{}, map[string][]string{}
+	for _, id := range sb.HubSpot.ObjectIDs("contacts") {
+		o, _ := sb.HubSpot.Object("contacts", id)
+		e := strings.ToLower(strings.TrimSpace(o.Properties["email"]))
+		contacts[e] = append(contacts[e], id)
+	}
+	for _, v := range sb.Pendo.VisitorIDs() {
+		md, _ := sb.Pendo.Visitor(v)
+		email, _ := md["agent"]["email"].(string)
+		e := strings.ToLower(strings.TrimSpace(email))
+		visitors[e] = append(visitors[e], v)
+	}
+	for _, e := range slices.Sorted(maps.Keys(visitors)) {
+		if e != "" && len(visitors[e]) == 1 && len(contacts[e]) == 1 {
+			return visitors[e][0], contacts[e][0]
+		}
+	}
+	t.Fatal("no visitor and contact match one to one")
+	return "", ""
+}
+
+// trackEvent sends a track event to the sandbox's Pendo data host, as an
+// app's backend would.
+func trackEvent(t testing.TB, sb *sandbox.Sandbox, at time.Time, visitor, event string) {
+	t.Helper()
+	c, err := pendoapi.New(pendoapi.Config{BaseURL: sb.PendoURL, DataURL: sb.PendoURL, IntegrationKey: sb.PendoKey, TrackSecret: sb.PendoTrackSecret,
+		Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Track(context.Background(), pendoapi.TrackEvent{Event: event, VisitorID: visitor, Timestamp: at}); err != nil {
+		t.Fatal(err)
+	}
 }

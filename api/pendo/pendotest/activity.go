@@ -251,6 +251,7 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) {
 	}
 	s.activity = append(s.activity, Activity{Kind: "track", VisitorID: ev.VisitorID, AccountID: ev.AccountID, AppID: DefaultAppID,
 		Time: at, TrackTypeID: tt.ID, Properties: props})
+	s.hookTrack(ev.Event, ev.VisitorID, ev.AccountID, at, props)
 	s.activitySorted = false
 	s.touchVisit(ev.VisitorID, DefaultAppID, at)
 	w.WriteHeader(http.StatusOK)

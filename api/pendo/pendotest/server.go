@@ -94,6 +94,7 @@ type Server struct {
 	faults         *faultState
 	now            func() time.Time
 	gate           chan struct{} // bulk writes wait on it while set (HoldWrites)
+	hooks          hookState
 }
 
 // Entity is a visitor or an account: its id and metadata by group.
