@@ -18,8 +18,8 @@ import (
 //	                         the system's, 400 malformed, 413 too large,
 //	                         503 + Retry-After when the queue is full
 //	GET  /healthz            200 while the process runs
-//	GET  /readyz             200 once the first cycle is done, 503 before
-//	                         and while stopping
+//	GET  /readyz             200 once a full cycle has succeeded, 503
+//	                         before and while stopping
 //	GET  /metrics            Prometheus
 //	POST /run                a full cycle, as soon as the one in flight ends
 func (s *Server) Handler() http.Handler {
@@ -36,7 +36,7 @@ func (s *Server) Handler() http.Handler {
 		default:
 		}
 		if !s.ready.Load() {
-			reply(w, http.StatusServiceUnavailable, map[string]string{"status": "starting: the first cycle has not finished"})
+			reply(w, http.StatusServiceUnavailable, map[string]string{"status": "starting: no full cycle has succeeded yet"})
 			return
 		}
 		reply(w, http.StatusOK, map[string]string{"status": "ready"})

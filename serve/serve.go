@@ -187,10 +187,9 @@ func Run(ctx context.Context, o Options) error {
 // what a killed process left queued), then on changes, polls and the
 // full schedule.
 func (s *Server) loop(ctx context.Context) error {
-	if err := s.cycle(ctx, "full"); err != nil && errors.Is(err, load.ErrStopped) {
+	if err := s.cycle(ctx, "full"); errors.Is(err, load.ErrStopped) {
 		return nil
 	}
-	s.ready.Store(true)
 	for {
 		next := s.lastFull.Add(s.o.Full)
 		kind := "full"
@@ -320,6 +319,9 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 	}
 	s.m.cycles.WithLabelValues(kind, "ok").Inc()
 	s.m.lastOK.Set(float64(end.Unix()))
+	if kind == "full" {
+		s.ready.Store(true)
+	}
 	t := res.Totals()
 	s.log.Info("cycle", "kind", kind, "changes", taken.Changes, "streams", po.Only, "staged", res.Staged(), "applied", t.Applied,
 		"failed", t.Failed, "duration", took.Round(time.Millisecond))
@@ -331,6 +333,11 @@ func (s *Server) failed(kind string, err error) error {
 	if errors.Is(err, load.ErrStopped) {
 		outcome = "stopped"
 	} else {
+		if kind == "full" {
+			// Retried in a minute, not at the next scheduled one: a full
+			// cycle is what readiness and the probes wait for.
+			s.lastFull = s.o.Now().Add(min(time.Minute, s.o.Full) - s.o.Full)
+		}
 		s.m.errors.WithLabelValues(kind).Inc()
 		s.log.Error("cycle failed; its changes stay queued for the next", "kind", kind, "err", err)
 	}

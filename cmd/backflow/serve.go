@@ -41,7 +41,7 @@ It serves, on --addr:
                        with hubspot.webhooks.client_secret_env)
   POST /hooks/pendo    Pendo URL webhooks (?token=, pendo.webhooks)
   GET  /healthz        200 while the process runs
-  GET  /readyz         200 once the first cycle is done
+  GET  /readyz         200 once a full cycle has succeeded
   GET  /metrics        Prometheus metrics
   POST /run            a full cycle next
 
