@@ -189,7 +189,7 @@ func TestSelectAndDataTests(t *testing.T) {
 
 func TestModelYAMLErrors(t *testing.T) {
 	for _, tt := range []struct{ yml, want string }{
-		{"materialized: incremental\n", "models/a.yml: materialized: must be view or table"},
+		{"materialized: ephemeral\n", "models/a.yml: materialized: must be view, table or incremental"},
 		{"colums: {}\n", "models/a.yml: line 1: field colums not found"},
 		{"columns:\n  id:\n    tests: [uniq]\n", `models/a.yml:3: columns.id.tests: unknown test "uniq"`},
 		{"columns:\n  id:\n    tests:\n      - accepted_values: nope\n", "models/a.yml:4: columns.id.tests: accepted_values takes a list"},

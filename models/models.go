@@ -30,9 +30,14 @@ type Model struct {
 	File string
 	// SQL is the file's text: one SELECT (comments allowed).
 	SQL string
-	// Materialized is "view" (default) or "table", from a header comment
-	// `-- materialized: table`.
+	// Materialized is "view" (default), "table" or "incremental", from a
+	// header comment `-- materialized: table` or the model's YAML.
 	Materialized string
+	// UniqueKey and Watermark, for an incremental model (YAML
+	// unique_key, watermark): the column rows are merged on, and the
+	// column whose greatest value in the table is incremental_since() on
+	// the next build.
+	UniqueKey, Watermark string
 	// Depends lists the models this one reads, sorted.
 	Depends []string
 	// Shipped models come with backflow (identity matching); a project
@@ -47,14 +52,25 @@ type Result struct {
 	Model    string
 	Rows     int64 // for tables; -1 for views
 	Duration time.Duration
+	// Materialized is how it was built: view, table, incremental (rows
+	// merged), or table for an incremental model built whole.
+	Materialized string
+	// Merged is how many rows an incremental build recomputed.
+	Merged int64
 }
 
 func (r Result) String() string {
 	if r.Rows < 0 {
 		return fmt.Sprintf("%s: view in %s", r.Model, r.Duration.Round(time.Millisecond))
 	}
+	if r.Materialized == "incremental" {
+		return fmt.Sprintf("%s: %d rows recomputed, %d in all, in %s", r.Model, r.Merged, r.Rows, r.Duration.Round(time.Millisecond))
+	}
 	return fmt.Sprintf("%s: %d rows in %s", r.Model, r.Rows, r.Duration.Round(time.Millisecond))
 }
+
+// materializations are what a model may be built as.
+var materializations = []string{"view", "table", "incremental"}
 
 var (
 	validName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -80,8 +96,8 @@ func Discover(fsys fs.FS, dir string) ([]Model, error) {
 		}
 		if mm := materialized.FindStringSubmatch(m.SQL); mm != nil {
 			m.Materialized = strings.ToLower(mm[1])
-			if m.Materialized != "view" && m.Materialized != "table" {
-				return nil, fmt.Errorf("%s: materialized: must be view or table, not %q", f, mm[1])
+			if !slices.Contains(materializations, m.Materialized) {
+				return nil, fmt.Errorf("%s: materialized: must be view, table or incremental, not %q", f, mm[1])
 			}
 		}
 		if strings.TrimSpace(stripComments(m.SQL)) == "" {

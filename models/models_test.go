@@ -81,7 +81,8 @@ func TestErrors(t *testing.T) {
 		{"syntax_error_line", map[string]string{"models/a.sql": "-- header\nSELECT 1\nFROM FROM x"}, "models/a.sql:3: Parser Error"},
 		{"two_statements", map[string]string{"models/a.sql": "SELECT 1; SELECT 2"}, "exactly one SELECT"},
 		{"binder_error_line", map[string]string{"models/a.sql": "-- header\n\nSELECT nosuchcol\nFROM (SELECT 1 AS n)"}, "models/a.sql:3: Binder Error"},
-		{"bad_materialized", map[string]string{"models/a.sql": "-- materialized: incremental\nSELECT 1"}, "materialized: must be view or table"},
+		{"bad_materialized", map[string]string{"models/a.sql": "-- materialized: ephemeral\nSELECT 1"}, "materialized: must be view, table or incremental"},
+		{"incremental_without_key", map[string]string{"models/a.sql": "-- materialized: incremental\nSELECT 1"}, "incremental needs unique_key and watermark"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +16,8 @@ import (
 // modelYAML is models/<name>.yml.
 type modelYAML struct {
 	Materialized string                `yaml:"materialized"`
+	UniqueKey    string                `yaml:"unique_key"`
+	Watermark    string                `yaml:"watermark"`
 	Description  string                `yaml:"description"`
 	Columns      map[string]columnYAML `yaml:"columns"`
 }
@@ -38,10 +41,17 @@ func readYAML(fsys fs.FS, m *Model) error {
 		return &FileError{File: file, Err: errors.New(msg)}
 	}
 	if y.Materialized != "" {
-		if y.Materialized != "view" && y.Materialized != "table" {
-			return &FileError{File: file, Err: fmt.Errorf("materialized: must be view or table, not %q", y.Materialized)}
+		if !slices.Contains(materializations, y.Materialized) {
+			return &FileError{File: file, Err: fmt.Errorf("materialized: must be view, table or incremental, not %q", y.Materialized)}
 		}
 		m.Materialized = y.Materialized
+	}
+	m.UniqueKey, m.Watermark = y.UniqueKey, y.Watermark
+	switch {
+	case m.Materialized == "incremental" && (m.UniqueKey == "" || m.Watermark == ""):
+		return &FileError{File: file, Err: errors.New("materialized: incremental needs unique_key (the column rows merge on) and watermark (the column incremental_since() reads, e.g. updated_at)")}
+	case m.Materialized != "incremental" && (m.UniqueKey != "" || m.Watermark != ""):
+		return &FileError{File: file, Err: fmt.Errorf("unique_key and watermark are for materialized: incremental, not %s", m.Materialized)}
 	}
 	cols := make([]string, 0, len(y.Columns))
 	for c := range y.Columns {

@@ -93,6 +93,9 @@ type Options struct {
 	FullRefresh bool
 	Only        []string
 	Keys        map[string][]string
+	// RebuildModels builds incremental models whole (serve's full
+	// cycles); FullRefresh implies it.
+	RebuildModels bool
 	// ExtractOnly stops after extraction; SkipExtract skips it.
 	ExtractOnly, SkipExtract bool
 	// Progress receives extraction progress (rows so far per stream),
@@ -336,13 +339,16 @@ func (r *runner) run(res *Result) error {
 	if err != nil {
 		return err
 	}
-	res.Models, err = models.Run(r.soft, r.w, ordered)
+	res.Models, err = models.RunWith(r.soft, r.w, ordered, models.RunOptions{FullRefresh: r.opts.FullRefresh || r.opts.RebuildModels})
 	for _, m := range res.Models {
-		if m.Rows < 0 {
+		switch m.Materialized {
+		case "view":
 			r.log.Info("model built", "model", m.Model, "materialized", "view", "duration", m.Duration.Round(time.Millisecond))
-			continue
+		case "incremental":
+			r.log.Info("model built", "model", m.Model, "materialized", "incremental", "merged", m.Merged, "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
+		default:
+			r.log.Info("model built", "model", m.Model, "materialized", "table", "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
 		}
-		r.log.Info("model built", "model", m.Model, "materialized", "table", "rows", m.Rows, "duration", m.Duration.Round(time.Millisecond))
 	}
 	if err != nil {
 		return err

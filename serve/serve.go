@@ -8,6 +8,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/backflow-dev/backflow/connector"
 	"github.com/backflow-dev/backflow/extract"
 	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/warehouse"
 )
@@ -281,6 +283,9 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 		}
 	default:
 		s.lastFull, s.lastPoll = start, start
+		// Incremental models are rebuilt whole: rows gone at the source
+		// leave them.
+		po.RebuildModels = true
 	}
 	res, err := pipeline.Run(ctx, po)
 	for _, r := range res.Syncs {
@@ -324,7 +329,7 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 	}
 	t := res.Totals()
 	s.log.Info("cycle", "kind", kind, "changes", taken.Changes, "streams", po.Only, "staged", res.Staged(), "applied", t.Applied,
-		"failed", t.Failed, "duration", took.Round(time.Millisecond))
+		"failed", t.Failed, "duration", took.Round(time.Millisecond), "slowest_models", slowest(res.Models, 3))
 	return nil
 }
 
@@ -399,4 +404,17 @@ func (s *Server) probe(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(changed)
 	return slices.Compact(changed), nil
+}
+
+// slowest names the n models that took longest to build, with how they
+// were built: what bounds a cycle's time (a table rebuilt whole each
+// cycle is the one to make incremental).
+func slowest(ms []models.Result, n int) []string {
+	ms = slices.Clone(ms)
+	slices.SortFunc(ms, func(a, b models.Result) int { return cmp.Compare(b.Duration, a.Duration) })
+	var out []string
+	for _, m := range ms[:min(n, len(ms))] {
+		out = append(out, fmt.Sprintf("%s (%s, %s)", m.Model, m.Materialized, m.Duration.Round(time.Millisecond)))
+	}
+	return out
 }

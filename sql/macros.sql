@@ -15,6 +15,12 @@
 CREATE OR REPLACE MACRO run_started_at() AS
     coalesce((SELECT started_at FROM backflow.runs ORDER BY run_id DESC LIMIT 1), now());
 
+-- incremental_since() is, while backflow builds an incremental model (see
+-- docs/models.md), the greatest value of the model's watermark column in
+-- its table: the model's SQL keeps the rows at or after it. NULL on a
+-- whole build, and in any other session, where the SQL then reads all.
+CREATE OR REPLACE MACRO incremental_since() AS NULL;
+
 -- Pendo's day buckets start at midnight in the subscription's time zone,
 -- pendo_timezone() (the project's pendo.timezone, installed by backflow
 -- after these; UTC for a project without Pendo). A day is 23 or 25 hours

@@ -91,6 +91,7 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 		}
 		return p, w, ordered, nil
 	}
+	var fullRefresh bool
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Build models into the models schema, in dependency order",
@@ -103,13 +104,14 @@ func newCmdModels(g *globals, stdio IO) *cobra.Command {
 				return err
 			}
 			defer w.Close()
-			res, err := models.Run(cmd.Context(), w, ordered)
+			res, err := models.RunWith(cmd.Context(), w, ordered, models.RunOptions{FullRefresh: fullRefresh})
 			for _, r := range res {
 				fmt.Fprintln(stdio.Out, r)
 			}
 			return err
 		},
 	}
+	run.Flags().BoolVar(&fullRefresh, "full-refresh", false, "build incremental models whole")
 	run.Flags().StringSliceVar(&selectors, "select", nil, "models to build: name, +name (with upstream), name+ (with downstream)")
 	list := &cobra.Command{
 		Use:   "list",
