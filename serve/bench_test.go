@@ -1,7 +1,10 @@
 package serve_test
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -10,6 +13,11 @@ import (
 
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
 	"github.com/backflow-dev/backflow/api/pendo/pendotest"
+	"github.com/backflow-dev/backflow/connector"
+	"github.com/backflow-dev/backflow/internal/memstat"
+	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/pipeline"
 	"github.com/backflow-dev/backflow/sandbox"
 )
 
@@ -128,4 +136,131 @@ func BenchmarkServePendoEvents(b *testing.B) {
 		sb.Close()
 		fmt.Printf("bench: pendo_event_to_hubspot_p95_seconds %.2f s\n", p95(took))
 	}
+}
+
+// accepting takes every row without a call, in large batches: it writes
+// a 1,000,000-row snapshot through the real plan and record path, as
+// setup.
+type accepting struct{ load.Destination }
+
+func (a accepting) Describe(ctx context.Context, req load.Request) (*load.Description, error) {
+	d, err := a.Destination.Describe(ctx, req)
+	if d != nil {
+		d.BatchSize, d.RowsPerCall = 50_000, 50_000
+	}
+	return d, err
+}
+
+func (accepting) Apply(_ context.Context, rows []load.Row) ([]load.Outcome, error) {
+	out := make([]load.Outcome, len(rows))
+	for i := range out {
+		out[i].Status = load.Applied
+	}
+	return out, nil
+}
+
+// BenchmarkServeCycle1M is one serve cycle for 25 changed contacts with
+// 1,000,000 contacts and 1,000,000 matched visitors staged and synced (the
+// HubSpot → Pendo metadata recipe): the keyed read, every model, the plans
+// and the 25 rows sent, against emulators that answer at once (no API
+// pacing). The small world comes from the sandbox; the million are copies
+// of a staged contact and visitor with their own ids and emails, and the
+// snapshot of what was "sent" is written through the real plan.
+func BenchmarkServeCycle1M(b *testing.B) {
+	const n = 1_000_000
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		sb, err := sandbox.Start(sandbox.Options{Contacts: 60, HubSpot: hubspottest.Options{BurstLimit: 1_000_000}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		po := projectOptions(b, sb, filepath.Join(b.TempDir(), "w.duckdb"), nil)
+		if _, err := pipeline.Run(ctx, po); err != nil {
+			b.Fatal(err)
+		}
+		w, err := po.OpenWarehouse(ctx, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range []string{
+			fmt.Sprintf(`INSERT INTO raw_hubspot.contacts BY NAME SELECT t.* REPLACE ((900000000 + r.i)::VARCHAR AS id, 'bulk' || r.i || '@example.com' AS email)
+				FROM (SELECT * FROM raw_hubspot.contacts WHERE email IS NOT NULL LIMIT 1) t, range(%d) r(i)`, n),
+			fmt.Sprintf(`INSERT INTO raw_pendo.visitors BY NAME SELECT t.* REPLACE ('bulk-' || r.i AS visitor_id, 'bulk' || r.i || '@example.com' AS agent__email)
+				FROM (SELECT * FROM raw_pendo.visitors WHERE agent__email IS NOT NULL LIMIT 1) t, range(%d) r(i)`, n),
+		} {
+			if _, err := w.DB().ExecContext(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// Build the models over the million, and record them as sent.
+		po.Warehouse, po.SkipExtract = w, true
+		ordered, err := pipeline.Models(ctx, w, po.Project, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := models.Run(ctx, w, ordered); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range po.Project.Syncs {
+			dest := benchDestination(b, po, s)
+			if _, err := load.Sync(ctx, w, "seed-"+s.Spec.Name, s.Spec, accepting{dest}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var modelRows int64
+		if err := w.DB().QueryRowContext(ctx, `SELECT count(*) FROM models.hp_contact_traits`).Scan(&modelRows); err != nil || modelRows < n {
+			b.Fatalf("the model holds %d rows (%v), want over %d", modelRows, err, n)
+		}
+		// 25 contacts change in HubSpot; their webhooks name them.
+		var ids []string
+		for _, id := range sb.HubSpot.ObjectIDs("contacts")[:25] {
+			if err := sb.HubSpot.UpdateObject("contacts", id, map[string]string{"firstname": "Cycle"}); err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		cycle := po
+		cycle.SkipExtract, cycle.Command = false, "serve"
+		cycle.Only, cycle.Keys = []string{"hubspot/contacts"}, map[string][]string{"hubspot/contacts": ids}
+		memstat.ResetPeak()
+		start := time.Now()
+		res, err := pipeline.Run(ctx, cycle)
+		took := time.Since(start).Seconds()
+		peak := memstat.PeakMB()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := res.Totals()
+		w.Close()
+		sb.Close()
+		b.ReportMetric(took, "s/cycle")
+		fmt.Printf("bench: serve_cycle_1m_seconds %.2f s\n", took)
+		fmt.Printf("bench: serve_cycle_1m_peak_mb %.0f MB\n", peak)
+		fmt.Printf("bench: serve_cycle_1m_rows_sent %d rows\n", t.Applied)
+		slow := slices.SortedFunc(slices.Values(res.Models), func(a, b models.Result) int { return cmp.Compare(b.Duration, a.Duration) })
+		for _, m := range slow[:min(3, len(slow))] {
+			fmt.Printf("    model %s (%s) %s\n", m.Model, m.Materialized, m.Duration.Round(time.Millisecond))
+		}
+	}
+}
+
+// benchDestination is sync s's real destination, from its connector.
+func benchDestination(b *testing.B, po pipeline.Options, s pipeline.Sync) load.Destination {
+	b.Helper()
+	for _, c := range po.Project.Connectors {
+		if c.Name != s.Destination {
+			continue
+		}
+		session, err := c.Config.Open(connector.Env{Secrets: po.Secrets, Logger: slog.New(slog.DiscardHandler), Now: time.Now, Dir: po.Project.Dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dest, err := session.Destination(s.Target, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return dest
+	}
+	b.Fatalf("no connector %s", s.Destination)
+	return nil
 }

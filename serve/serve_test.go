@@ -152,10 +152,10 @@ fields:
 	}
 }
 
-func startServeWith(t testing.TB, c serveConfig) *served {
+// projectOptions loads a project (nil files: the metadata recipe with
+// webhooks) against sb, its secrets resolved, as pipeline options.
+func projectOptions(t testing.TB, sb *sandbox.Sandbox, db string, fsys fstest.MapFS) pipeline.Options {
 	t.Helper()
-	db, sb := c.db, c.sb
-	fsys := c.files
 	if fsys == nil {
 		fsys = recipeWithWebhooks(t)
 	}
@@ -175,6 +175,13 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets}
+}
+
+func startServeWith(t testing.TB, c serveConfig) *served {
+	t.Helper()
+	sb := c.sb
+	po := projectOptions(t, sb, c.db, c.files)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +189,7 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 	s := &served{t: t, sb: sb, url: "http://" + ln.Addr().String(), stop: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
 		s.done <- serve.Run(context.Background(), serve.Options{
-			Pipeline: pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets},
+			Pipeline: po,
 			Listener: ln, Debounce: c.debounce, Poll: c.poll, PollBudget: c.budget, Queue: c.queue, Full: time.Hour, Stop: s.stop, Now: c.now})
 	}()
 	s.waitFor("ready", func() bool { return s.get("/readyz") == http.StatusOK })
