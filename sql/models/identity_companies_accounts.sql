@@ -16,13 +16,17 @@ accounts AS (
     SELECT account_id FROM raw_pendo.accounts
 ),
 visitor_domains AS (
-    -- each account's most common work email domain among its visitors
-    SELECT auto__accountid AS account_id, email_domain(agent__email) AS domain
-    FROM raw_pendo.visitors
-    WHERE auto__accountid IN (SELECT account_id FROM accounts)
-      AND email_domain(agent__email) IS NOT NULL AND NOT is_free_email_domain(email_domain(agent__email))
-    GROUP BY auto__accountid, email_domain(agent__email)
-    QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY count(*) DESC, domain) = 1
+    -- each account's most common work email domain among its visitors;
+    -- free-mail is filtered per domain, not per visitor (it is the costly
+    -- test, and there are far fewer domains than visitors)
+    SELECT account_id, domain FROM (
+        SELECT auto__accountid AS account_id, email_domain(agent__email) AS domain, count(*) AS visitors
+        FROM raw_pendo.visitors
+        WHERE auto__accountid IN (SELECT account_id FROM accounts)
+        GROUP BY ALL
+    )
+    WHERE domain IS NOT NULL AND NOT is_free_email_domain(domain)
+    QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY visitors DESC, domain) = 1
 ),
 candidates AS (
 {{- if .CompanyAccountIDProperty}}
