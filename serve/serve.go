@@ -66,6 +66,9 @@ type Options struct {
 	Retention time.Duration
 	// MaxBody bounds a delivery's body. Default 1 MiB.
 	MaxBody int64
+	// RetryDelay is how long after a failed cycle its changes are taken
+	// again, whether or not another delivery comes. Default 30 s.
+	RetryDelay time.Duration
 	// Publish, when set, is where a read-only copy of the file is written
 	// for analysts, after the first cycle and then after a cycle at most
 	// every PublishEvery (default 15 min), replaced atomically.
@@ -97,8 +100,10 @@ type Server struct {
 	// cycle; interval is the poll interval the last probe's budget set.
 	probers  []extract.Prober
 	interval time.Duration
-	// published is when the analysts' copy was last written.
+	// published is when the analysts' copy was last written; retry, when
+	// set, when a failed cycle's changes are taken again.
 	published time.Time
+	retry     time.Time
 }
 
 // Run serves until Stop is closed (nil) or ctx is canceled (its error).
@@ -120,6 +125,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1 << 20
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 30 * time.Second
 	}
 	if o.PublishEvery <= 0 {
 		o.PublishEvery = 15 * time.Minute
@@ -198,6 +206,9 @@ func (s *Server) loop(ctx context.Context) error {
 		if s.o.Poll > 0 && s.lastPoll.Add(s.interval).Before(next) {
 			next, kind = s.lastPoll.Add(s.interval), "poll"
 		}
+		if !s.retry.IsZero() && s.retry.Before(next) {
+			next, kind = s.retry, "changes"
+		}
 		wait := max(next.Sub(s.o.Now()), 0)
 		select {
 		case <-ctx.Done():
@@ -238,8 +249,11 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 	if err != nil {
 		return s.failed(kind, err)
 	}
-	if kind == "changes" && taken.Changes == 0 {
-		return nil
+	if kind == "changes" {
+		s.retry = time.Time{}
+		if taken.Changes == 0 {
+			return nil
+		}
 	}
 	po := s.o.Pipeline
 	po.Warehouse, po.Command, po.Stop = s.w, "serve", s.o.Stop
@@ -338,10 +352,15 @@ func (s *Server) failed(kind string, err error) error {
 	if errors.Is(err, load.ErrStopped) {
 		outcome = "stopped"
 	} else {
-		if kind == "full" {
+		switch kind {
+		case "full":
 			// Retried in a minute, not at the next scheduled one: a full
 			// cycle is what readiness and the probes wait for.
 			s.lastFull = s.o.Now().Add(min(time.Minute, s.o.Full) - s.o.Full)
+		case "changes", "poll":
+			// Its changes stay queued: taken again after RetryDelay,
+			// whether or not another delivery comes.
+			s.retry = s.o.Now().Add(s.o.RetryDelay)
 		}
 		s.m.errors.WithLabelValues(kind).Inc()
 		s.log.Error("cycle failed; its changes stay queued for the next", "kind", kind, "err", err)

@@ -82,6 +82,7 @@ type serveConfig struct {
 	poll     time.Duration
 	budget   float64
 	queue    serve.QueueOptions
+	retry    time.Duration
 	// files is the project; nil is the HubSpot → Pendo metadata recipe
 	// with both connectors' webhooks.
 	files fstest.MapFS
@@ -190,7 +191,7 @@ func startServeWith(t testing.TB, c serveConfig) *served {
 	go func() {
 		s.done <- serve.Run(context.Background(), serve.Options{
 			Pipeline: po,
-			Listener: ln, Debounce: c.debounce, Poll: c.poll, PollBudget: c.budget, Queue: c.queue, Full: time.Hour, Stop: s.stop, Now: c.now})
+			Listener: ln, Debounce: c.debounce, Poll: c.poll, PollBudget: c.budget, Queue: c.queue, RetryDelay: c.retry, Full: time.Hour, Stop: s.stop, Now: c.now})
 	}()
 	s.waitFor("ready", func() bool { return s.get("/readyz") == http.StatusOK })
 	return s
@@ -626,4 +627,34 @@ func trackEvent(t testing.TB, sb *sandbox.Sandbox, at time.Time, visitor, event 
 	if err := c.Track(context.Background(), pendoapi.TrackEvent{Event: event, VisitorID: visitor, Timestamp: at}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestServe_FailedCycleRetried: a changes cycle HubSpot refuses keeps its
+// change queued, and the change is sent by the retry, with no new
+// delivery.
+func TestServe_FailedCycleRetried(t *testing.T) {
+	clk, sb := testSandbox(t, 200)
+	s := startServeWith(t, serveConfig{db: filepath.Join(t.TempDir(), "w.duckdb"), now: clk.Now, sb: sb, debounce: 10 * time.Millisecond,
+		retry: 200 * time.Millisecond})
+	visitor, contact := matchedVisitor(t, sb)
+	if err := sb.HubSpot.UpdateObject("contacts", contact, map[string]string{"firstname": "Retried"}); err != nil {
+		t.Fatal(err)
+	}
+	sb.HubSpot.FailNext(http.StatusForbidden) // the cycle's batch read
+	id, _ := strconv.ParseInt(contact, 10, 64)
+	n := api.Notification{SubscriptionID: 7, OccurredAt: clk.Now().UnixMilli(), SubscriptionType: "contact.propertyChange",
+		ObjectID: id, PropertyName: "firstname", PropertyValue: "Retried"}
+	if code, body := s.deliver(clientSecret, clk.Now(), n); code != http.StatusOK {
+		t.Fatalf("delivery: %d %s", code, body)
+	}
+	s.waitFor("the failed cycle", func() bool { return s.metric(`backflow_serve_cycles_total{kind="changes",outcome="error"}`) == 1 })
+	s.waitFor("the visitor updated by the retry", func() bool {
+		md, _ := sb.Pendo.Visitor(visitor)
+		return md["custom"]["hubspot_firstname"] == "Retried"
+	})
+	s.waitFor("the queue empty", func() bool { return s.metric("backflow_serve_queue_depth") == 0 })
+	if got := s.metric(`backflow_serve_changes_total{source="hubspot"}`); got != 1 {
+		t.Errorf("%v changes stored, want the one delivery's", got)
+	}
+	s.shutdown()
 }
