@@ -17,7 +17,7 @@ import (
 // Go as an admin sets them in Settings > Integrations > Webhooks: one
 // JSON object per POST, timestamp in epoch seconds, a 40-hex uniqueId.
 // The emulator sends trackEventReceived for each track event its data
-// host accepts. Unconfirmed by Pendo, so chosen and documented
+// host accepts, or Record adds (the living sandbox's). Unconfirmed by Pendo, so chosen and documented
 // (docs/emulators.md): the event's name and properties are under
 // properties.name and properties.properties; no retries (Pendo states
 // no delivery guarantee: at most once); a signature header only when a
