@@ -37,6 +37,12 @@ type PlanOptions struct {
 	// (0: no guard). AllowMassRemoval lifts it for one run.
 	MaxRemoval       float64
 	AllowMassRemoval bool
+	// Only, when set, is a SQL predicate on the model's columns: the plan
+	// diffs only the model rows it holds (a serve cycle after an
+	// incremental build: the rows it recomputed) against their snapshot
+	// rows; keys outside it are neither sent nor removed, and ModelRows
+	// counts the rows it holds. Removals wait for a plan without it.
+	Only string
 	// Redact scrubs every error text recorded (sync_runs, sync_rows): the
 	// project's secrets, and anything credential-shaped a destination's
 	// answer echoed. Nil scrubs credential-shaped text only.
@@ -178,13 +184,17 @@ func (p *Plan) Estimate() Estimate {
 // members, the keys, then the plan table and its counts.
 func (p *Plan) make(ctx context.Context) error {
 	s := p.Spec
-	model := warehouse.Table("models", s.Model)
-	colTypes, err := columnTypes(ctx, p.conn, model)
+	table := warehouse.Table("models", s.Model)
+	colTypes, err := columnTypes(ctx, p.conn, table)
 	if err != nil {
 		return fmt.Errorf("sync %s: read model %s: %w", s.Name, s.Model, err)
 	}
 	if _, ok := colTypes[s.Key]; !ok {
 		return fmt.Errorf("%s: key: model %s has no column %q", s.File, s.Model, s.Key)
+	}
+	model := table
+	if p.opts.Only != "" {
+		model = "(SELECT * FROM " + table + " WHERE " + p.opts.Only + ")"
 	}
 	if err := p.describe(ctx, colTypes); err != nil {
 		return err
@@ -373,7 +383,7 @@ func (p *Plan) diff(ctx context.Context, model string, members []string, invalid
 			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload, s.dest_id, mh.invalid
 		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
 		WHERE %s`,
-		p.keyExpr(), strings.Join(members, ", "), invalid, model, snap, cond)
+		p.keyExpr(), strings.Join(members, ", "), invalid, model, p.onlyPlanned(snap), cond)
 	if _, err := p.conn.ExecContext(ctx, plan); err != nil {
 		return fmt.Errorf("sync %s: plan: %w", s.Name, err)
 	}
@@ -384,6 +394,16 @@ func (p *Plan) diff(ctx context.Context, model string, members []string, invalid
 	}
 	p.Counts.Unchanged = p.Counts.ModelRows - p.Counts.Added - p.Counts.Changed
 	return nil
+}
+
+// onlyPlanned restricts the snapshot to the keys an Only plan holds, so
+// that the rest do not read as removed.
+func (p *Plan) onlyPlanned(snap string) string {
+	if p.opts.Only == "" {
+		return snap
+	}
+	return fmt.Sprintf("(SELECT * FROM %s WHERE key IN (SELECT %s FROM %s WHERE %s))", snap, p.keyExpr(),
+		warehouse.Table("models", p.Spec.Model), p.opts.Only)
 }
 
 // checkRemovals stops a plan that would clear or archive a large share of

@@ -120,7 +120,8 @@ func buildIncremental(ctx context.Context, conn *sqlx.Conn, m Model, full bool) 
 	if !since.Valid {
 		return whole()
 	}
-	if err := setSince("CAST(" + warehouse.Literal(since.String) + " AS " + wmType + ")"); err != nil {
+	sinceSQL := "CAST(" + warehouse.Literal(since.String) + " AS " + wmType + ")"
+	if err := setSince(sinceSQL); err != nil {
 		return res, fmt.Errorf("%s: %w", m.File, err)
 	}
 	staged := warehouse.Ident("__incremental_" + m.Name)
@@ -163,6 +164,7 @@ func buildIncremental(ctx context.Context, conn *sqlx.Conn, m Model, full bool) 
 		return res, fmt.Errorf("%s: merge: %w", m.File, err)
 	}
 	res.Materialized, res.Merged = "incremental", rows
+	res.Recomputed = warehouse.Ident(m.Watermark) + " >= " + sinceSQL
 	return res, nil
 }
 

@@ -55,8 +55,11 @@ type Result struct {
 	// Materialized is how it was built: view, table, incremental (rows
 	// merged), or table for an incremental model built whole.
 	Materialized string
-	// Merged is how many rows an incremental build recomputed.
-	Merged int64
+	// Merged is how many rows an incremental build recomputed, and
+	// Recomputed a SQL predicate on the model's columns holding exactly
+	// them ("" for any other build).
+	Merged     int64
+	Recomputed string
 }
 
 func (r Result) String() string {

@@ -96,6 +96,10 @@ type Options struct {
 	// RebuildModels builds incremental models whole (serve's full
 	// cycles); FullRefresh implies it.
 	RebuildModels bool
+	// PlanRecomputed plans a sync whose model was built incrementally over
+	// only the rows the build recomputed (load.PlanOptions.Only): serve's
+	// changes and poll cycles, whose full cycles then find removals.
+	PlanRecomputed bool
 	// ExtractOnly stops after extraction; SkipExtract skips it.
 	ExtractOnly, SkipExtract bool
 	// Progress receives extraction progress (rows so far per stream),
@@ -301,6 +305,9 @@ type runner struct {
 	log        *slog.Logger
 	sessions   map[string]connector.Session
 	runID      string
+	// recomputed are, per incrementally built model, the predicate of the
+	// rows its build recomputed (with PlanRecomputed).
+	recomputed map[string]string
 }
 
 // begin records the run as running.
@@ -341,6 +348,12 @@ func (r *runner) run(res *Result) error {
 	}
 	res.Models, err = models.RunWith(r.soft, r.w, ordered, models.RunOptions{FullRefresh: r.opts.FullRefresh || r.opts.RebuildModels})
 	for _, m := range res.Models {
+		if r.opts.PlanRecomputed && m.Recomputed != "" {
+			if r.recomputed == nil {
+				r.recomputed = map[string]string{}
+			}
+			r.recomputed[m.Model] = m.Recomputed
+		}
 		switch m.Materialized {
 		case "view":
 			r.log.Info("model built", "model", m.Model, "materialized", "view", "duration", m.Duration.Round(time.Millisecond))

@@ -163,7 +163,8 @@ func (r *runner) plan(s Sync, so SyncOptions) (PlannedSync, error) {
 		}
 	}
 	plan, err = load.NewPlan(r.soft, r.w, s.Spec, dest, load.PlanOptions{FullResync: so.FullResync, RetrySkipped: so.RetrySkipped, Stop: r.opts.Stop,
-		Now: r.opts.now(), Redact: r.opts.scrub(), MaxRemoval: p.MaxRemoval, AllowMassRemoval: r.opts.AllowMassRemoval, Progress: progress})
+		Now: r.opts.now(), Redact: r.opts.scrub(), MaxRemoval: p.MaxRemoval, AllowMassRemoval: r.opts.AllowMassRemoval, Progress: progress,
+		Only: r.recomputed[s.Spec.Model]})
 	if err != nil {
 		return PlannedSync{}, err
 	}

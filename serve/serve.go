@@ -257,6 +257,9 @@ func (s *Server) cycle(ctx context.Context, kind string) error {
 	}
 	po := s.o.Pipeline
 	po.Warehouse, po.Command, po.Stop = s.w, "serve", s.o.Stop
+	// Between full cycles, a sync of an incremental model plans only the
+	// rows its build recomputed.
+	po.PlanRecomputed = kind != "full"
 	switch kind {
 	case "changes":
 		// The records the changes name are read by id (where the source
