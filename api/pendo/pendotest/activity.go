@@ -115,13 +115,15 @@ func (s *Server) Record(a ...Activity) {
 		}
 		s.activity = append(s.activity, x)
 		s.touchVisit(x.VisitorID, x.AppID, x.Time)
+		// Recorded activity is what the SDK sent: its webhooks fire too.
 		if x.Kind == "track" {
-			// Recorded activity is what the SDK sent: its webhooks fire too.
 			for _, tt := range s.trackTypes {
 				if tt.ID == x.TrackTypeID {
 					s.hookTrack(tt.Name, x.VisitorID, x.AccountID, x.Time, x.Properties)
 				}
 			}
+		} else {
+			s.hookActivity(x)
 		}
 	}
 	s.activitySorted = false

@@ -17,7 +17,9 @@ import (
 // Go as an admin sets them in Settings > Integrations > Webhooks: one
 // JSON object per POST, timestamp in epoch seconds, a 40-hex uniqueId.
 // The emulator sends trackEventReceived for each track event its data
-// host accepts, or Record adds (the living sandbox's). Unconfirmed by Pendo, so chosen and documented
+// host accepts or Record adds, and guideDisplayed, npsSubmitted and
+// pollSubmitted for the guide views and poll answers Record adds (the
+// living sandbox's). Unconfirmed by Pendo, so chosen and documented
 // (docs/emulators.md): the event's name and properties are under
 // properties.name and properties.properties; no retries (Pendo states
 // no delivery guarantee: at most once); a signature header only when a
@@ -50,18 +52,39 @@ func (s *Server) SetWebhook(w *Webhook) {
 
 // hookTrack queues a trackEventReceived delivery. Called with s.mu held.
 func (s *Server) hookTrack(event, visitor, account string, at time.Time, props map[string]any) {
+	s.hookEvent("trackEventReceived", visitor, account, at, map[string]any{"name": event, "properties": props})
+}
+
+// hookActivity queues the delivery a recorded guide view or poll answer
+// makes: guideDisplayed, npsSubmitted (the NPS score poll), or
+// pollSubmitted. Called with s.mu held.
+func (s *Server) hookActivity(a Activity) {
+	switch {
+	case a.Kind == "guide" && a.GuideType == "guideSeen":
+		s.hookEvent("guideDisplayed", a.VisitorID, a.AccountID, a.Time, map[string]any{"guideId": a.GuideID, "guideStepId": a.GuideStepID})
+	case a.Kind == "poll" && a.PollID == NPSScorePollID:
+		s.hookEvent("npsSubmitted", a.VisitorID, a.AccountID, a.Time, map[string]any{"guideId": a.GuideID, "guideStepId": a.GuideStepID,
+			"nps": map[string]any{"rating": a.Response, "source": "web"}})
+	case a.Kind == "poll":
+		s.hookEvent("pollSubmitted", a.VisitorID, a.AccountID, a.Time, map[string]any{"guideId": a.GuideID, "guideStepId": a.GuideStepID,
+			"pollId": a.PollID, "response": a.Response})
+	}
+}
+
+// hookEvent queues one delivery. Called with s.mu held.
+func (s *Server) hookEvent(name, visitor, account string, at time.Time, props map[string]any) {
 	h := &s.hooks
 	if h.cfg == nil {
 		return
 	}
 	h.n++
-	id := sha1.Sum(fmt.Appendf(nil, "%d/%s/%s/%d", h.n, event, visitor, at.UnixMilli()))
+	id := sha1.Sum(fmt.Appendf(nil, "%d/%s/%s/%d", h.n, name, visitor, at.UnixMilli()))
 	body, err := json.Marshal(map[string]any{
 		"app":          map[string]any{"id": DefaultAppID, "name": "Sandbox", "platform": "web"},
 		"subscription": map[string]any{"id": h.cfg.SubscriptionID, "name": "Sandbox"},
-		"event":        "trackEventReceived", "visitorId": visitor, "accountId": account,
+		"event":        name, "visitorId": visitor, "accountId": account,
 		"timestamp": at.Unix(), "uniqueId": hex.EncodeToString(id[:]),
-		"properties": map[string]any{"name": event, "properties": props},
+		"properties": props,
 	})
 	if err != nil {
 		return // props came from JSON: they marshal

@@ -78,3 +78,45 @@ func TestWebhook_Track(t *testing.T) {
 		t.Errorf("counts %d sent, %d failed", sent, failed)
 	}
 }
+
+// TestWebhook_Guides: a recorded guide view, NPS score and poll answer
+// make guideDisplayed, npsSubmitted and pollSubmitted deliveries.
+func TestWebhook_Guides(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	emu := pendotest.New(pendotest.Options{IntegrationKey: "k", Now: clk.Now})
+	var mu sync.Mutex
+	var got []pendo.WebhookEvent
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		e, err := pendo.ParseWebhookEvent(body)
+		if err != nil {
+			t.Errorf("delivery: %v", err)
+		}
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	emu.SetWebhook(&pendotest.Webhook{URL: hook.URL})
+	at := clk.Now()
+	emu.Record(
+		pendotest.Activity{Kind: "guide", GuideType: "guideSeen", GuideID: pendotest.NPSGuideID, GuideStepID: "step-1", VisitorID: "v1", Time: at},
+		pendotest.Activity{Kind: "poll", GuideType: "pollResponse", GuideID: pendotest.NPSGuideID, PollID: pendotest.NPSScorePollID, Response: 9, VisitorID: "v1", Time: at},
+		pendotest.Activity{Kind: "poll", GuideType: "pollResponse", GuideID: pendotest.NPSGuideID, PollID: pendotest.NPSTextPollID, Response: "fast", VisitorID: "v1", Time: at},
+		pendotest.Activity{Kind: "page", PageID: "p1", VisitorID: "v1", Time: at},
+	)
+	if n := emu.DeliverWebhooks(context.Background()); n != 3 {
+		t.Fatalf("%d delivered, want 3 (a page view sends none)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"guideDisplayed", "npsSubmitted", "pollSubmitted"}
+	for i, e := range got {
+		if e.Event != want[i] {
+			t.Errorf("delivery %d: %s, want %s", i, e.Event, want[i])
+		}
+	}
+	if string(got[1].Properties) != `{"guideId":"guide-nps","guideStepId":"","nps":{"rating":9,"source":"web"}}` {
+		t.Errorf("npsSubmitted properties %s", got[1].Properties)
+	}
+}
