@@ -3,14 +3,12 @@ package load_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/backflow-dev/backflow/connector/memfile"
 	"github.com/backflow-dev/backflow/load"
-	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // TestApply_RecordFailuresAreReturned: when the outcomes of the batches
@@ -21,17 +19,7 @@ import (
 // outcomes were not recorded are sent again by the next run, not lost.
 func TestApply_RecordFailuresAreReturned(t *testing.T) {
 	ctx := context.Background()
-	now := func() time.Time { return time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC) }
-	store := memfile.NewStore(now)
-	store.Declare("people", "a", "string")
-	for i := 1; i <= 6; i++ {
-		store.Put("people", fmt.Sprintf("k%d", i), nil)
-	}
-	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	_, store, w := memfileFixture(t, 6)
 	if _, err := w.DB().Exec(`CREATE TABLE models.m AS SELECT 'k' || i AS k, 'v' || i AS a FROM range(1, 7) t(i)`); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +48,7 @@ func TestApply_RecordFailuresAreReturned(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	_, err = load.Sync(ctx, w, "r1", spec, dest)
+	_, err := load.Sync(ctx, w, "r1", spec, dest)
 	if err == nil || strings.Count(err.Error(), "record results") != 2 {
 		t.Fatalf("Apply = %v; want the two batches' record failures", err)
 	}

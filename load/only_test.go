@@ -17,17 +17,7 @@ import (
 // not removed until a plan without it.
 func TestPlan_Only(t *testing.T) {
 	ctx := context.Background()
-	now := func() time.Time { return time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC) }
-	store := memfile.NewStore(now)
-	store.Declare("people", "a", "string")
-	for i := 1; i <= 5; i++ {
-		store.Put("people", fmt.Sprintf("k%d", i), nil)
-	}
-	w, err := warehouse.Open(ctx, filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	now, store, w := memfileFixture(t, 5)
 	exec := func(q string) {
 		t.Helper()
 		if _, err := w.DB().Exec(q); err != nil {
@@ -62,4 +52,22 @@ func TestPlan_Only(t *testing.T) {
 	if r := plan(""); r.Changed != 0 || r.Removed != 1 || r.Unchanged != 4 {
 		t.Fatalf("full plan: %v; want k5 removed and nothing else", r)
 	}
+}
+
+// memfileFixture is a memfile store of people k1…kn with a text field a,
+// on a fixed clock, and an empty DuckDB file closed with the test.
+func memfileFixture(t *testing.T, n int) (func() time.Time, *memfile.Store, *warehouse.Warehouse) {
+	t.Helper()
+	now := func() time.Time { return time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC) }
+	store := memfile.NewStore(now)
+	store.Declare("people", "a", "string")
+	for i := 1; i <= n; i++ {
+		store.Put("people", fmt.Sprintf("k%d", i), nil)
+	}
+	w, err := warehouse.Open(context.Background(), filepath.Join(t.TempDir(), "w.duckdb"), warehouse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return now, store, w
 }
