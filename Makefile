@@ -20,7 +20,7 @@ RACE_PKGS := ./api/... ./connector/... ./extract/... ./load/... ./pipeline/...
 test:
 	$(GO) vet -tags $(TAGS) ./...
 	@# The layering docs/architecture.md states.
-	@bad=$$($(GO) list -tags $(TAGS) -deps ./extract ./load ./models ./pipeline | grep -E 'backflow/(project|connector/)'); \
+	@bad=$$($(GO) list -tags $(TAGS) -deps ./extract ./load ./models ./pipeline ./serve | grep -E 'backflow/(project|connector/)'); \
 		if [ -n "$$bad" ]; then echo "an engine imports a connector or the project loader:"; echo "$$bad"; exit 1; fi
 	@for c in $$($(GO) list ./connector/... | grep -v -E '/connector$$|/builtin$$'); do \
 		bad=$$($(GO) list -tags $(TAGS) -deps $$c | grep 'backflow/connector/' | grep -v -x "$$c"); \
