@@ -2,10 +2,7 @@ package hubspot
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	api "github.com/backflow-dev/backflow/api/hubspot"
@@ -29,18 +26,7 @@ func BenchmarkApplyLists(b *testing.B) {
 		}
 		ids[k] = id
 	}
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/memberships/") {
-			calls.Add(1)
-		}
-		emu.ServeHTTP(w, r)
-	}))
-	b.Cleanup(srv.Close)
-	c, err := api.New(api.Config{BaseURL: srv.URL, HTTPClient: srv.Client(), Token: "t", BurstLimit: hsBurst})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, calls := countingClient(b, emu, hsBurst, "/memberships/")
 	ceiling := float64(hsBurst) / 10 * api.MaxListMembershipIDs
 	s := load.Spec{Name: "bench_list", File: "syncs/bench_list.yml", Model: "members", Key: "id", Mode: load.Update, OnRemove: load.Clear,
 		CreateFields: true, Fields: []load.Field{{Column: "id", Field: listRecordField}}}

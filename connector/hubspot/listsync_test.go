@@ -24,12 +24,7 @@ import (
 func TestListSync(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
-	var ids []string
-	for i := range 5 {
-		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("p%d@x.com", i)})
-		ids = append(ids, id)
-	}
+	emu, ids := fiveContacts(&now)
 	c, w := served(t, emu)
 	model := func(members ...string) {
 		t.Helper()
@@ -103,12 +98,7 @@ func TestListSync(t *testing.T) {
 func TestListSync_Pairs(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return now }})
-	var ids []string
-	for i := range 5 {
-		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("p%d@x.com", i)})
-		ids = append(ids, id)
-	}
+	emu, ids := fiveContacts(&now)
 	news, _ := emu.CreateList("Newsletter", "contacts", "MANUAL")
 	emu.AddDynamicList("Everyone", "contacts", func(hubspottest.Object) bool { return true })
 	c, w := served(t, emu)
@@ -192,4 +182,15 @@ func served(t *testing.T, emu *hubspottest.Server) (*api.Client, *warehouse.Ware
 	}
 	t.Cleanup(func() { w.Close() })
 	return c, w
+}
+
+// fiveContacts is an emulator on the clock *now holding five contacts.
+func fiveContacts(now *time.Time) (*hubspottest.Server, []string) {
+	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: 100_000, Now: func() time.Time { return *now }})
+	var ids []string
+	for i := range 5 {
+		id, _ := emu.CreateObject("contacts", map[string]string{"email": fmt.Sprintf("p%d@x.com", i)})
+		ids = append(ids, id)
+	}
+	return emu, ids
 }

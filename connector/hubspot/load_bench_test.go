@@ -56,9 +56,17 @@ func hsBench(b *testing.B, burst int) (*hubspottest.Server, *objects, *atomic.In
 	b.Helper()
 	emu := hubspottest.New(hubspottest.Options{Tokens: []string{"t"}, BurstLimit: burst})
 	emu.AddProperty("contacts", hubspottest.Property{Name: benchScoreProp, Label: "Usage score", Type: "number", FieldType: "number", GroupName: "contactinformation"})
+	c, calls := countingClient(b, emu, burst, "/batch/")
+	return emu, &objects{client: c, target: target{object: "contacts", match: "id", size: api.MaxBatch, mode: load.Update}}, calls
+}
+
+// countingClient serves emu and counts the calls whose path holds part;
+// its client runs at burst calls per 10 s.
+func countingClient(b *testing.B, emu *hubspottest.Server, burst int, part string) (*api.Client, *atomic.Int64) {
+	b.Helper()
 	var calls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/batch/") {
+		if strings.Contains(r.URL.Path, part) {
 			calls.Add(1)
 		}
 		emu.ServeHTTP(w, r)
@@ -68,7 +76,7 @@ func hsBench(b *testing.B, burst int) (*hubspottest.Server, *objects, *atomic.In
 	if err != nil {
 		b.Fatal(err)
 	}
-	return emu, &objects{client: c, target: target{object: "contacts", match: "id", size: api.MaxBatch, mode: load.Update}}, &calls
+	return c, &calls
 }
 
 func benchWarehouse(b *testing.B) *warehouse.Warehouse {

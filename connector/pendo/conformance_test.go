@@ -31,9 +31,9 @@ func TestExtractSuite(t *testing.T) {
 	}
 }
 
-// segmentServer is an emulator and a client for the segment streams;
+// sourceServer is an emulator and a client of it for a source suite;
 // calls to path fail while the returned flag is set.
-func segmentServer(t *testing.T, path string) (*pendotest.Server, *clock.Manual, *api.Client, *atomic.Bool) {
+func sourceServer(t *testing.T, path string) (*pendotest.Server, *clock.Manual, *api.Client, *atomic.Bool) {
 	clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	emu := pendotest.New(pendotest.Options{IntegrationKey: key, RequestsPerSecond: 100_000, Now: clk.Now})
 	var failing atomic.Bool
@@ -56,7 +56,7 @@ func segmentServer(t *testing.T, path string) (*pendotest.Server, *clock.Manual,
 // uploaded segment named value, or renames it.
 func segmentsSource() extracttest.Source {
 	return extracttest.Source{Name: "pendo_segments", New: func(t *testing.T) *extracttest.Fixture {
-		emu, clk, c, failing := segmentServer(t, "/api/v1/segment")
+		emu, clk, c, failing := sourceServer(t, "/api/v1/segment")
 		ids := map[string]string{}
 		return &extracttest.Fixture{
 			Source: &Source{Client: c, Tables: []string{"segments"}, Now: clk.Now},
@@ -81,7 +81,7 @@ func segmentsSource() extracttest.Source {
 // value, out of the one it was in; the table holds that segment's id.
 func segmentMembersSource() extracttest.Source {
 	return extracttest.Source{Name: "pendo_segment_members", New: func(t *testing.T) *extracttest.Fixture {
-		emu, clk, c, failing := segmentServer(t, "/api/v1/aggregation")
+		emu, clk, c, failing := sourceServer(t, "/api/v1/aggregation")
 		segs, in := map[string]string{}, map[string]string{}
 		segment := func(name string) string {
 			if id, ok := segs[name]; ok {
@@ -224,22 +224,8 @@ func trackTarget() loadtest.Target {
 // visitorsSource is the visitors stream, incremental by lastupdated.
 func visitorsSource() extracttest.Source {
 	return extracttest.Source{Name: "pendo_visitors", New: func(t *testing.T) *extracttest.Fixture {
-		clk := clock.NewManual(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
-		emu := pendotest.New(pendotest.Options{IntegrationKey: key, RequestsPerSecond: 100_000, Now: clk.Now})
+		emu, clk, c, failing := sourceServer(t, "/api/v1/aggregation")
 		emu.AddField("visitor", "custom", "plan", "string")
-		var failing atomic.Bool
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if failing.Load() && r.URL.Path == "/api/v1/aggregation" {
-				http.Error(w, `{"overall":{},"fields":{},"message":"Forbidden"}`, http.StatusForbidden)
-				return
-			}
-			emu.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		c, err := api.New(api.Config{BaseURL: srv.URL, IntegrationKey: key, RequestsPerSecond: 100_000, Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
 		lookback := 5 * time.Minute
 		custom := map[string]map[string]any{}
 		set := func(ref, field, value string) string {
