@@ -44,7 +44,7 @@ func nullIfEmpty(s string) any {
 
 // prepare creates the fields the plan creates and the snapshot table, and
 // forgets the keys that left the model when nothing is sent for them.
-func (p *Plan) prepare(ctx context.Context, limit int64) error {
+func (p *Plan) prepare(ctx context.Context, runID string, limit int64) error {
 	s := p.Spec
 	snapshot := SnapshotTable(s.Name)
 	for _, f := range p.Creates {
@@ -55,6 +55,9 @@ func (p *Plan) prepare(ctx context.Context, limit int64) error {
 	if _, err := p.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+snapshot+` (
 		key VARCHAR PRIMARY KEY, row_hash VARCHAR, payload JSON, pushed_at TIMESTAMPTZ, run_id VARCHAR, skipped_hash VARCHAR, dest_id VARCHAR)`); err != nil {
 		return fmt.Errorf("sync %s: create snapshot: %w", s.Name, err)
+	}
+	if err := p.recordDrift(ctx, runID); err != nil {
+		return err
 	}
 	// on_remove: ignore forgets removed keys without touching the
 	// destination; clear and archive send them, and forget at once only
@@ -78,7 +81,7 @@ func (p *Plan) prepare(ctx context.Context, limit int64) error {
 // are recorded: the API, not the file, sets the pace. At most two batches
 // are unrecorded at any moment.
 func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, limit int64, res *Result) (err error) {
-	if err := p.prepare(ctx, limit); err != nil {
+	if err := p.prepare(ctx, runID, limit); err != nil {
 		return err
 	}
 	s := p.Spec
@@ -166,13 +169,16 @@ func (p *Plan) apply(ctx context.Context, w *warehouse.Warehouse, runID string, 
 // the snapshot just takes the new payload. A row the destination would
 // refuse is recorded as rejected.
 func (p *Plan) triage(ctx context.Context, w *warehouse.Warehouse, runID string, batch []planned, res *Result) ([]planned, error) {
-	var send, quiet, refused []planned
+	var send, quiet, refused, gone []planned
 	var reasons []Outcome
 	for _, b := range batch {
 		why := p.refusal(b)
 		switch {
-		case b.row.Op == Change && len(b.row.Values) == 0:
+		case len(b.row.Values) == 0 && (b.row.Op == Change || (b.kept && b.row.Op == Add)):
 			quiet = append(quiet, b)
+		case len(b.row.Values) == 0 && b.kept && b.row.Op == Remove && p.Spec.OnRemove == Clear:
+			// Every field it would clear is one on_drift keep leaves.
+			gone = append(gone, b)
 		case why != "":
 			refused = append(refused, b)
 			reasons = append(reasons, Outcome{Status: Rejected, Error: why})
@@ -184,6 +190,12 @@ func (p *Plan) triage(ctx context.Context, w *warehouse.Warehouse, runID string,
 		res.Changed -= int64(len(quiet))
 		res.Unchanged += int64(len(quiet))
 		if err := record(ctx, w, p.opts.Redact, runID, p.Spec.Name, p.now(), quiet, All(Outcome{Status: unchanged}, len(quiet))); err != nil {
+			return nil, fmt.Errorf("sync %s: record results: %w", p.Spec.Name, err)
+		}
+	}
+	if len(gone) > 0 {
+		res.Applied += int64(len(gone))
+		if err := record(ctx, w, p.opts.Redact, runID, p.Spec.Name, p.now(), gone, All(Outcome{Status: Applied}, len(gone))); err != nil {
 			return nil, fmt.Errorf("sync %s: record results: %w", p.Spec.Name, err)
 		}
 	}
@@ -209,6 +221,10 @@ func (p *Plan) stopped() bool {
 // flight is one batch sent to the destination, its outcomes arriving on
 // done.
 type flight struct {
+	// sent is when the batch went out: its rows' pushed_at, so that a
+	// record the destination changed after the write reads as changed
+	// after the push (drift).
+	sent     time.Time
 	rows     []planned
 	done     chan struct{}
 	outcomes []Outcome
@@ -217,7 +233,7 @@ type flight struct {
 
 // send calls the destination for a batch in its own goroutine.
 func (p *Plan) send(ctx context.Context, batch []planned) *flight {
-	f := &flight{rows: batch, done: make(chan struct{})}
+	f := &flight{rows: batch, done: make(chan struct{}), sent: p.now()}
 	rows := make([]Row, len(batch))
 	for i, b := range batch {
 		rows[i] = b.row
@@ -239,7 +255,7 @@ func (p *Plan) land(ctx context.Context, w *warehouse.Warehouse, runID string, f
 	if len(f.outcomes) != len(f.rows) {
 		return fmt.Errorf("sync %s: %s returned %d outcomes for %d rows", s.Name, p.Target.Name, len(f.outcomes), len(f.rows))
 	}
-	if err := record(ctx, w, p.opts.Redact, runID, s.Name, p.now(), f.rows, f.outcomes); err != nil {
+	if err := record(ctx, w, p.opts.Redact, runID, s.Name, f.sent, f.rows, f.outcomes); err != nil {
 		return fmt.Errorf("sync %s: record results: %w", s.Name, err)
 	}
 	for _, o := range f.outcomes {

@@ -62,6 +62,11 @@ type Description struct {
 	// Creator creates the Missing fields; required when Missing is not
 	// empty.
 	Creator FieldCreator
+	// Observed is where extraction stages the destination's records, so
+	// that drift can be checked; nil when it does not, and NotObserved
+	// then says why ("hubspot deals are not extracted").
+	Observed    *Observed
+	NotObserved string
 }
 
 // Pace is how fast a destination takes calls, for estimates.

@@ -77,6 +77,9 @@ type Plan struct {
 	Creates []NewField
 	// Target is what the destination declared for this plan.
 	Target *Description
+	// Drift is what the plan found of drift: destination values changed
+	// after backflow sent them (docs/drift.md).
+	Drift DriftSummary
 
 	dest Destination
 	conn *sql.Conn
@@ -118,7 +121,9 @@ func Sync(ctx context.Context, w *warehouse.Warehouse, runID string, s Spec, des
 
 // Close releases the plan's connection and temp table.
 func (p *Plan) Close() {
-	p.conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS __plan")
+	for _, t := range []string{"__plan", "__drift", "__kept"} {
+		p.conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t)
+	}
 	p.conn.Close()
 }
 
@@ -206,7 +211,16 @@ func (p *Plan) make(ctx context.Context) error {
 	if err := p.checkKeys(ctx, model); err != nil {
 		return err
 	}
+	if err := p.findDrift(ctx); err != nil {
+		return err
+	}
+	if err := p.keptFields(ctx); err != nil {
+		return err
+	}
 	if err := p.diff(ctx, model, members, invalid); err != nil {
+		return err
+	}
+	if err := p.pruneDrift(ctx); err != nil {
 		return err
 	}
 	if err := p.checkRemovals(ctx); err != nil {
@@ -362,6 +376,7 @@ func (p *Plan) diff(ctx context.Context, model string, members []string, invalid
 	if err != nil {
 		return err
 	}
+	snap = p.driftedSnapshot(snap)
 	// A row last skipped or rejected waits for a change, unless retried.
 	notSkipped := `s.skipped_hash IS DISTINCT FROM mh.hash`
 	if p.opts.RetrySkipped {
@@ -380,10 +395,10 @@ func (p *Plan) diff(ctx context.Context, model string, members []string, invalid
 		SELECT row_number() OVER (ORDER BY coalesce(mh.key, s.key)) AS rn,
 			coalesce(mh.key, s.key) AS key,
 			CASE WHEN mh.key IS NULL THEN 'remove' WHEN s.payload IS NULL THEN 'add' ELSE 'change' END AS op,
-			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload, s.dest_id, mh.invalid
+			mh.payload, mh.hash, s.payload::VARCHAR AS old_payload, s.dest_id, mh.invalid, %s AS kept
 		FROM mh FULL OUTER JOIN %s s ON mh.key = s.key
 		WHERE %s`,
-		p.keyExpr(), strings.Join(members, ", "), invalid, model, p.onlyPlanned(snap), cond)
+		p.keyExpr(), strings.Join(members, ", "), invalid, model, p.keptColumn(), p.onlyPlanned(snap), cond)
 	if _, err := p.conn.ExecContext(ctx, plan); err != nil {
 		return fmt.Errorf("sync %s: plan: %w", s.Name, err)
 	}
@@ -394,6 +409,16 @@ func (p *Plan) diff(ctx context.Context, model string, members []string, invalid
 	}
 	p.Counts.Unchanged = p.Counts.ModelRows - p.Counts.Added - p.Counts.Changed
 	return nil
+}
+
+// keptColumn is the plan's kept column: the fields on_drift keep leaves
+// as the destination holds them, as a JSON object of the values last
+// sent.
+func (p *Plan) keptColumn() string {
+	if p.Spec.OnDrift != DriftKeep {
+		return "NULL::VARCHAR"
+	}
+	return "(SELECT json_group_object(k.field, k.sent::JSON)::VARCHAR FROM __kept k WHERE k.key = coalesce(mh.key, s.key))"
 }
 
 // onlyPlanned restricts the snapshot to the keys an Only plan holds, so

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -49,6 +50,7 @@ type planned struct {
 	hash    string
 	full    string // the whole new payload, stored in the snapshot on success
 	invalid string // a value no destination takes: the row is rejected
+	kept    bool   // on_drift keep left fields out of the row
 }
 
 // readBatch reads the next batch of adds and changes (and removals that
@@ -56,7 +58,7 @@ type planned struct {
 // change only the fields whose value changed, and for a removal every
 // pushed field set to null.
 func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals bool) ([]planned, int64, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload, coalesce(dest_id, ''), coalesce(invalid, '') FROM __plan
+	rows, err := conn.QueryContext(ctx, `SELECT rn, key, op, payload, hash, old_payload, coalesce(dest_id, ''), coalesce(invalid, ''), kept FROM __plan
 		WHERE (op <> 'remove' OR (? AND old_payload IS NOT NULL)) AND rn > ? ORDER BY rn LIMIT ?`, removals, after, size)
 	if err != nil {
 		return nil, 0, err
@@ -67,9 +69,16 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 	for rows.Next() {
 		var p planned
 		var op string
-		var payload, hash, old sql.NullString
-		if err := rows.Scan(&last, &p.row.Key, &op, &payload, &hash, &old, &p.row.DestID, &p.invalid); err != nil {
+		var payload, hash, old, kept sql.NullString
+		if err := rows.Scan(&last, &p.row.Key, &op, &payload, &hash, &old, &p.row.DestID, &p.invalid, &kept); err != nil {
 			return nil, 0, err
+		}
+		var keep map[string]json.RawMessage
+		if kept.Valid {
+			if err := json.Unmarshal([]byte(kept.String), &keep); err != nil {
+				return nil, 0, fmt.Errorf("row %s: kept fields: %w", p.row.Key, err)
+			}
+			p.kept = len(keep) > 0
 		}
 		p.row.Op = Op(op)
 		p.full, p.hash = payload.String, hash.String
@@ -80,7 +89,10 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 			}
 			p.row.Values, p.row.Sent = map[string]json.RawMessage{}, oldVals
 			for k := range oldVals {
-				p.row.Values[k] = json.RawMessage("null")
+				// A field on_drift keep leaves is not cleared either.
+				if _, kept := keep[k]; !kept {
+					p.row.Values[k] = json.RawMessage("null")
+				}
 			}
 			out = append(out, p)
 			continue
@@ -97,6 +109,13 @@ func readBatch(ctx context.Context, conn *sql.Conn, after, size int64, removals 
 				if ov, ok := oldVals[k]; ok && string(ov) == string(v) {
 					delete(newVals, k)
 				}
+			}
+		}
+		// A kept field is written again only once the model's value is no
+		// longer the one the destination's edit replaced.
+		for k, v := range keep {
+			if nv, ok := newVals[k]; ok && sameJSON(nv, v) {
+				delete(newVals, k)
 			}
 		}
 		p.row.Values = newVals
@@ -188,6 +207,7 @@ func record(ctx context.Context, w *warehouse.Warehouse, scrub *redact.Redactor,
 				SELECT key, ` + warehouse.Literal(runID) + `, hash FROM __results
 				WHERE status IN ('skipped_not_found', 'rejected') AND operation <> 'remove'
 				ON CONFLICT (key) DO UPDATE SET skipped_hash = excluded.skipped_hash`,
+			resolveSentDrift(warehouse.Literal(sync), warehouse.TimeLiteral(at)),
 			`DROP TABLE __results`,
 		}
 		for _, q := range stmts {
@@ -197,6 +217,15 @@ func record(ctx context.Context, w *warehouse.Warehouse, scrub *redact.Redactor,
 		}
 		return tx.Commit()
 	})
+}
+
+// sameJSON compares two JSON values by their compact text.
+func sameJSON(a, b json.RawMessage) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return string(a) == string(b)
+	}
+	return ca.String() == cb.String()
 }
 
 func sortedFields(m map[string]json.RawMessage) []string {

@@ -25,6 +25,9 @@ type Spec struct {
 	Mode   Mode
 	// OnRemove is what a row leaving the model does.
 	OnRemove OnRemove
+	// OnDrift is what a field someone changed in the destination after
+	// backflow wrote it does (docs/drift.md).
+	OnDrift OnDrift
 	// CreateFields creates mapped fields the destination lacks.
 	CreateFields bool
 }
@@ -61,6 +64,21 @@ const (
 	Clear OnRemove = "clear"
 	// Archive archives the record (destinations that can).
 	Archive OnRemove = "archive"
+)
+
+// OnDrift is what drift does: a destination value that differs from the
+// one backflow last sent, changed after it was sent.
+type OnDrift string
+
+const (
+	// DriftReport records the drift and sends nothing extra (the default).
+	DriftReport OnDrift = "report"
+	// DriftOverwrite sends the model's value again.
+	DriftOverwrite OnDrift = "overwrite"
+	// DriftKeep leaves the edit: the field of that record is not written
+	// again (not by a full resync, not cleared on removal) until the
+	// model's value changes.
+	DriftKeep OnDrift = "keep"
 )
 
 // Op is what the diff planned for a row.

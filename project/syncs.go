@@ -43,6 +43,7 @@ type syncKeys struct {
 	Key            string  `yaml:"key"`
 	Mode           string  `yaml:"mode"`
 	OnRemove       string  `yaml:"on_remove"`
+	OnDrift        string  `yaml:"on_drift"`
 	BatchSize      int     `yaml:"batch_size"`
 	RateLimitShare float64 `yaml:"rate_limit_share"`
 	// CreateFields creates mapped fields the destination lacks (HubSpot
@@ -53,7 +54,7 @@ type syncKeys struct {
 	Fields yaml.Node `yaml:"fields"`
 }
 
-var syncKeyNames = []string{"model", "destination", "object", "key", "mode", "on_remove", "batch_size", "rate_limit_share", "create_fields", "fields"}
+var syncKeyNames = []string{"model", "destination", "object", "key", "mode", "on_remove", "on_drift", "batch_size", "rate_limit_share", "create_fields", "fields"}
 
 // loadSyncs reads syncs/*.yml (and *.yaml), in name order.
 func (p *Project) loadSyncs(table []connector.Connector) error {
@@ -125,7 +126,8 @@ func (p *Project) loadSync(file string, table []connector.Connector) (*Sync, err
 
 // sync checks the keys every sync has.
 func (k *syncKeys) sync(file string, whole connector.Block) (*Sync, error) {
-	s := &Sync{Spec: load.Spec{File: file, Model: k.Model, Key: k.Key, Mode: load.Mode(k.Mode), OnRemove: load.OnRemove(k.OnRemove), CreateFields: k.CreateFields},
+	s := &Sync{Spec: load.Spec{File: file, Model: k.Model, Key: k.Key, Mode: load.Mode(k.Mode), OnRemove: load.OnRemove(k.OnRemove), OnDrift: load.OnDrift(k.OnDrift),
+		CreateFields: k.CreateFields},
 		Destination: k.Destination, Object: k.Object, BatchSize: k.BatchSize, RateLimitShare: k.RateLimitShare}
 	s.Name = strings.TrimSuffix(strings.TrimSuffix(path.Base(file), ".yml"), ".yaml")
 	if !connector.Identifier.MatchString(s.Name) {
@@ -149,6 +151,13 @@ func (k *syncKeys) sync(file string, whole connector.Block) (*Sync, error) {
 	case load.Ignore, load.Clear, load.Archive:
 	default:
 		return nil, whole.Errorf("on_remove", "must be ignore, clear or archive, not %q", s.OnRemove)
+	}
+	switch s.OnDrift {
+	case "":
+		s.OnDrift = load.DriftReport
+	case load.DriftReport, load.DriftOverwrite, load.DriftKeep:
+	default:
+		return nil, whole.Errorf("on_drift", "must be report, overwrite or keep, not %q", s.OnDrift)
 	}
 	if s.RateLimitShare == 0 {
 		s.RateLimitShare = 1

@@ -13,7 +13,7 @@ import (
 // writes. backflow.schema_version records each migration a file went
 // through; a file without it was written before versions were recorded
 // (version 1), or is new.
-const Version = 3
+const Version = 4
 
 // migration moves a file from version-1 to version.
 type migration struct {
@@ -39,7 +39,40 @@ var migrations = []migration{
 		_, err := tx.ExecContext(ctx, `ALTER TABLE backflow.extract_state ADD COLUMN IF NOT EXISTS watermark TIMESTAMPTZ`)
 		return err
 	}},
+	{4, "drift: destination values changed after backflow sent them", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, driftSchema)
+		return err
+	}},
 }
+
+// driftSchema is backflow.drift (docs/drift.md): one row per field of a
+// record whose destination value changed after backflow sent it. A row is
+// open while resolved_at is NULL; at most one open row per sync, key and
+// field. sent is the JSON backflow sent, found the destination's value as
+// extraction staged it (normalised text, NULL when empty), modified_at the
+// destination's own time of the record's last change; source … changed_at
+// say who changed it, where the API tells (HubSpot's property history).
+const driftSchema = `
+CREATE TABLE IF NOT EXISTS backflow.drift (
+	sync VARCHAR NOT NULL,
+	key VARCHAR NOT NULL,
+	record_id VARCHAR,
+	field VARCHAR NOT NULL,
+	sent VARCHAR,
+	found VARCHAR,
+	modified_at TIMESTAMPTZ,
+	found_at TIMESTAMPTZ NOT NULL,
+	run_id VARCHAR,
+	policy VARCHAR NOT NULL,
+	source VARCHAR,
+	source_id VARCHAR,
+	source_label VARCHAR,
+	changed_by VARCHAR,
+	changed_at TIMESTAMPTZ,
+	explained BOOLEAN NOT NULL DEFAULT false,
+	resolved_at TIMESTAMPTZ,
+	resolution VARCHAR
+);`
 
 // changesSchema is backflow.changes (docs/state.md): one row per change a
 // webhook delivery reported, stored before the delivery is acknowledged.

@@ -25,7 +25,25 @@ type Object struct {
 	New bool `json:"new"`
 	// ObjectWriteTraceID echoes the trace id of the input that wrote it.
 	ObjectWriteTraceID string `json:"objectWriteTraceId"`
+	// History holds, for the properties a read asked the history of
+	// (ReadOptions.History), every value the property took, newest first.
+	History map[string][]PropertyVersion `json:"propertiesWithHistory"`
 }
+
+// PropertyVersion is one value a property took, and who set it:
+// SourceType is HubSpot's kind of change (CRM_UI, AUTOMATION_PLATFORM for
+// a workflow, INTEGRATION for an app, IMPORT, …), SourceID which one.
+type PropertyVersion struct {
+	Value           string    `json:"value"`
+	Timestamp       time.Time `json:"timestamp"`
+	SourceType      string    `json:"sourceType"`
+	SourceID        string    `json:"sourceId"`
+	SourceLabel     string    `json:"sourceLabel"`
+	UpdatedByUserID int64     `json:"updatedByUserId"`
+}
+
+// MaxHistoryBatch is the most records a read with property history takes.
+const MaxHistoryBatch = 50
 
 // Property returns a property's value, "" when unset.
 func (o *Object) Property(name string) string {
@@ -356,19 +374,22 @@ type ReadOptions struct {
 	// property) instead of the record id.
 	IDProperty string
 	Archived   bool
+	// History asks for every value these properties took (at most
+	// MaxHistoryBatch records per call).
+	History []string
 }
 
 // BatchRead reads up to 100 records by id (or IDProperty value). It
 // returns the records found and the ids HubSpot reported missing.
 func (c *Client) BatchRead(ctx context.Context, objectType string, ids []string, opts ReadOptions) ([]Object, []string, error) {
-	if len(ids) > MaxBatch {
-		return nil, nil, fmt.Errorf("hubspot: batch read %s: %d ids, at most %d per call", objectType, len(ids), MaxBatch)
+	if limit := batchReadLimit(opts); len(ids) > limit {
+		return nil, nil, fmt.Errorf("hubspot: batch read %s: %d ids, at most %d per call", objectType, len(ids), limit)
 	}
 	inputs := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		inputs[i] = map[string]string{"id": id}
 	}
-	body := map[string]any{"inputs": inputs, "properties": orEmpty(opts.Properties), "propertiesWithHistory": []string{}}
+	body := map[string]any{"inputs": inputs, "properties": orEmpty(opts.Properties), "propertiesWithHistory": orEmpty(opts.History)}
 	if opts.IDProperty != "" {
 		body["idProperty"] = opts.IDProperty
 	}
@@ -388,6 +409,40 @@ func (c *Client) BatchRead(ctx context.Context, objectType string, ids []string,
 		missing = append(missing, e.Context["ids"]...)
 	}
 	return resp.Results, missing, nil
+}
+
+func batchReadLimit(opts ReadOptions) int {
+	if len(opts.History) > 0 {
+		return MaxHistoryBatch
+	}
+	return MaxBatch
+}
+
+// ReadHistory reads the history of properties of records by id,
+// MaxHistoryBatch per call, and checks each answer against what was
+// asked: no record that was not asked for, none twice. Records HubSpot
+// reports missing are absent from the result.
+func (c *Client) ReadHistory(ctx context.Context, objectType string, ids, properties []string) (map[string]map[string][]PropertyVersion, error) {
+	out := map[string]map[string][]PropertyVersion{}
+	for start := 0; start < len(ids); start += MaxHistoryBatch {
+		chunk := ids[start:min(start+MaxHistoryBatch, len(ids))]
+		objs, _, err := c.BatchRead(ctx, objectType, chunk, ReadOptions{Properties: properties, History: properties})
+		if err != nil {
+			return nil, err
+		}
+		asked := make(map[string]bool, len(chunk))
+		for _, id := range chunk {
+			asked[id] = true
+		}
+		for _, o := range objs {
+			if !asked[o.ID] {
+				return nil, fmt.Errorf("hubspot: batch read %s with history: %w: record %s was not asked for, or came twice", objectType, ErrBadPage, o.ID)
+			}
+			delete(asked, o.ID)
+			out[o.ID] = o.History
+		}
+	}
+	return out, nil
 }
 
 func orEmpty(s []string) []string {

@@ -31,9 +31,14 @@ type objects struct {
 	// props are the object's property definitions, read by Describe and
 	// grown by the fields it creates; check reads them.
 	props map[string]api.Property
+	// staged is what the project extracts, for drift.
+	staged extracted
 }
 
-var _ load.Destination = (*objects)(nil)
+var (
+	_ load.Destination = (*objects)(nil)
+	_ load.Explainer   = (*objects)(nil)
+)
 
 // resolve finds a custom object's objectTypeId (the API's name for it)
 // from the account's schemas; standard objects keep their name.
@@ -117,6 +122,7 @@ func (h *objects) Describe(ctx context.Context, req load.Request) (*load.Descrip
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
+	d.Observed, d.NotObserved = h.observed(req.Fields)
 	l := h.client.Limiter()
 	d.Pace = load.Pace{PerSecond: l.PerSecond(), DailyLeft: -1}
 	if _, remaining, ok := l.Daily(); ok {

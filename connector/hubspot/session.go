@@ -80,7 +80,7 @@ func (s *session) Destination(t connector.Target, share float64) (load.Destinati
 	if tg.list != "" || tg.pairs {
 		return &listDest{client: client, target: *tg}, nil
 	}
-	return &objects{client: client, target: *tg}, nil
+	return &objects{client: client, target: *tg, staged: extracted{objects: s.cfg.Extract.Objects, properties: s.cfg.Extract.Properties}}, nil
 }
 
 // client builds a client with the private-app token, or with OAuth from

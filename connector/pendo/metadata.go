@@ -21,6 +21,8 @@ type metadata struct {
 	kind   api.Kind
 	group  string
 	size   int
+	// streams are what the project extracts, for drift.
+	streams []string
 }
 
 var (
@@ -64,6 +66,7 @@ func (p *metadata) Describe(ctx context.Context, req load.Request) (*load.Descri
 	if len(d.Missing) > 0 && p.group != "custom" {
 		return nil, fmt.Errorf("create_fields: Pendo creates custom fields only; declare %s %s fields %s in Data Mappings", p.kind, p.group, strings.Join(d.Missing, ", "))
 	}
+	d.Observed, d.NotObserved = p.observed(req.Fields, d.Types)
 	return d, nil
 }
 

@@ -70,7 +70,7 @@ func (s *session) Destination(t connector.Target, share float64) (load.Destinati
 		}
 		return &track{client: client, size: tg.size, now: s.env.Now}, nil
 	}
-	return &metadata{client: client, kind: tg.kind, group: tg.group, size: tg.size}, nil
+	return &metadata{client: client, kind: tg.kind, group: tg.group, size: tg.size, streams: s.cfg.Extract.Streams}, nil
 }
 
 // client builds a client; share (0 < share ≤ 1) is the part of each

@@ -109,13 +109,14 @@ func (t *objectType) uniqueProperty(name string) bool {
 	return ok && p.HasUniqueValue
 }
 
-func (s *Server) newObject(t *objectType, props map[string]string) *Object {
+func (s *Server) newObject(t *objectType, props map[string]string, src ChangeSource) *Object {
 	s.nextID++
 	now := s.now()
 	o := &Object{ID: strconv.FormatInt(s.nextID, 10), Properties: map[string]string{}, CreatedAt: now, UpdatedAt: now}
 	for k, v := range props {
 		if v != "" {
 			o.Properties[k] = t.normalize(k, v)
+			o.remember(k, o.Properties[k], now, src)
 		}
 	}
 	t.stamp(o)
@@ -134,7 +135,7 @@ func (s *Server) applyProps(t *objectType, o *Object, props map[string]string) {
 		props = maps.Clone(props)
 		delete(props, "lifecyclestage")
 	}
-	s.setProps(t, o, props)
+	s.setProps(t, o, props, s.integration())
 }
 
 // stageRank is a lifecycle stage's place in the property's option order;
@@ -147,8 +148,15 @@ func (t *objectType) stageRank(stage string) int {
 	return slices.IndexFunc(p.Options, func(o Option) bool { return o.Value == stage })
 }
 
-// setProps writes properties as a user in HubSpot's UI (or a workflow) does.
-func (s *Server) setProps(t *objectType, o *Object, props map[string]string) {
+// setProps writes properties as a user in HubSpot's UI (or a workflow) does;
+// each value written joins the property's history with its source.
+func (s *Server) setProps(t *objectType, o *Object, props map[string]string, src ChangeSource) {
+	now := s.now()
+	defer func() {
+		for k := range props {
+			o.remember(k, o.Properties[k], now, src)
+		}
+	}()
 	for k, v := range props {
 		switch {
 		case v == "":
@@ -243,7 +251,11 @@ func (s *Server) getObject(rw *response, r *http.Request, t *objectType) {
 	if len(props) == 0 {
 		props = t.defaults
 	}
-	rw.json(http.StatusOK, t.render(o, props))
+	out := t.render(o, props)
+	if h := listParam(q, "propertiesWithHistory"); len(h) > 0 {
+		out["propertiesWithHistory"] = t.renderHistory(o, h)
+	}
+	rw.json(http.StatusOK, out)
 }
 
 type objectInput struct {
@@ -286,7 +298,7 @@ func (s *Server) createObject(rw *response, r *http.Request, t *objectType) {
 		rw.validation(msg)
 		return
 	}
-	o := s.newObject(t, in.Properties)
+	o := s.newObject(t, in.Properties, s.integration())
 	s.associateSpecs(t, o, in.Associations)
 	rw.json(http.StatusCreated, t.render(o, keys(in.Properties)))
 }
@@ -324,6 +336,10 @@ func (s *Server) archiveObject(rw *response, r *http.Request, t *objectType) {
 }
 
 // --- batch endpoints ---
+
+// maxHistoryBatch is the most records one read with property history
+// returns.
+const maxHistoryBatch = 50
 
 type batchBody struct {
 	Inputs                []objectInput `json:"inputs"`
@@ -392,6 +408,12 @@ func (s *Server) batchRead(rw *response, r *http.Request, t *objectType, b *batc
 		rw.validation(fmt.Sprintf("%s is not a unique property of %s", b.IDProperty, t.name))
 		return
 	}
+	if len(b.PropertiesWithHistory) > 0 && len(b.Inputs) > maxHistoryBatch {
+		// The documented limit for paged reads with history; the emulator
+		// holds batch reads to it too, the stricter choice.
+		rw.validation(fmt.Sprintf("Too many inputs with propertiesWithHistory: %d. The maximum is %d.", len(b.Inputs), maxHistoryBatch))
+		return
+	}
 	archived := r.URL.Query().Get("archived") == "true"
 	props := b.Properties
 	if len(props) == 0 {
@@ -410,7 +432,11 @@ func (s *Server) batchRead(rw *response, r *http.Request, t *objectType, b *batc
 			continue
 		}
 		seen[o.ID] = true
-		res.results = append(res.results, t.render(o, props))
+		out := t.render(o, props)
+		if len(b.PropertiesWithHistory) > 0 {
+			out["propertiesWithHistory"] = t.renderHistory(o, b.PropertiesWithHistory)
+		}
+		res.results = append(res.results, out)
 	}
 	if len(missing) > 0 {
 		res.errors = append(res.errors, notFound(t, missing))
@@ -479,7 +505,7 @@ func (s *Server) batchCreate(rw *response, r *http.Request, t *objectType, b *ba
 	}
 	res := &batchResult{started: s.now(), errors: report}
 	for _, in := range good {
-		o := s.newObject(t, in.Properties)
+		o := s.newObject(t, in.Properties, s.integration())
 		s.associateSpecs(t, o, in.Associations)
 		res.results = append(res.results, written(t, o, in.Properties, in))
 	}
@@ -589,7 +615,7 @@ func (s *Server) batchUpsert(rw *response, r *http.Request, t *objectType, b *ba
 	for _, u := range good {
 		created := u.o == nil
 		if created {
-			u.o = s.newObject(t, u.props)
+			u.o = s.newObject(t, u.props, s.integration())
 		} else {
 			s.applyProps(t, u.o, u.props)
 		}

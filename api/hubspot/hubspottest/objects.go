@@ -59,6 +59,10 @@ type Object struct {
 	Archived   bool
 	ArchivedAt time.Time
 
+	// history holds each property's values, oldest first, for reads
+	// with propertiesWithHistory.
+	history map[string][]historyEntry
+
 	// versions are what search's index holds of the record: a copy at
 	// every write, so a search within SearchLag of a write answers with
 	// the values before it, as HubSpot's lagging index does.
@@ -70,6 +74,49 @@ type version struct {
 	props    map[string]string
 	updated  time.Time
 	archived bool
+}
+
+type historyEntry struct {
+	value string
+	at    time.Time
+	src   ChangeSource
+}
+
+// remember adds a value to a property's history.
+func (o *Object) remember(name, value string, at time.Time, src ChangeSource) {
+	if o.history == nil {
+		o.history = map[string][]historyEntry{}
+	}
+	o.history[name] = append(o.history[name], historyEntry{value: value, at: at, src: src})
+}
+
+// renderHistory is propertiesWithHistory for the names asked: each
+// known property's values, newest first.
+func (t *objectType) renderHistory(o *Object, names []string) map[string]any {
+	out := map[string]any{}
+	for _, name := range names {
+		if _, ok := t.property(name); !ok {
+			continue
+		}
+		h := o.history[name]
+		versions := make([]map[string]any, 0, len(h))
+		for i := len(h) - 1; i >= 0; i-- {
+			e := h[i]
+			v := map[string]any{"value": e.value, "timestamp": formatTime(e.at), "sourceType": e.src.Type}
+			if e.src.ID != "" {
+				v["sourceId"] = e.src.ID
+			}
+			if e.src.Label != "" {
+				v["sourceLabel"] = e.src.Label
+			}
+			if e.src.UserID != 0 {
+				v["updatedByUserId"] = e.src.UserID
+			}
+			versions = append(versions, v)
+		}
+		out[name] = versions
+	}
+	return out
 }
 
 // index records the record as written at, for search.
@@ -191,12 +238,39 @@ func (s *Server) CreateObject(objectType string, props map[string]string) (strin
 	if miss := t.missingRequired(props); len(miss) > 0 {
 		return "", fmt.Errorf("hubspottest: missing required properties for %s: %s", t.singular(), strings.Join(miss, ", "))
 	}
-	return s.newObject(t, props).ID, nil
+	return s.newObject(t, props, ChangeSource{Type: "CRM_UI", UserID: DefaultUserID}).ID, nil
 }
 
 // UpdateObject changes properties of a record as a user in HubSpot's UI
-// does (a lifecycle stage may move back); "" clears a value.
+// does (a lifecycle stage may move back); "" clears a value. The change
+// is recorded in the properties' history as CRM_UI by DefaultUserID.
 func (s *Server) UpdateObject(objectType, id string, props map[string]string) error {
+	return s.UpdateObjectAs(objectType, id, props, ChangeSource{Type: "CRM_UI", UserID: DefaultUserID})
+}
+
+// ChangeSource is who changed a property, as property history reports
+// it: Type is HubSpot's sourceType (CRM_UI, AUTOMATION_PLATFORM for a
+// workflow, INTEGRATION for an app, IMPORT, …), ID its sourceId, Label
+// its sourceLabel, UserID the user (0: none).
+type ChangeSource struct {
+	Type, ID, Label string
+	UserID          int64
+}
+
+// DefaultUserID is the HubSpot user UpdateObject edits as.
+const DefaultUserID = 9100001
+
+// IntegrationAppID is the sourceId property history gives the API's
+// writes: the private app's id.
+const IntegrationAppID = "4410247"
+
+func (s *Server) integration() ChangeSource {
+	return ChangeSource{Type: "INTEGRATION", ID: IntegrationAppID, Label: "backflow private app"}
+}
+
+// UpdateObjectAs changes properties as UpdateObject does, recorded as
+// made by src (a workflow: Type AUTOMATION_PLATFORM, ID the workflow).
+func (s *Server) UpdateObjectAs(objectType, id string, props map[string]string, src ChangeSource) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.objectType(objectType)
@@ -210,7 +284,7 @@ func (s *Server) UpdateObject(objectType, id string, props map[string]string) er
 	if err := s.validate(t, props); err != nil {
 		return err
 	}
-	s.setProps(t, o, props)
+	s.setProps(t, o, props, src)
 	return nil
 }
 
@@ -422,6 +496,25 @@ func validEmail(v string) bool {
 		!strings.Contains(domain, "@") && !strings.HasSuffix(domain, ".") && !strings.HasPrefix(domain, ".")
 }
 
+var decimal = regexp.MustCompile(`^(-?)0*([0-9]+?)(?:\.([0-9]*?)0*)?$`)
+
+// canonicalNumber is a decimal without leading or trailing zeros, by
+// text, so that no digit is lost: "007.50" → "7.5", "-0" → "0".
+func canonicalNumber(v string) string {
+	m := decimal.FindStringSubmatch(v)
+	if m == nil {
+		return v
+	}
+	out := m[2]
+	if m[3] != "" {
+		out += "." + m[3]
+	}
+	if m[1] == "-" && strings.Trim(out, "0.") != "" {
+		out = "-" + out
+	}
+	return out
+}
+
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // normalize is a valid value as HubSpot stores and answers it: datetimes
@@ -436,6 +529,11 @@ func (t *objectType) normalize(name, v string) string {
 		return v
 	}
 	switch p.Type {
+	case "number":
+		// HubSpot's stored form of a number is not documented; the
+		// emulator answers the canonical one ("42.50" → "42.5"), the
+		// stricter choice for anyone comparing what they sent.
+		return canonicalNumber(v)
 	case "datetime":
 		if d, err := parseDateValue(v); err == nil {
 			return formatTime(d)
