@@ -131,6 +131,13 @@ func (r *runner) eachSync(so SyncOptions, blocked map[string]string, fn func(Pla
 			if err != nil {
 				errs = append(errs, err)
 			}
+			if d := ps.Plan.Drift; d.Found() > 0 {
+				r.log.Warn("drift: destination values changed since backflow sent them", "sync", s.Spec.Name, "fields", d.Found(), "records", d.Records, "on_drift", s.Spec.OnDrift)
+			}
+			// Who made a change decides nothing sent: said, not fatal.
+			if d := ps.Plan.Drift; d.ExplainError != nil {
+				r.log.Warn("drift recorded without its source", "sync", s.Spec.Name, "error", r.opts.scrub().Error(d.ExplainError))
+			}
 		}
 		err = fn(ps)
 		ps.Plan.Close()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"github.com/jmoiron/sqlx"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -27,6 +29,73 @@ SELECT r.sync, r.status, count(*) AS rows, r.error, min(r.key) AS example_key
 FROM backflow.sync_rows r JOIN latest USING (sync, run_id)
 WHERE r.status <> 'applied'
 GROUP BY ALL ORDER BY rows DESC, r.sync LIMIT 10`
+
+// openDriftSQL counts each sync's open drift (backflow.drift).
+const openDriftSQL = `SELECT sync, policy AS on_drift, count(*) AS fields, count(DISTINCT key) AS records,
+	string_agg(DISTINCT field, ', ' ORDER BY field) AS drifted, max(found_at) AS last_found
+FROM backflow.drift WHERE resolved_at IS NULL GROUP BY ALL ORDER BY fields DESC, sync`
+
+// driftSQL lists open drift, newest first, with who changed it where the
+// destination says.
+const driftSQL = `SELECT sync, key, record_id, field, sent, found, policy AS on_drift, found_at, modified_at,
+	coalesce(source || coalesce(' ' || source_id, '') || coalesce(' (' || source_label || ')', '') || coalesce(' user ' || changed_by, ''),
+		CASE WHEN explained THEN 'not said by the destination' ELSE 'not read yet' END) AS changed_by
+FROM backflow.drift WHERE resolved_at IS NULL AND (? = '' OR sync = ?) ORDER BY found_at DESC, sync, key, field`
+
+// hasDrift reports whether the file has backflow.drift: a file only read
+// since backflow 4 has not been migrated yet.
+func hasDrift(ctx context.Context, db *sqlx.DB) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'backflow' AND table_name = 'drift'`).Scan(&n)
+	return n > 0, err
+}
+
+func newCmdDrift(g *globals, stdio IO) *cobra.Command {
+	var dir, format, sync string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "List destination values changed since backflow sent them, with who changed them",
+		Long: `drift lists the open rows of backflow.drift: fields of records whose value in
+the destination differs from what backflow last sent, found by comparing the
+staged copy of the destination (raw_hubspot, raw_pendo) with the snapshot at
+each run. changed_by is HubSpot's property history (CRM_UI and a user id, a
+workflow, another integration); Pendo does not say. What a sync does about it
+is its on_drift: report (default), overwrite or keep. See docs/drift.md.`,
+		Example: `  backflow drift
+  backflow drift --sync contact_traits --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, w, err := openProject(cmd.Context(), g, dir, true)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			ok, err := hasDrift(cmd.Context(), w.DB())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintln(stdio.Out, "no drift recorded yet: run backflow run")
+				return nil
+			}
+			t, err := queryTable(cmd.Context(), w.DB(), limit, driftSQL, sync, sync)
+			if err != nil {
+				return fmt.Errorf("drift: %w", err)
+			}
+			if len(t.rows) == 0 && format == "table" {
+				fmt.Fprintln(stdio.Out, "no open drift: every destination holds what backflow sent")
+				return nil
+			}
+			return t.print(stdio, format)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "project", ".", "project folder (holds backflow.yml)")
+	cmd.Flags().StringVar(&sync, "sync", "", "only this sync")
+	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many rows (0: all)")
+	return cmd
+}
 
 func newCmdRuns(g *globals, stdio IO) *cobra.Command {
 	var dir, format string
@@ -72,6 +141,11 @@ most frequent row errors of those latest runs with an example key.`,
 			sections := []struct{ title, sql string }{
 				{"last runs", runsSQL}, {"syncs", syncStateSQL}, {"top row errors (latest run of each sync)", topErrorsSQL},
 			}
+			if ok, err := hasDrift(cmd.Context(), w.DB()); err != nil {
+				return err
+			} else if ok {
+				sections = append(sections, struct{ title, sql string }{"open drift (backflow drift lists it)", openDriftSQL})
+			}
 			for i, sec := range sections {
 				limit := 0
 				if i == 0 {
@@ -82,7 +156,7 @@ most frequent row errors of those latest runs with an example key.`,
 					return fmt.Errorf("status: %s: %w", sec.title, err)
 				}
 				if asJSON {
-					out[[]string{"runs", "syncs", "errors"}[i]] = t.objects()
+					out[[]string{"runs", "syncs", "errors", "drift"}[i]] = t.objects()
 					continue
 				}
 				fmt.Fprintf(stdio.Out, "%s:\n", sec.title)

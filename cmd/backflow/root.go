@@ -242,6 +242,7 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		newCmdTest(g, stdio),
 		newCmdQuery(g, stdio),
 		newCmdRuns(g, stdio),
+		newCmdDrift(g, stdio),
 		&cobra.Command{
 			Use:     "version",
 			Short:   "Print backflow's version",

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/pipeline"
 )
 
@@ -124,6 +128,11 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 			if len(pl.Creates) > 0 {
 				sum["creates_fields"] = pl.Creates
 			}
+			if d := pl.Drift; d.Checked {
+				sum["drift"] = map[string]any{"fields": d.Found(), "records": d.Records, "by_field": d.Fields, "kept": d.Kept, "policy": driftPolicy(pl.Spec)}
+			} else {
+				sum["drift"] = map[string]any{"checked": false, "reason": d.Reason}
+			}
 			if ps.Result != nil {
 				r := ps.Result
 				sum["pushed"], sum["skipped"], sum["failed"], sum["rejected"] = r.Applied, r.Skipped, r.Failed, r.Rejected
@@ -149,6 +158,7 @@ func runSyncs(cmd *cobra.Command, g *globals, stdio IO, lookupEnv func(string) (
 			for _, f := range pl.Creates {
 				fmt.Fprintf(stdio.Out, "  creates field %s (%s) before sending (create_fields)\n", f.Field, f.Type)
 			}
+			fmt.Fprintln(stdio.Out, "  "+driftLine(pl))
 			fmt.Fprintf(stdio.Out, "  %d API calls, about %s at %.1f requests/s", est.Calls, est.Duration.Round(time.Second), est.PerSecond)
 			switch {
 			case est.DailyLeft < 0:
@@ -206,4 +216,26 @@ func shortValues(values map[string]json.RawMessage) map[string]json.RawMessage {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+func driftPolicy(s load.Spec) load.OnDrift { return cmp.Or(s.OnDrift, load.DriftReport) }
+
+// driftLine is a plan's drift in one line: what changed in the
+// destination since backflow sent it, and what on_drift does about it.
+func driftLine(pl *load.Plan) string {
+	d := pl.Drift
+	if !d.Checked {
+		return "drift not checked: " + d.Reason
+	}
+	if d.Found() == 0 {
+		return "no drift: the destination holds what backflow sent"
+	}
+	var parts []string
+	for _, f := range slices.Sorted(maps.Keys(d.Fields)) {
+		parts = append(parts, fmt.Sprintf("%s %d", f, d.Fields[f]))
+	}
+	what := map[load.OnDrift]string{load.DriftReport: "reported, not sent again", load.DriftOverwrite: "the model's values are sent again",
+		load.DriftKeep: "the edits are kept"}[driftPolicy(pl.Spec)]
+	return fmt.Sprintf("drift: %d fields of %d records changed in the destination since sent (%s); on_drift %s: %s (backflow drift --sync %s)",
+		d.Found(), d.Records, strings.Join(parts, ", "), driftPolicy(pl.Spec), what, pl.Spec.Name)
 }

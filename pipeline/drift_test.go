@@ -1,0 +1,97 @@
+package pipeline_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
+	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock/clocktest"
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/sandbox"
+	"github.com/backflow-dev/backflow/warehouse"
+)
+
+// TestDrift_Sandbox runs the feature-adoption recipe (text, number,
+// datetime and boolean contact properties) against the living sandbox:
+// backflow's own writes, read back in HubSpot's forms, are no drift; two
+// properties edited afterwards, one by a user in the UI and one by a
+// workflow, are found on the next run with who changed them, and (on_drift
+// report) not written back.
+func TestDrift_Sandbox(t *testing.T) {
+	ctx := context.Background()
+	now := clocktest.Named("afternoon")
+	clock := func() time.Time { return now }
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 120, ExtraVisitors: 10, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	p, secrets := sandboxed(t, sb, examples.Recipe("feature-adoption"), "examples/recipes/feature-adoption")
+	db := filepath.Join(t.TempDir(), "w.duckdb")
+	opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}
+	run := func(name string) {
+		t.Helper()
+		now = now.Add(time.Hour)
+		if _, err := pipeline.Run(ctx, opts); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	query := func(q string, dest ...any) {
+		t.Helper()
+		w, err := warehouse.Open(ctx, db, warehouse.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if err := w.DB().QueryRowContext(ctx, q).Scan(dest...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	run("first")  // creates the properties and sends
+	run("second") // extraction stages the new properties and reads the writes back
+	run("third")
+	var drifted, pushed int
+	query(`SELECT (SELECT count(*) FROM backflow.drift), (SELECT count(*) FROM backflow.snapshot_feature_adoption WHERE payload IS NOT NULL)`, &drifted, &pushed)
+	if pushed == 0 || drifted != 0 {
+		t.Fatalf("%d drift rows after backflow's own writes (of %d records pushed), want none", drifted, pushed)
+	}
+
+	var a, b, countA, integrationsB string
+	query(`SELECT min(key), max(key) FROM backflow.snapshot_feature_adoption WHERE payload IS NOT NULL`, &a, &b)
+	query(`SELECT (SELECT payload->>'pendo_feature_count' FROM backflow.snapshot_feature_adoption WHERE key = '`+a+`'),
+		(SELECT payload->>'pendo_used_integrations' FROM backflow.snapshot_feature_adoption WHERE key = '`+b+`')`, &countA, &integrationsB)
+	flipped := map[string]string{"true": "false", "false": "true", "": "true"}[integrationsB]
+	now = now.Add(10 * time.Minute)
+	if err := sb.HubSpot.UpdateObject("contacts", a, map[string]string{"pendo_feature_count": "99"}); err != nil {
+		t.Fatal(err)
+	}
+	workflow := hubspottest.ChangeSource{Type: "AUTOMATION_PLATFORM", ID: "enrollmentId:771;actionExecutionIndex:0", Label: "Reset integrations flag"}
+	if err := sb.HubSpot.UpdateObjectAs("contacts", b, map[string]string{"pendo_used_integrations": flipped}, workflow); err != nil {
+		t.Fatal(err)
+	}
+	run("after the edits")
+
+	type found struct{ key, field, sent, found, source, sourceID, by string }
+	var got [2]found
+	for i, key := range []string{a, b} {
+		query(`SELECT key, field, sent, found, coalesce(source, ''), coalesce(source_id, ''), coalesce(changed_by, '') FROM backflow.drift
+			WHERE resolved_at IS NULL AND key = '`+key+`'`, &got[i].key, &got[i].field, &got[i].sent, &got[i].found, &got[i].source, &got[i].sourceID, &got[i].by)
+	}
+	want := [2]found{
+		{a, "pendo_feature_count", `"` + countA + `"`, "99.0", "CRM_UI", "", "9100001"},
+		{b, "pendo_used_integrations", `"` + integrationsB + `"`, flipped, "AUTOMATION_PLATFORM", workflow.ID, ""},
+	}
+	if got != want {
+		t.Fatalf("drift\n got %+v\nwant %+v", got, want)
+	}
+	query(`SELECT count(*) FROM backflow.drift`, &drifted)
+	if drifted != 2 {
+		t.Fatalf("%d drift rows, want the 2 edits", drifted)
+	}
+	if o, _ := sb.HubSpot.Object("contacts", a); o.Properties["pendo_feature_count"] != "99" {
+		t.Fatalf("on_drift report wrote back: %s holds %q", a, o.Properties["pendo_feature_count"])
+	}
+}
