@@ -197,26 +197,29 @@ func (p *Plan) driftSQL(o *Observed, fields []string) string {
 	if o.Where != "" {
 		where = " AND (" + o.Where + ")"
 	}
-	var found, compares []string
+	// One pass over the join: the payload parsed once, every field
+	// compared; only the rows that differ are unpivoted.
+	var found, paths, conds, branches []string
 	for i, f := range fields {
 		of := o.Fields[f]
-		col := fmt.Sprintf("f%d", i)
+		col, sv := fmt.Sprintf("f%d", i), fmt.Sprintf("sv[%d]", i+1)
 		found = append(found, of.Found+" AS "+col)
-		path := warehouse.Literal(`$."` + f + `"`)
-		sent := "json_extract(payload, " + path + ")"
-		compares = append(compares, fmt.Sprintf(`SELECT key, record_id, modified_at, %s AS field, %s::VARCHAR AS sent, %s AS found FROM j
-			WHERE json_exists(payload, %s) AND (%s) IS DISTINCT FROM %s`, warehouse.Literal(f), sent, col, path, of.Sent(sent), col))
+		paths = append(paths, warehouse.Literal(`$."`+f+`"`))
+		cond := fmt.Sprintf("(%s IS NOT NULL AND (%s) IS DISTINCT FROM %s)", sv, of.Sent(sv), col)
+		conds = append(conds, cond)
+		branches = append(branches, fmt.Sprintf(`SELECT key, record_id, modified_at, %s AS field, %s::VARCHAR AS sent, %s AS found FROM d WHERE %s`,
+			warehouse.Literal(f), sv, col, cond))
 	}
 	return fmt.Sprintf(`INSERT INTO __drift
-		WITH j AS MATERIALIZED (
-			SELECT s.key, s.payload, CAST(%s AS VARCHAR) AS record_id, CAST(%s AS TIMESTAMPTZ) AS modified_at, %s
+		WITH j AS (
+			SELECT s.key, CAST(%s AS VARCHAR) AS record_id, CAST(%s AS TIMESTAMPTZ) AS modified_at, json_extract(s.payload, [%s]) AS sv, %s
 			FROM %s s JOIN %s r ON (%s) = (%s)
 			WHERE s.payload IS NOT NULL AND s.pushed_at IS NOT NULL AND CAST(%s AS TIMESTAMPTZ) > s.pushed_at%s
-		)
+		), d AS MATERIALIZED (SELECT * FROM j WHERE %s)
 		SELECT * FROM (%s)
 		QUALIFY row_number() OVER (PARTITION BY key, field ORDER BY modified_at DESC, record_id) = 1`,
-		o.ID, o.Modified, strings.Join(found, ", "), SnapshotTable(p.Spec.Name), warehouse.Table(o.Schema, o.Table), o.Record, key,
-		o.Modified, where, strings.Join(compares, "\n UNION ALL "))
+		o.ID, o.Modified, strings.Join(paths, ", "), strings.Join(found, ", "), SnapshotTable(p.Spec.Name), warehouse.Table(o.Schema, o.Table), o.Record, key,
+		o.Modified, where, strings.Join(conds, " OR "), strings.Join(branches, "\n UNION ALL "))
 }
 
 // pruneDrift drops the drift whose destination value is what the model

@@ -63,6 +63,19 @@ type RowError struct {
 	ExampleKey string `db:"example_key" json:"example_key"`
 }
 
+// Drift is one drifted field of a sync: how many records hold an open
+// drift on it, and an example (its key, what backflow sent, what the
+// destination holds, who changed it).
+type Drift struct {
+	Sync      string `db:"sync" json:"sync"`
+	Field     string `db:"field" json:"field"`
+	Records   int64  `db:"records" json:"records"`
+	Key       string `db:"example_key" json:"example_key"`
+	Sent      string `db:"example_sent" json:"example_sent"`
+	Found     string `db:"example_found" json:"example_found"`
+	ChangedBy string `db:"changed_by" json:"changed_by"`
+}
+
 // Data is everything the page shows.
 type Data struct {
 	Project   string     `json:"project"`
@@ -72,6 +85,7 @@ type Data struct {
 	Edges     []Edge     `json:"edges"`
 	Syncs     []Sync     `json:"syncs"`
 	Errors    []RowError `json:"errors"`
+	Drift     []Drift    `json:"drift"`
 }
 
 // Collect reads the report's data: lineage from the ordered models and
@@ -142,6 +156,19 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 		WHERE r.status NOT IN ('applied', 'unchanged')
 		GROUP BY ALL ORDER BY rows DESC, r.sync, error LIMIT 20`); err != nil {
 		return nil, fmt.Errorf("report: top errors: %w", err)
+	}
+	var hasDrift int
+	if err := db.GetContext(ctx, &hasDrift, `SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'backflow' AND table_name = 'drift'`); err != nil {
+		return nil, fmt.Errorf("report: look for drift: %w", err)
+	}
+	if hasDrift > 0 {
+		if err := db.SelectContext(ctx, &d.Drift, `SELECT sync, field, count(*) AS records,
+				arg_min(key, found_at || key) AS example_key, arg_min(coalesce(sent, ''), found_at || key) AS example_sent,
+				arg_min(coalesce(found, '(empty)'), found_at || key) AS example_found,
+				arg_min(coalesce(source || coalesce(' ' || source_id, '') || coalesce(' user ' || changed_by, ''), ''), found_at || key) AS changed_by
+			FROM backflow.drift WHERE resolved_at IS NULL GROUP BY ALL ORDER BY records DESC, sync, field LIMIT 20`); err != nil {
+			return nil, fmt.Errorf("report: drift: %w", err)
+		}
 	}
 	// backflow stores error texts redacted; a file written by an older
 	// version, or edited by hand, is scrubbed again before it is shown.

@@ -103,7 +103,10 @@ func compare(object string, p api.Property) load.ObservedField {
 		f.Found = "CAST(epoch_ms(" + col + ") AS VARCHAR)"
 		f.Sent = func(j string) string {
 			t := text(j)
-			return "CASE WHEN regexp_full_match(" + t + ", '-?[0-9]+') THEN CAST(CAST(" + t + " AS BIGINT) AS VARCHAR) ELSE CAST(epoch_ms(TRY_CAST(" + t + " AS TIMESTAMPTZ)) AS VARCHAR) END"
+			// backflow's own form (pendo_time_to_hubspot_datetime) parses
+			// as a plain timestamp, cheaper than with a zone.
+			return "CASE WHEN " + t + " LIKE '____-__-__T__:__:__.___Z' THEN CAST(epoch_ms(TRY_CAST(left(" + t + ", 23) AS TIMESTAMP)) AS VARCHAR)" +
+				" WHEN regexp_full_match(" + t + ", '-?[0-9]+') THEN CAST(CAST(" + t + " AS BIGINT) AS VARCHAR) ELSE CAST(epoch_ms(TRY_CAST(" + t + " AS TIMESTAMPTZ)) AS VARCHAR) END"
 		}
 	case p.Type == "enumeration" && p.FieldType == "checkbox":
 		f.Found = "nullif(array_to_string(list_sort(string_split(" + col + ", ';')), ';'), '')"
