@@ -426,23 +426,43 @@ func (c *Client) ReadHistory(ctx context.Context, objectType string, ids, proper
 	out := map[string]map[string][]PropertyVersion{}
 	for start := 0; start < len(ids); start += MaxHistoryBatch {
 		chunk := ids[start:min(start+MaxHistoryBatch, len(ids))]
-		objs, _, err := c.BatchRead(ctx, objectType, chunk, ReadOptions{Properties: properties, History: properties})
+		objs, miss, err := c.BatchRead(ctx, objectType, chunk, ReadOptions{Properties: properties, History: properties})
 		if err != nil {
 			return nil, err
 		}
-		asked := make(map[string]bool, len(chunk))
-		for _, id := range chunk {
-			asked[id] = true
+		if err := answered(objectType, chunk, objs, miss); err != nil {
+			return nil, err
 		}
 		for _, o := range objs {
-			if !asked[o.ID] {
-				return nil, fmt.Errorf("hubspot: batch read %s with history: %w: record %s was not asked for, or came twice", objectType, ErrBadPage, o.ID)
-			}
-			delete(asked, o.ID)
 			out[o.ID] = o.History
 		}
 	}
 	return out, nil
+}
+
+// answered checks a batch read's answer against the ids asked: each
+// returned or reported missing, once, and nothing else.
+func answered(objectType string, chunk []string, objs []Object, miss []string) error {
+	asked := make(map[string]bool, len(chunk))
+	for _, id := range chunk {
+		asked[id] = true
+	}
+	for _, o := range objs {
+		if !asked[o.ID] {
+			return fmt.Errorf("hubspot: batch read %s: %w: record %s was not asked for, or came twice", objectType, ErrBadPage, o.ID)
+		}
+		delete(asked, o.ID)
+	}
+	for _, id := range miss {
+		if !asked[id] {
+			return fmt.Errorf("hubspot: batch read %s: %w: %s reported missing but not asked for, or also returned", objectType, ErrBadPage, id)
+		}
+		delete(asked, id)
+	}
+	if len(asked) > 0 {
+		return fmt.Errorf("hubspot: batch read %s: %w: %d ids neither returned nor reported missing", objectType, ErrBadPage, len(asked))
+	}
+	return nil
 }
 
 func orEmpty(s []string) []string {
@@ -727,26 +747,10 @@ func (c *Client) ReadByIDPages(ctx context.Context, objectType string, ids, prop
 			if err != nil {
 				return nil, err
 			}
-			asked := make(map[string]bool, len(chunk))
-			for _, id := range chunk {
-				asked[id] = true
+			if err := answered(objectType, chunk, objs, miss); err != nil {
+				return nil, err
 			}
-			for _, o := range objs {
-				if !asked[o.ID] {
-					return nil, fmt.Errorf("hubspot: batch read %s: %w: record %s was not asked for, or came twice", objectType, ErrBadPage, o.ID)
-				}
-				delete(asked, o.ID)
-			}
-			for _, id := range miss {
-				if !asked[id] {
-					return nil, fmt.Errorf("hubspot: batch read %s: %w: %s reported missing but not asked for, or also returned", objectType, ErrBadPage, id)
-				}
-				delete(asked, id)
-				missing = append(missing, id)
-			}
-			if len(asked) > 0 {
-				return nil, fmt.Errorf("hubspot: batch read %s: %w: %d ids neither returned nor reported missing", objectType, ErrBadPage, len(asked))
-			}
+			missing = append(missing, miss...)
 			if len(objs) > 0 {
 				if err := fn(pageOf(properties, objs)); err != nil {
 					return nil, err
