@@ -358,7 +358,7 @@ func (p *Plan) explain(ctx context.Context, ex Explainer) {
 		d.ExplainError = err
 		return
 	}
-	var todo []Drift
+	var pending []Drift
 	for rows.Next() {
 		var x Drift
 		var mod sql.NullTime
@@ -368,16 +368,16 @@ func (p *Plan) explain(ctx context.Context, ex Explainer) {
 			return
 		}
 		x.Modified = mod.Time
-		todo = append(todo, x)
+		pending = append(pending, x)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil || len(todo) == 0 {
+	if err := rows.Err(); err != nil || len(pending) == 0 {
 		d.ExplainError = err
 		return
 	}
-	origins, err := ex.Explain(ctx, todo)
-	if err == nil && len(origins) != len(todo) {
-		err = fmt.Errorf("%s explained %d drifts of %d", p.Target.Name, len(origins), len(todo))
+	origins, err := ex.Explain(ctx, pending)
+	if err == nil && len(origins) != len(pending) {
+		err = fmt.Errorf("%s explained %d drifts of %d", p.Target.Name, len(origins), len(pending))
 	}
 	if err != nil {
 		d.ExplainError = fmt.Errorf("sync %s: who changed the drifted fields: %w", p.Spec.Name, err)
@@ -389,7 +389,7 @@ func (p *Plan) explain(ctx context.Context, ex Explainer) {
 		return
 	}
 	defer tx.Rollback()
-	for i, x := range todo {
+	for i, x := range pending {
 		o := origins[i]
 		var changed any
 		if !o.At.IsZero() {
@@ -406,7 +406,7 @@ func (p *Plan) explain(ctx context.Context, ex Explainer) {
 		d.ExplainError = err
 		return
 	}
-	d.Explained = int64(len(todo))
+	d.Explained = int64(len(pending))
 }
 
 // resolveSentDrift is the statement record runs in its transaction: drift
