@@ -273,7 +273,15 @@ func (p *Plan) pruneDrift(ctx context.Context) error {
 // before and not resolved, each with the value last sent.
 func (p *Plan) keptFields(ctx context.Context) error {
 	q := `CREATE OR REPLACE TEMP TABLE __kept AS SELECT key, field, sent FROM __drift WHERE false`
-	if p.Spec.OnDrift == DriftKeep && !p.events() {
+	// A file only read by this version (backflow plan) may not have
+	// backflow.drift yet: then nothing was kept before.
+	recorded, err := tableExists(ctx, p.conn, "backflow", "drift")
+	if err != nil {
+		return fmt.Errorf("sync %s: kept fields: %w", p.Spec.Name, err)
+	}
+	if p.Spec.OnDrift == DriftKeep && !p.events() && !recorded {
+		q = `CREATE OR REPLACE TEMP TABLE __kept AS SELECT DISTINCT ON (key, field) key, field, sent FROM __drift`
+	} else if p.Spec.OnDrift == DriftKeep && !p.events() {
 		q = `CREATE OR REPLACE TEMP TABLE __kept AS
 			SELECT DISTINCT ON (key, field) key, field, sent FROM (
 				SELECT key, field, sent FROM __drift
