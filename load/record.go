@@ -19,13 +19,9 @@ import (
 	"github.com/backflow-dev/backflow/warehouse"
 )
 
-// tableExists reports whether schema.table exists in the file. Its error
-// is the caller's to return: read as "no", it would plan every row anew.
+// tableExists reports whether schema.table exists in the file.
 func tableExists(ctx context.Context, conn *sql.Conn, schema, table string) (bool, error) {
-	var n int
-	err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
-		AND table_schema = ? AND table_name = ?`, schema, table).Scan(&n)
-	return n > 0, err
+	return warehouse.HasTable(ctx, conn, schema, table)
 }
 
 func columnTypes(ctx context.Context, conn *sql.Conn, table string) (map[string]string, error) {

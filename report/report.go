@@ -17,6 +17,7 @@ import (
 	"github.com/backflow-dev/backflow/api/redact"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // Node is a box in the lineage graph.
@@ -157,11 +158,11 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 		GROUP BY ALL ORDER BY rows DESC, r.sync, error LIMIT 20`); err != nil {
 		return nil, fmt.Errorf("report: top errors: %w", err)
 	}
-	var hasDrift int
-	if err := db.GetContext(ctx, &hasDrift, `SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'backflow' AND table_name = 'drift'`); err != nil {
+	hasDrift, err := warehouse.HasTable(ctx, db, "backflow", "drift")
+	if err != nil {
 		return nil, fmt.Errorf("report: look for drift: %w", err)
 	}
-	if hasDrift > 0 {
+	if hasDrift {
 		if err := db.SelectContext(ctx, &d.Drift, `SELECT sync, field, count(*) AS records,
 				arg_min(key, found_at || key) AS example_key, arg_min(coalesce(sent, ''), found_at || key) AS example_sent,
 				arg_min(coalesce(found, '(empty)'), found_at || key) AS example_found,

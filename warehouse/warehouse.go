@@ -432,3 +432,17 @@ func copyTo(ctx context.Context, conn *sql.Conn, catalog, absDst string, mode os
 	}
 	return nil
 }
+
+// RowQuerier is what HasTable reads with: a *sql.DB, *sql.Conn or *sqlx.DB.
+type RowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// HasTable reports whether schema.table exists in the file q reads. Its
+// error is the caller's to return: read as "no", it would hide state.
+func HasTable(ctx context.Context, q RowQuerier, schema, table string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()
+		AND table_schema = ? AND table_name = ?`, schema, table).Scan(&n)
+	return n > 0, err
+}

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/jmoiron/sqlx"
 	"io"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
+
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // runsSQL lists runs, newest first, with what their syncs did.
@@ -45,9 +47,7 @@ FROM backflow.drift WHERE resolved_at IS NULL AND (? = '' OR sync = ?) ORDER BY 
 // hasDrift reports whether the file has backflow.drift: a file only read
 // since backflow 4 has not been migrated yet.
 func hasDrift(ctx context.Context, db *sqlx.DB) (bool, error) {
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'backflow' AND table_name = 'drift'`).Scan(&n)
-	return n > 0, err
+	return warehouse.HasTable(ctx, db, "backflow", "drift")
 }
 
 func newCmdDrift(g *globals, stdio IO) *cobra.Command {
