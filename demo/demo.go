@@ -90,6 +90,26 @@ type Summary struct {
 	RecipesSettled int     `json:"recipes_settled"`
 	RecipesProject string  `json:"recipes_project,omitempty"`
 	RecipesSeconds float64 `json:"recipes_seconds,omitempty"`
+	// Lineage is what preflight traced of the demo project's columns, and
+	// RecipesLineage of the recipes project's.
+	Lineage        LineageFigures  `json:"lineage"`
+	RecipesLineage *LineageFigures `json:"recipes_lineage,omitempty"`
+}
+
+// LineageFigures sum up one project's column lineage (backflow lineage).
+type LineageFigures struct {
+	Models  int     `json:"models"`
+	Columns int     `json:"columns"`
+	Fields  int     `json:"sync_fields"`
+	Unknown int     `json:"unknown"`
+	Seconds float64 `json:"seconds"`
+}
+
+func lineageFigures(l *pipeline.Lineage) LineageFigures {
+	if l == nil {
+		return LineageFigures{}
+	}
+	return LineageFigures{Models: len(l.Models), Columns: l.Columns(), Fields: l.Fields(), Unknown: l.Unknown(), Seconds: l.Duration.Seconds()}
 }
 
 // Run runs the demo.
@@ -141,6 +161,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		return sum, fmt.Errorf("demo preflight: %w", err)
 	}
 	sum.Checks, sum.CheckSeconds = chk.Checks, chk.Duration.Seconds()
+	sum.Lineage = lineageFigures(chk.Lineage)
 	pass := func() error {
 		if len(sum.Passes) > 0 {
 			clk.Advance(runGap)

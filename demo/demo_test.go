@@ -57,6 +57,14 @@ func check(t *testing.T, now time.Time) *demo.Summary {
 	if p := sum.Passes[0]; p.Pushed == 0 || p.Pushed != p.ModelRows || p.Failed+p.Skipped != 0 {
 		t.Errorf("pass 1 = %+v", p)
 	}
+	// Every column of the demo's and the recipes' models resolves to its
+	// sources, and every sync field is traced.
+	if l := sum.Lineage; l.Unknown != 0 || l.Fields == 0 || l.Columns == 0 {
+		t.Errorf("demo lineage = %+v, want every column resolved", l)
+	}
+	if l := sum.RecipesLineage; l == nil || l.Unknown != 0 || l.Fields < len(examples.Recipes()) {
+		t.Errorf("recipes lineage = %+v, want every column resolved", l)
+	}
 	if p := sum.Passes[1]; p.Pushed != 0 {
 		t.Errorf("pass 2 pushed %d, want 0", p.Pushed)
 	}
@@ -113,5 +121,12 @@ func BenchmarkDemo(b *testing.B) {
 		fmt.Printf("bench: demo_first_pass_seconds %.2f s\n", sum.Passes[0].Seconds)
 		fmt.Printf("bench: demo_recipes_seconds %.2f s\n", sum.RecipesSeconds)
 		fmt.Printf("bench: check_demo_seconds %.2f s\n", sum.CheckSeconds)
+		// Column lineage of the demo project and of every recipe: DuckDB
+		// parses each model, backflow walks it and traces each sync field.
+		lineage := sum.Lineage.Seconds
+		if sum.RecipesLineage != nil {
+			lineage += sum.RecipesLineage.Seconds
+		}
+		fmt.Printf("bench: lineage_seconds %.3f s\n", lineage)
 	}
 }

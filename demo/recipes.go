@@ -152,6 +152,13 @@ func runRecipes(ctx context.Context, sb *sandbox.Sandbox, clk *clock.Manual, sum
 		return err
 	}
 	run := pipeline.Options{Project: p.Pipeline(), WarehousePath: filepath.Join(dir, p.Config.Warehouse), Logger: opts.Logger, Now: clk.Now, Secrets: secrets}
+	// Preflight alone first, for the recipes' column lineage.
+	chk, err := pipeline.Check(ctx, run)
+	if err != nil {
+		return fmt.Errorf("demo: recipes preflight: %w", err)
+	}
+	figures := lineageFigures(chk.Lineage)
+	sum.RecipesLineage = &figures
 	bySync := map[string]*RecipeSync{}
 	for n := 1; n <= opts.MaxRecipeRuns; n++ {
 		clk.Advance(runGap)

@@ -33,6 +33,9 @@ type CheckResult struct {
 	Unreachable []error
 	// Warnings are what could not be checked, and why.
 	Warnings []string
+	// Lineage is the column lineage of the models bound and the syncs
+	// checked (nil when preflight stopped before the models).
+	Lineage  *Lineage
 	Duration time.Duration
 }
 
@@ -148,7 +151,8 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 		}
 	}
 
-	unknown, err := stageShapes(ctx, opts, sessions, verified, db, res, tables)
+	produced := map[string]map[string]bool{}
+	unknown, err := stageShapes(ctx, opts, sessions, verified, db, res, tables, produced)
 	if err != nil {
 		return err
 	}
@@ -198,6 +202,13 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 		}
 	}
 	res.Checks = append(res.Checks, fmt.Sprintf("models: %d parsed, %d bound against the staged schema", len(ordered), len(bound)))
+	if lin, err := lineage(ctx, db, p, opts.Syncs, ordered, bound, produced); err != nil {
+		res.Warnings = append(res.Warnings, "column lineage not resolved: "+firstLine(err.Error()))
+	} else {
+		res.Lineage = lin
+		res.Checks = append(res.Checks, fmt.Sprintf("lineage: %d sync fields traced through %d model columns, %d unknown", lin.Fields(), lin.Columns(), lin.Unknown()))
+		res.Warnings = append(res.Warnings, lin.vanished()...)
+	}
 
 	checked := 0
 	for _, s := range p.Syncs {
@@ -272,7 +283,7 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 // the tables copied from the DuckDB file (tables of them), with the
 // columns of both. It returns the raw schemas whose shape is unknown (their
 // connector could not be asked), with the reason.
-func stageShapes(ctx context.Context, opts Options, sessions map[string]connector.Session, verified map[string]bool, db *sqlx.DB, res *CheckResult, tables int) (map[string]string, error) {
+func stageShapes(ctx context.Context, opts Options, sessions map[string]connector.Session, verified map[string]bool, db *sqlx.DB, res *CheckResult, tables int, produced map[string]map[string]bool) (map[string]string, error) {
 	unknown := map[string]string{}
 	for _, c := range opts.Project.Connectors {
 		src := sessions[c.Name].Source()
@@ -300,6 +311,11 @@ func stageShapes(ctx context.Context, opts Options, sessions map[string]connecto
 			if err := createShape(ctx, db, st); err != nil {
 				return nil, fmt.Errorf("preflight: %s: %w", st.Name, err)
 			}
+			cols := map[string]bool{}
+			for _, f := range st.Arrow.Fields() {
+				cols[f.Name] = true
+			}
+			produced[st.Schema+"."+st.Table] = cols
 			tables++
 		}
 	}

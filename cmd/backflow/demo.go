@@ -72,6 +72,7 @@ func printDemo(w io.Writer, sum *demo.Summary) {
 		fmt.Fprintf(w, "pass %d (%s): staged %d rows, model %d rows, pushed %d, skipped %d, failed %d in %.1fs\n",
 			i+1, labels[i], p.Staged, p.ModelRows, p.Pushed, p.Skipped, p.Failed, p.Seconds)
 	}
+	printLineageFigures(w, "lineage (backflow lineage)", sum.Lineage)
 	fmt.Fprintf(w, "checked: the snapshot and sync_rows agree with the Pendo emulator for all %d visitors in the snapshot\n", sum.Verified)
 	if len(sum.RecipeRuns) > 0 {
 		n := len(sum.RecipeRuns)
@@ -101,6 +102,9 @@ func printDemo(w io.Writer, sum *demo.Summary) {
 			fmt.Fprintf(w, "  run %d sent %s in %s (%s); since run %d, only that run's own writes changed the emulators, and the clock moved %s\n",
 				i+2, plural(rr.Pushed, "row"), plural(int64(len(rr.Syncs)), "sync"), strings.Join(parts, ", "), i+1, rr.At.Sub(sum.RecipeRuns[i].At))
 		}
+		if sum.RecipesLineage != nil {
+			printLineageFigures(w, "  lineage", *sum.RecipesLineage)
+		}
 		if sum.RecipesSettled > 0 {
 			fmt.Fprintf(w, "  run %d sent nothing: the recipes reached their fixed point\n", sum.RecipesSettled)
 		} else {
@@ -113,6 +117,14 @@ func printDemo(w io.Writer, sum *demo.Summary) {
 	}
 	fmt.Fprintf(w, "try:         backflow query --project %s \"SELECT status, count(*) FROM backflow.sync_rows GROUP BY ALL\"\n", sum.Project)
 	fmt.Fprintln(w, "             (or any DuckDB client: duckdb -readonly FILE; see the README's Install section)")
+	if sum.RecipesProject != "" {
+		fmt.Fprintf(w, "             backflow lineage --project %s --impact raw_hubspot.contacts.lifecyclestage   (with the sandbox running: backflow sandbox)\n", sum.RecipesProject)
+	}
+}
+
+func printLineageFigures(w io.Writer, label string, f demo.LineageFigures) {
+	fmt.Fprintf(w, "%s: %d sync fields traced to raw columns through %d columns of %d models, %d unknown, in %.3fs\n",
+		label, f.Fields, f.Columns, f.Models, f.Unknown, f.Seconds)
 }
 
 // plural is "1 row", "2 rows".

@@ -243,6 +243,7 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 		newCmdQuery(g, stdio),
 		newCmdRuns(g, stdio),
 		newCmdDrift(g, stdio),
+		newCmdLineage(g, stdio, lookupEnv),
 		&cobra.Command{
 			Use:     "version",
 			Short:   "Print backflow's version",
@@ -265,11 +266,11 @@ func newRoot(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra
 	// Flags only the commands that use them show.
 	for _, c := range root.Commands() {
 		switch c.Name() {
-		case "check", "run", "serve", "extract", "models", "plan", "sync", "test", "query", "runs", "status", "report":
+		case "check", "run", "serve", "extract", "models", "plan", "sync", "test", "query", "runs", "status", "report", "lineage":
 			c.PersistentFlags().DurationVar(&g.lockTimeout, "lock-timeout", time.Minute, "how long to wait while another process holds the DuckDB file")
 		}
 		switch c.Name() {
-		case "check", "run", "serve", "extract", "plan", "sync":
+		case "check", "run", "serve", "extract", "plan", "sync", "lineage":
 			c.Flags().DurationVar(&g.reachTimeout, "reach-timeout", 20*time.Second, "how long preflight waits for each API's first answer before calling it unreachable")
 		}
 	}
@@ -285,7 +286,7 @@ func exitCodes(command string) []int {
 		return []int{exitConfig, exitLocked, exitStopped}
 	case "serve":
 		return []int{exitConfig, exitLocked}
-	case "check", "models", "test", "query", "runs", "status", "report":
+	case "check", "models", "test", "query", "runs", "status", "report", "lineage":
 		return []int{exitConfig, exitLocked}
 	case "init", "auth", "demo", "sandbox":
 		return []int{exitConfig}

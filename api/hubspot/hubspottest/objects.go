@@ -160,13 +160,22 @@ type objectType struct {
 	ids          []int64 // ascending, for paging
 }
 
+// property finds a live property: an archived one is gone to reads
+// (requested, it is left out), writes, search and the definitions list, as
+// in HubSpot.
 func (t *objectType) property(name string) (Property, bool) {
 	for _, p := range t.props {
-		if p.Name == name {
+		if p.Name == name && !p.Archived {
 			return p, true
 		}
 	}
 	return Property{}, false
+}
+
+// nameTaken reports a property of that name, archived ones included:
+// HubSpot keeps an archived property's name until it is purged.
+func (t *objectType) nameTaken(name string) bool {
+	return slices.ContainsFunc(t.props, func(p Property) bool { return p.Name == name })
 }
 
 func (s *Server) objectType(name string) *objectType {
@@ -190,7 +199,7 @@ func (s *Server) AddProperty(objectType string, p Property) error {
 	if t == nil {
 		return fmt.Errorf("hubspottest: unknown object type %q", objectType)
 	}
-	if _, ok := t.property(p.Name); ok {
+	if t.nameTaken(p.Name) {
 		return fmt.Errorf("hubspottest: property %s.%s already exists", objectType, p.Name)
 	}
 	stamp := formatTime(s.now())
@@ -203,6 +212,34 @@ func (s *Server) AddProperty(objectType string, p Property) error {
 	}
 	t.props = append(t.props, p)
 	return nil
+}
+
+// ArchiveProperty deletes a property as an admin does in HubSpot's
+// settings: it is archived, and reads, writes and search no longer know
+// it (DELETE /crm/v3/properties/{objectType}/{propertyName} does the same).
+func (s *Server) ArchiveProperty(objectType, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.objectType(objectType)
+	if t == nil {
+		return fmt.Errorf("hubspottest: unknown object type %q", objectType)
+	}
+	return t.archiveProperty(name, s.now())
+}
+
+func (t *objectType) archiveProperty(name string, now time.Time) error {
+	for i := range t.props {
+		p := &t.props[i]
+		if p.Name != name || p.Archived {
+			continue
+		}
+		if p.ModificationMetadata != nil && !p.ModificationMetadata.Archivable {
+			return fmt.Errorf("property %s of %s is HubSpot's own and cannot be deleted", name, t.name)
+		}
+		p.Archived, p.UpdatedAt = true, formatTime(now)
+		return nil
+	}
+	return fmt.Errorf("no property %s on %s", name, t.name)
 }
 
 // ArchiveObject archives a record as a user in HubSpot's UI does (a

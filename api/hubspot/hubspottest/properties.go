@@ -58,7 +58,7 @@ func (s *Server) createProperty(rw *response, r *http.Request, t *objectType) {
 		rw.validation(msg)
 		return
 	}
-	if _, ok := t.property(p.Name); ok {
+	if t.nameTaken(p.Name) {
 		rw.error(http.StatusConflict, apiError{Category: "OBJECT_ALREADY_EXISTS", Message: fmt.Sprintf("Property already exists: %s", p.Name)})
 		return
 	}
@@ -122,4 +122,17 @@ func (s *Server) createGroup(rw *response, r *http.Request, t *objectType) {
 	g.DisplayOrder = len(t.groups)
 	t.groups = append(t.groups, g)
 	rw.json(http.StatusCreated, g)
+}
+
+func (s *Server) archiveProperty(rw *response, r *http.Request, t *objectType) {
+	name := r.PathValue("propertyName")
+	if _, ok := t.property(name); !ok {
+		rw.error(http.StatusNotFound, apiError{Category: "OBJECT_NOT_FOUND", Message: fmt.Sprintf("Unable to find property %s for object type %s", name, t.name)})
+		return
+	}
+	if err := t.archiveProperty(name, s.now()); err != nil {
+		rw.validation(err.Error())
+		return
+	}
+	rw.noContent()
 }

@@ -32,6 +32,7 @@ func (s *Server) routes() {
 	s.handle("GET", properties(""), route{scope: schemaScope("read"), handle: s.typed(s.listProperties)})
 	s.handle("POST", properties(""), route{scope: schemaScope("write"), handle: s.typed(s.createProperty)})
 	s.handle("GET", properties("/{propertyName}"), route{scope: schemaScope("read"), handle: s.typed(s.getProperty)})
+	s.handle("DELETE", properties("/{propertyName}"), route{scope: schemaScope("write"), handle: s.typed(s.archiveProperty)})
 	s.handle("GET", properties("/groups"), route{scope: schemaScope("read"), handle: s.typed(s.listGroups)})
 	s.handle("POST", properties("/groups"), route{scope: schemaScope("write"), handle: s.typed(s.createGroup)})
 

@@ -634,3 +634,43 @@ func mustInt(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// TestArchiveProperty: a deleted (archived) property is gone to reads,
+// writes and the definitions list, and its name stays taken.
+func TestArchiveProperty(t *testing.T) {
+	emu, srv := newServer(t, hubspottest.Options{})
+	id, _ := emu.CreateObject("contacts", map[string]string{"email": "a@x.com", "trial_end": "2026-01-02"})
+	if code, _, _ := do(t, srv, call{"DELETE", "/crm/v3/properties/contacts/trial_end", ""}); code != http.StatusNoContent {
+		t.Fatalf("DELETE property: %d, want 204", code)
+	}
+	if code, _, _ := do(t, srv, call{"DELETE", "/crm/v3/properties/contacts/trial_end", ""}); code != http.StatusNotFound {
+		t.Errorf("DELETE an archived property: %d, want 404", code)
+	}
+	if code, _, _ := do(t, srv, call{"DELETE", "/crm/v3/properties/contacts/email", ""}); code != http.StatusBadRequest {
+		t.Errorf("DELETE one of HubSpot's own properties: %d, want 400", code)
+	}
+	_, _, body := do(t, srv, call{"GET", "/crm/v3/objects/contacts/" + id + "?properties=email,trial_end", ""})
+	if props, _ := body["properties"].(map[string]any); props["email"] != "a@x.com" || props["trial_end"] != nil || len(props) == 0 {
+		t.Errorf("read after archiving: %v, want email and no trial_end", body["properties"])
+	} else if _, ok := props["trial_end"]; ok {
+		t.Errorf("read after archiving returns trial_end (as %v)", props["trial_end"])
+	}
+	_, _, body = do(t, srv, call{"GET", "/crm/v3/properties/contacts", ""})
+	for _, p := range body["results"].([]any) {
+		if p.(map[string]any)["name"] == "trial_end" {
+			t.Errorf("the definitions list still has trial_end")
+		}
+	}
+	_, _, body = do(t, srv, call{"GET", "/crm/v3/properties/contacts?archived=true", ""})
+	if r := body["results"].([]any); len(r) != 1 || r[0].(map[string]any)["name"] != "trial_end" {
+		t.Errorf("archived definitions = %v, want trial_end", r)
+	}
+	code, _, body := do(t, srv, call{"PATCH", "/crm/v3/objects/contacts/" + id, `{"properties":{"trial_end":"2026-02-01"}}`})
+	if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body), "PROPERTY_DOESNT_EXIST") {
+		t.Errorf("write to an archived property: %d %v, want 400 PROPERTY_DOESNT_EXIST", code, body)
+	}
+	code, _, _ = do(t, srv, call{"POST", "/crm/v3/properties/contacts", `{"name":"trial_end","label":"Trial end","type":"date","fieldType":"date","groupName":"contactinformation"}`})
+	if code != http.StatusConflict {
+		t.Errorf("re-create an archived property's name: %d, want 409", code)
+	}
+}

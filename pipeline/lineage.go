@@ -1,0 +1,200 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/backflow-dev/backflow/models"
+)
+
+// Lineage is a project's column-level lineage, as preflight resolved it
+// against the staged schema: every bound model's columns, and every
+// checked sync's fields, back to the raw columns extraction stages.
+type Lineage struct {
+	Models []models.ModelLineage
+	Syncs  []SyncLineage
+	// Produced are, per raw table a source defines ("raw_hubspot.contacts"),
+	// the columns extraction produces today; a table of the file no
+	// source describes is absent.
+	Produced map[string]map[string]bool
+	// Duration is how long resolving took (parsing and walking every
+	// model, tracing every sync field), for people and benchmarks.
+	Duration time.Duration
+	graph    *models.ColumnGraph
+}
+
+// SyncLineage is one sync's fields back to their sources.
+type SyncLineage struct {
+	Sync, File, Model string
+	// Destination names the connector and what the sync writes there
+	// (hubspot contacts).
+	Destination string
+	// Key is the model column that matches a destination record; Fields
+	// are the destination fields it writes.
+	Key    FieldLineage
+	Fields []FieldLineage
+}
+
+// FieldLineage is one destination field's lineage.
+type FieldLineage struct {
+	// Field is the destination field ("" for the key), Column the model
+	// column it is written from.
+	Field, Column string
+	models.Trace
+}
+
+// Graph follows columns through the project's models.
+func (l *Lineage) Graph() *models.ColumnGraph {
+	if l.graph == nil {
+		l.graph = models.NewColumnGraph(l.Models)
+	}
+	return l.graph
+}
+
+// Columns counts the model columns resolved or not.
+func (l *Lineage) Columns() int {
+	n := 0
+	for _, m := range l.Models {
+		n += len(m.Columns)
+	}
+	return n
+}
+
+// Fields counts the sync fields (keys included) traced.
+func (l *Lineage) Fields() int {
+	n := 0
+	for _, s := range l.Syncs {
+		n += len(s.Fields)
+		if s.Key.Column != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// Unknown counts the model columns whose lineage could not be resolved.
+func (l *Lineage) Unknown() int {
+	n := 0
+	for _, m := range l.Models {
+		for _, c := range m.Columns {
+			if c.Unknown != "" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// lineage resolves the bound models and the syncs on them.
+func lineage(ctx context.Context, db *sqlx.DB, p *Project, syncs []string, ordered []models.Model, bound map[string]bool, produced map[string]map[string]bool) (*Lineage, error) {
+	start := time.Now()
+	var ms []models.Model
+	for _, m := range ordered {
+		if bound[m.Name] {
+			ms = append(ms, m)
+		}
+	}
+	ls, err := models.Lineage(ctx, db, ms)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lineage{Models: ls, Produced: produced}
+	g := l.Graph()
+	for _, s := range p.Syncs {
+		if len(syncs) > 0 && !slices.Contains(syncs, s.Spec.Name) || !bound[s.Spec.Model] {
+			continue
+		}
+		sl := SyncLineage{Sync: s.Spec.Name, File: s.Spec.File, Model: s.Spec.Model, Destination: strings.TrimSpace(s.Destination + " " + s.Object)}
+		trace := func(field, column string) FieldLineage {
+			return FieldLineage{Field: field, Column: column, Trace: g.Upstream(models.Ref{Schema: "models", Table: s.Spec.Model, Column: column})}
+		}
+		if s.Spec.Key != "" {
+			sl.Key = trace("", s.Spec.Key)
+		}
+		for _, f := range s.Spec.Fields {
+			sl.Fields = append(sl.Fields, trace(f.Field, f.Column))
+		}
+		l.Syncs = append(l.Syncs, sl)
+	}
+	l.Duration = time.Since(start)
+	return l, nil
+}
+
+// vanished are the warnings for sync fields computed from, or filtered
+// on, a raw column the file still holds but extraction no longer
+// produces (a property deleted in HubSpot or left out of
+// extract.properties, a Pendo field deleted): a merging extraction keeps
+// the column but writes NULL into every record it reads again, and a full
+// refresh drops it.
+func (l *Lineage) vanished() []string {
+	var out []string
+	gone := func(r models.Ref) bool {
+		cols, ok := l.Produced[r.Schema+"."+r.Table]
+		return ok && r.Column != "*" && !cols[r.Column]
+	}
+	for _, s := range l.Syncs {
+		for _, f := range append([]FieldLineage{s.Key}, s.Fields...) {
+			if f.Column == "" {
+				continue
+			}
+			what := "field " + f.Field
+			if f.Field == "" {
+				what = "key " + f.Column
+			}
+			for _, r := range f.From {
+				if gone(r) {
+					out = append(out, fmt.Sprintf("%s: %s (column %s of models.%s) is computed from %s, which extraction no longer produces (the file holds it from earlier runs): each record extraction reads again gets NULL there, so the sync would clear the field on it, and a full refresh drops the column", s.File, what, f.Column, s.Model, r))
+				}
+			}
+		}
+		for _, r := range s.Key.Rows {
+			if gone(r) {
+				out = append(out, fmt.Sprintf("%s: models.%s filters on %s, which extraction no longer produces (the file holds it from earlier runs): each record extraction reads again gets NULL there", s.File, s.Model, r))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// ImpactedField is a sync field a change would reach.
+type ImpactedField struct {
+	Sync, Destination, Field, Column string
+	// Value says the field's value is computed from the change; otherwise
+	// the change decides which records the sync holds (Rows).
+	Value bool
+}
+
+// LineageImpact is everything a change to one column would change.
+type LineageImpact struct {
+	models.Impact
+	Fields []ImpactedField
+}
+
+// Impact lists the model columns, models and sync fields a change to ref
+// (a raw column, or a model column) would change.
+func (l *Lineage) Impact(ref models.Ref) LineageImpact {
+	imp := LineageImpact{Impact: l.Graph().Downstream(ref)}
+	values := map[models.Ref]bool{ref: true}
+	for _, v := range imp.Values {
+		values[v] = true
+	}
+	for _, s := range l.Syncs {
+		rows := slices.ContainsFunc(imp.Rows, func(m string) bool { return strings.EqualFold(m, s.Model) })
+		for _, f := range append([]FieldLineage{s.Key}, s.Fields...) {
+			if f.Column == "" {
+				continue
+			}
+			value := values[models.Ref{Schema: "models", Table: s.Model, Column: f.Column}]
+			if value || rows {
+				imp.Fields = append(imp.Fields, ImpactedField{Sync: s.Sync, Destination: s.Destination, Field: f.Field, Column: f.Column, Value: value})
+			}
+		}
+	}
+	return imp
+}

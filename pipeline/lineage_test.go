@@ -1,0 +1,112 @@
+package pipeline_test
+
+import (
+	"context"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/backflow-dev/backflow/examples"
+	"github.com/backflow-dev/backflow/internal/clock/clocktest"
+	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/pipeline"
+	"github.com/backflow-dev/backflow/sandbox"
+)
+
+// TestCheck_Lineage: preflight resolves the hubspot-to-pendo-metadata
+// recipe's sync fields to HubSpot properties, and once a property a sync
+// field is computed from stops being extracted (deleted in HubSpot, or
+// left out of extract.properties) while the file still holds it, warns
+// naming the sync file, the field and the raw column.
+func TestCheck_Lineage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, sb *sandbox.Sandbox, fsys fstest.MapFS)
+	}{
+		{"property deleted in HubSpot", func(t *testing.T, sb *sandbox.Sandbox, _ fstest.MapFS) {
+			if err := sb.HubSpot.ArchiveProperty("contacts", "beta_opt_in"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"property no longer selected", func(t *testing.T, sb *sandbox.Sandbox, fsys fstest.MapFS) {
+			// Every property the models read but beta_opt_in.
+			cfg := string(fsys["backflow.yml"].Data)
+			cfg = strings.Replace(cfg, "objects: [contacts, companies]", "objects: [contacts, companies]\n    properties:\n      contacts: [email, firstname, phone, lifecyclestage, hubspotscore, trial_started, createdate]", 1)
+			fsys["backflow.yml"] = &fstest.MapFile{Data: []byte(cfg)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			now := clocktest.Named("afternoon")
+			clock := func() time.Time { return now }
+			sb, err := sandbox.Start(sandbox.Options{Contacts: 40, Now: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			fsys := fstest.MapFS{}
+			recipe := examples.Recipe("hubspot-to-pendo-metadata")
+			fs.WalkDir(recipe, ".", func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					b, _ := fs.ReadFile(recipe, p)
+					fsys[p] = &fstest.MapFile{Data: b}
+				}
+				return err
+			})
+			db := filepath.Join(t.TempDir(), "w.duckdb")
+			p, secrets := sandboxed(t, sb, fsys, "recipe")
+			opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}
+			res, err := pipeline.Check(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := res.Lineage
+			if l == nil || l.Unknown() != 0 {
+				t.Fatalf("lineage %+v, want every column resolved", l)
+			}
+			optIn := models.Ref{Schema: "raw_hubspot", Table: "contacts", Column: "beta_opt_in"}
+			var traced bool
+			for _, s := range l.Syncs {
+				for _, f := range s.Fields {
+					if f.Field == "hubspot_beta_opt_in" {
+						traced = len(f.From) == 1 && f.From[0] == optIn
+					}
+				}
+			}
+			if !traced {
+				t.Errorf("hp_visitor_traits.hubspot_beta_opt_in not traced to %s: %+v", optIn, l.Syncs)
+			}
+			if imp := l.Impact(optIn); len(imp.Fields) != 1 || imp.Fields[0].Field != "hubspot_beta_opt_in" || !imp.Fields[0].Value {
+				t.Errorf("impact of %s = %+v, want the one field hubspot_beta_opt_in", optIn, imp)
+			}
+			for _, w := range res.Warnings {
+				if strings.Contains(w, "no longer produces") {
+					t.Errorf("before any change: %s", w)
+				}
+			}
+			if _, err := pipeline.Run(ctx, opts); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, sb, fsys)
+			p, secrets = sandboxed(t, sb, fsys, "recipe")
+			opts.Project, opts.Secrets = p.Pipeline(), secrets
+			res, err = pipeline.Check(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found []string
+			for _, w := range res.Warnings {
+				if strings.Contains(w, "no longer produces") {
+					found = append(found, w)
+				}
+			}
+			want := "syncs/hp_visitor_traits.yml: field hubspot_beta_opt_in (column beta_opt_in of models.hp_contact_traits) is computed from raw_hubspot.contacts.beta_opt_in, which extraction no longer produces"
+			if len(found) != 1 || !strings.HasPrefix(found[0], want) {
+				t.Errorf("warnings %q, want one starting %q", found, want)
+			}
+		})
+	}
+}
