@@ -1,6 +1,6 @@
 // Package report writes one self-contained HTML page about a project's
-// DuckDB file: model lineage as a graph, each sync's history as a chart,
-// and the top row errors. The page embeds its data and script; it loads
+// DuckDB file: model lineage as a graph and each sync field's column
+// lineage, each sync's history as a chart, the top row errors and drift. The page embeds its data and script; it loads
 // nothing from the network, so it can be mailed or archived as is.
 package report
 
@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/backflow-dev/backflow/api/redact"
+	"github.com/backflow-dev/backflow/load"
 	"github.com/backflow-dev/backflow/models"
 	"github.com/backflow-dev/backflow/project"
 	"github.com/backflow-dev/backflow/warehouse"
@@ -77,6 +80,23 @@ type Drift struct {
 	ChangedBy string `db:"changed_by" json:"changed_by"`
 }
 
+// FieldLineage is one sync field back to the columns outside the models
+// (HubSpot properties in raw_hubspot.*, Pendo fields in raw_pendo.*) its
+// value is computed from.
+type FieldLineage struct {
+	Sync   string `json:"sync"`
+	Field  string `json:"field"` // "" for the key
+	Model  string `json:"model"`
+	Column string `json:"column"`
+	// Sources are the raw columns, "schema.table.column"; empty for a
+	// constant.
+	Sources []string `json:"sources"`
+	// Via are the model columns in between.
+	Via []string `json:"via"`
+	// Unknown says what could not be resolved ("" when nothing).
+	Unknown string `json:"unknown,omitempty"`
+}
+
 // Data is everything the page shows.
 type Data struct {
 	Project   string     `json:"project"`
@@ -87,6 +107,10 @@ type Data struct {
 	Syncs     []Sync     `json:"syncs"`
 	Errors    []RowError `json:"errors"`
 	Drift     []Drift    `json:"drift"`
+	// Columns is column-level lineage, a row per sync field; ColumnsNote
+	// says why some or all of it is missing.
+	Columns     []FieldLineage `json:"columns"`
+	ColumnsNote string         `json:"columns_note,omitempty"`
 }
 
 // Collect reads the report's data: lineage from the ordered models and
@@ -171,6 +195,9 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 			return nil, fmt.Errorf("report: drift: %w", err)
 		}
 	}
+	if err := columnLineage(ctx, db, p, ordered, d); err != nil {
+		return nil, err
+	}
 	// backflow stores error texts redacted; a file written by an older
 	// version, or edited by hand, is scrubbed again before it is shown.
 	scrub := redact.New()
@@ -183,6 +210,59 @@ func Collect(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []mod
 		}
 	}
 	return d, nil
+}
+
+// columnLineage traces each sync field through the models the file has
+// built (a model never built, or one that no longer binds, is left out
+// and said so).
+func columnLineage(ctx context.Context, db *sqlx.DB, p *project.Project, ordered []models.Model, d *Data) error {
+	d.Columns = []FieldLineage{}
+	var built []models.Model
+	var missing []string
+	for _, m := range ordered {
+		ok, err := warehouse.HasTable(ctx, db, "models", m.Name)
+		if err != nil {
+			return fmt.Errorf("report: look for models.%s: %w", m.Name, err)
+		}
+		// A model whose input was never built is left out with it.
+		if ok && !slices.ContainsFunc(m.Depends, func(dep string) bool { return slices.Contains(missing, dep) }) {
+			built = append(built, m)
+		} else {
+			missing = append(missing, m.Name)
+		}
+	}
+	ls, err := models.Lineage(ctx, db, built)
+	if err != nil {
+		d.ColumnsNote = "column lineage could not be resolved: " + err.Error()
+		return nil
+	}
+	if len(missing) > 0 {
+		d.ColumnsNote = "not built in this file yet (run backflow run): models." + strings.Join(missing, ", models.")
+	}
+	g := models.NewColumnGraph(ls)
+	for _, s := range p.Syncs {
+		if g.Model(s.Model) == nil {
+			continue
+		}
+		fields := append([]load.Field{{Column: s.Key}}, s.Fields...)
+		for _, f := range fields {
+			if f.Column == "" {
+				continue
+			}
+			t := g.Upstream(models.Ref{Schema: "models", Table: s.Model, Column: f.Column})
+			fl := FieldLineage{Sync: s.Name, Field: f.Field, Model: s.Model, Column: f.Column, Sources: refStrings(t.From), Via: refStrings(t.Via), Unknown: strings.Join(t.Unknown, "; ")}
+			d.Columns = append(d.Columns, fl)
+		}
+	}
+	return nil
+}
+
+func refStrings(rs []models.Ref) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	return out
 }
 
 //go:embed page.html

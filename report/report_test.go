@@ -2,7 +2,9 @@ package report_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,13 +47,20 @@ func fixture(t *testing.T) *report.Data {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	// identity is built in the file; traits never was (its lineage is
+	// left out, and the page says so).
+	if _, err := w.DB().Exec(`CREATE VIEW models.identity AS SELECT c.id, v.visitor_id, lower(c.email) AS email FROM raw_hubspot.contacts c JOIN raw_pendo.visitors v ON v.visitor_id = c.email`); err != nil {
+		t.Fatal(err)
+	}
 	ordered := []models.Model{
-		{Name: "identity", File: "models/identity.sql", Shipped: true, SQL: `SELECT c.id, v.visitor_id FROM raw_hubspot.contacts c JOIN raw_pendo.visitors v ON v.visitor_id = c.email`},
+		{Name: "identity", File: "models/identity.sql", Shipped: true, SQL: `SELECT c.id, v.visitor_id, lower(c.email) AS email FROM raw_hubspot.contacts c JOIN raw_pendo.visitors v ON v.visitor_id = c.email`},
 		{Name: "traits", File: "models/traits.sql", Depends: []string{"identity"}, SQL: `SELECT * FROM models.identity`},
 	}
 	p := &project.Project{Dir: "/srv/p", Config: project.Config{Name: "acme", Warehouse: "warehouse.duckdb"},
 		Syncs: []project.Sync{{Spec: load.Spec{Name: "traits", Model: "traits"}, Destination: "pendo", Object: "visitors"},
-			{Spec: load.Spec{Name: "later", Model: "traits"}, Destination: "hubspot", Object: "contacts"}}}
+			{Spec: load.Spec{Name: "later", Model: "traits"}, Destination: "hubspot", Object: "contacts"},
+			{Spec: load.Spec{Name: "ids", Model: "identity", Key: "id", Fields: []load.Field{{Column: "visitor_id", Field: "pendo_visitor_id"}, {Column: "email", Field: "work_email"}}},
+				Destination: "hubspot", Object: "contacts"}}}
 	d, err := report.Collect(ctx, w.DB(), p, ordered, 30, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -69,16 +78,31 @@ func TestCollect(t *testing.T) {
 		"raw_hubspot.contacts -> models.identity", "raw_pendo.visitors -> models.identity",
 		"models.identity -> models.traits", "models.traits -> sync:traits", "sync:traits -> dest:pendo visitors",
 		"models.traits -> sync:later", "sync:later -> dest:hubspot contacts",
+		"models.identity -> sync:ids", "sync:ids -> dest:hubspot contacts",
 	}
 	if strings.Join(edges, "\n") != strings.Join(want, "\n") {
 		t.Errorf("edges:\n%s\nwant:\n%s", strings.Join(edges, "\n"), strings.Join(want, "\n"))
 	}
-	if len(d.Syncs) != 2 || len(d.Syncs[0].Runs) != 3 || d.Syncs[0].Runs[0].RunID != "r1" || d.Syncs[0].Runs[2].Failed != 2 || len(d.Syncs[1].Runs) != 0 {
+	if len(d.Syncs) != 3 || len(d.Syncs[0].Runs) != 3 || d.Syncs[0].Runs[0].RunID != "r1" || d.Syncs[0].Runs[2].Failed != 2 || len(d.Syncs[1].Runs) != 0 {
 		t.Errorf("syncs: %+v", d.Syncs)
 	}
 	// Only the latest run's errors, most rows first; r2's is history.
 	if len(d.Errors) != 2 || d.Errors[0].Rows != 2 || d.Errors[0].ExampleKey != "v1" || d.Errors[1].Status != "skipped_not_found" {
 		t.Errorf("errors: %+v", d.Errors)
+	}
+	// Column lineage: the built model's sync fields back to raw columns;
+	// the syncs on the model never built are left out, and said so.
+	var cols []string
+	for _, c := range d.Columns {
+		cols = append(cols, fmt.Sprintf("%s.%s <- %s", c.Sync, cmp.Or(c.Field, "key"), strings.Join(c.Sources, ", ")))
+	}
+	wantCols := []string{
+		"ids.key <- raw_hubspot.contacts.id",
+		"ids.pendo_visitor_id <- raw_pendo.visitors.visitor_id",
+		"ids.work_email <- raw_hubspot.contacts.email",
+	}
+	if strings.Join(cols, "\n") != strings.Join(wantCols, "\n") || !strings.Contains(d.ColumnsNote, "models.traits") {
+		t.Errorf("column lineage:\n%s\nwant:\n%s\nnote %q", strings.Join(cols, "\n"), strings.Join(wantCols, "\n"), d.ColumnsNote)
 	}
 }
 
@@ -130,12 +154,13 @@ func TestPageRendersInChromium(t *testing.T) {
 		count int
 	}{
 		{"the script finished", `<body data-rendered="ok">`, 1},
-		{"a box per lineage node", `<g class="node `, 8},
+		{"a box per lineage node", `<g class="node `, 9},
 		{"source nodes", `<g class="node source"`, 2},
-		{"an edge per edge", `<path class="edge"`, 7},
-		{"a chart per sync", `<svg [^>]*class="chart"`, 2},
+		{"an edge per edge", `<path class="edge"`, 9},
+		{"a chart per sync", `<svg [^>]*class="chart"`, 3},
 		{"a bar per run", `<g class="bar"`, 3},
-		{"the never-run sync says so", `<text [^>]*>no runs yet</text>`, 1},
+		{"the never-run syncs say so", `<text [^>]*>no runs yet</text>`, 2},
+		{"a row per traced sync field", `<tr class="column">`, 3},
 		{"an error row per kind", `<td class="err">INVALID_EMAIL &lt;script&gt;`, 1},
 	}
 	for _, c := range checks {
