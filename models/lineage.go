@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // Ref names one column of a table or view: raw_hubspot.contacts.email.
@@ -76,7 +74,7 @@ type ModelLineage struct {
 // arguments. A table function that reads outside the file (read_csv, a
 // table macro) and PIVOT make what reads them Unknown.
 func Lineage(ctx context.Context, db *sqlx.DB, ordered []Model) ([]ModelLineage, error) {
-	r := &resolver{ctx: ctx, db: db, tables: map[string][]string{}}
+	r := &resolver{ctx: ctx, db: db}
 	if err := db.SelectContext(ctx, &r.aggregateNames, `SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'`); err != nil {
 		return nil, fmt.Errorf("lineage: list aggregate functions: %w", err)
 	}
@@ -99,7 +97,7 @@ func Lineage(ctx context.Context, db *sqlx.DB, ordered []Model) ([]ModelLineage,
 type resolver struct {
 	ctx            context.Context
 	db             *sqlx.DB
-	tables         map[string][]string // "schema.table" → columns, from DESCRIBE
+	tables         map[string][]string // "schema.table" → columns, in order
 	aggregateNames []string
 	aggregates     map[string]bool
 	err            error // the first database error; resolution stops at it
@@ -150,28 +148,30 @@ func (r *resolver) model(m Model) (ModelLineage, error) {
 }
 
 // columns are a table's or view's columns in order; nil when there is no
-// such table.
+// such table. The first call reads every table's columns at once
+// (duckdb_columns(), views included).
 func (r *resolver) columns(schema, table string) ([]string, error) {
-	key := strings.ToLower(schema + "." + table)
-	if cols, ok := r.tables[key]; ok {
-		return cols, nil
-	}
-	name := warehouse.Ident(table)
-	if schema != "" {
-		name = warehouse.Table(schema, table)
-	}
-	var exists bool
-	if err := r.db.GetContext(r.ctx, &exists, `SELECT count(*) > 0 FROM duckdb_columns() WHERE lower(table_name) = lower(?) AND (? = '' OR lower(schema_name) = lower(?))`, table, schema, schema); err != nil {
-		return nil, err
-	}
-	var cols []string
-	if exists {
-		if err := r.db.SelectContext(r.ctx, &cols, "SELECT column_name FROM (DESCRIBE "+name+")"); err != nil {
-			return nil, fmt.Errorf("describe %s: %w", name, err)
+	if r.tables == nil {
+		var rows []struct {
+			Schema string `db:"schema_name"`
+			Table  string `db:"table_name"`
+			Column string `db:"column_name"`
+		}
+		if err := r.db.SelectContext(r.ctx, &rows, `SELECT schema_name, table_name, column_name FROM duckdb_columns()
+			WHERE database_name = current_database() ORDER BY schema_name, table_name, column_index`); err != nil {
+			return nil, fmt.Errorf("list columns: %w", err)
+		}
+		r.tables = map[string][]string{}
+		for _, c := range rows {
+			key := strings.ToLower(c.Schema + "." + c.Table)
+			r.tables[key] = append(r.tables[key], c.Column)
 		}
 	}
-	r.tables[key] = cols
-	return cols, nil
+	if schema == "" {
+		// An unqualified name outside the CTEs: the search path's main.
+		schema = "main"
+	}
+	return r.tables[strings.ToLower(schema+"."+table)], nil
 }
 
 // refSet is a set of source columns.
