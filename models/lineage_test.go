@@ -99,3 +99,66 @@ func refs(rs []models.Ref) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// TestLineage_ShippedIdentity: the shipped identity models, with and
+// without the shared-id rules, resolve with no column unknown, each key
+// back to the HubSpot and Pendo ids.
+func TestLineage_ShippedIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		id   models.Identity
+	}{
+		{"email and domain", models.Identity{}},
+		{"shared ids", models.Identity{ContactIDProperty: "pendo_visitor_id", CompanyAccountIDProperty: "pendo_account_id"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := open(t)
+			for _, q := range []string{
+				`CREATE TABLE raw_hubspot.contacts (id VARCHAR, email VARCHAR, archived BOOLEAN, pendo_visitor_id VARCHAR)`,
+				`CREATE TABLE raw_hubspot.companies (id VARCHAR, domain VARCHAR, archived BOOLEAN, pendo_account_id VARCHAR)`,
+				`CREATE TABLE raw_pendo.visitors (visitor_id VARCHAR, agent__email VARCHAR, auto__accountid VARCHAR)`,
+				`CREATE TABLE raw_pendo.accounts (account_id VARCHAR)`,
+			} {
+				if _, err := w.DB().ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ms, err := models.Shipped(tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ordered, err := models.Resolve(ctx, w.DB(), ms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, errs, _ := models.Bind(ctx, w.DB(), ordered, func(models.Model) string { return "" }); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			ls, err := models.Lineage(ctx, w.DB(), ordered)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, ml := range ls {
+				for _, c := range ml.Columns {
+					if c.Unknown != "" {
+						t.Errorf("models.%s.%s: unknown: %s", ml.Model, c.Column, c.Unknown)
+					}
+					got[ml.Model+"."+c.Column] = refs(c.From)
+				}
+			}
+			for col, want := range map[string]string{
+				"identity_contacts_visitors.contact_id":  "raw_hubspot.contacts.id",
+				"identity_contacts_visitors.visitor_id":  "raw_pendo.visitors.visitor_id",
+				"identity_contacts_visitors.rule":        "(constant)",
+				"identity_companies_accounts.company_id": "raw_hubspot.companies.id",
+				"identity_companies_accounts.account_id": "raw_pendo.accounts.account_id, raw_pendo.visitors.auto__accountid",
+			} {
+				if got[col] != want {
+					t.Errorf("%s <- %s, want %s", col, got[col], want)
+				}
+			}
+		})
+	}
+}
