@@ -133,9 +133,6 @@ func (p *Plan) findDrift(ctx context.Context) error {
 	case o == nil:
 		d.Reason = cmp.Or(p.Target.NotObserved, p.Target.Name+" is not extracted, so drift cannot be checked")
 		return nil
-	case p.opts.Only != "":
-		d.Reason = "drift is checked by full plans, not by change cycles"
-		return nil
 	}
 	staged, err := tableExists(ctx, p.conn, o.Schema, o.Table)
 	if err != nil {
@@ -218,7 +215,7 @@ func (p *Plan) driftSQL(o *Observed, fields []string) string {
 		), d AS MATERIALIZED (SELECT * FROM j WHERE %s)
 		SELECT * FROM (%s)
 		QUALIFY row_number() OVER (PARTITION BY key, field ORDER BY modified_at DESC, record_id) = 1`,
-		o.ID, o.Modified, strings.Join(paths, ", "), strings.Join(found, ", "), SnapshotTable(p.Spec.Name), warehouse.Table(o.Schema, o.Table), o.Record, key,
+		o.ID, o.Modified, strings.Join(paths, ", "), strings.Join(found, ", "), p.onlyPlanned(SnapshotTable(p.Spec.Name)), warehouse.Table(o.Schema, o.Table), o.Record, key,
 		o.Modified, where, strings.Join(conds, " OR "), strings.Join(branches, "\n UNION ALL "))
 }
 
@@ -316,9 +313,15 @@ func (p *Plan) recordDrift(ctx context.Context, runID string) error {
 	}
 	s, o := p.Spec, p.Target.Observed
 	name, at, policy := warehouse.Literal(s.Name), warehouse.TimeLiteral(p.now()), warehouse.Literal(string(cmp.Or(s.OnDrift, DriftReport)))
+	// A change cycle (Only) compared only its keys: drift on the others
+	// was not looked at, so it is not found gone.
+	scope := ""
+	if p.opts.Only != "" {
+		scope = " AND d.key IN (SELECT key FROM " + p.onlyPlanned(SnapshotTable(s.Name)) + ")"
+	}
 	stmts := []string{
 		`UPDATE backflow.drift d SET resolved_at = ` + at + `, resolution = 'matches'
-			WHERE d.sync = ` + name + ` AND d.resolved_at IS NULL
+			WHERE d.sync = ` + name + ` AND d.resolved_at IS NULL` + scope + `
 			AND NOT EXISTS (SELECT 1 FROM __drift n WHERE n.key = d.key AND n.field = d.field)
 			AND EXISTS (SELECT 1 FROM ` + warehouse.Table(o.Schema, o.Table) + ` r WHERE CAST(` + o.ID + ` AS VARCHAR) = d.record_id
 				AND CAST(` + o.Modified + ` AS TIMESTAMPTZ) > d.modified_at)`,

@@ -251,3 +251,74 @@ func TestDrift_KeepSurvivesRemoval(t *testing.T) {
 		t.Fatalf("drift resolution %q (%v), want removed", raw, err)
 	}
 }
+
+// TestDrift_ChangeCycle: a change cycle's plan (Only, as backflow serve
+// runs after a webhook) checks the drift of the keys it holds, within
+// seconds of the edit, and leaves the drift of the others as it is.
+func TestDrift_ChangeCycle(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+	_, store, w := memfileFixture(t, 3)
+	store.Declare("people", "a", "string", "v1", "v2", "v3")
+	exec := func(q string) {
+		t.Helper()
+		if _, err := w.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`CREATE TABLE models.m AS SELECT 'k' || i AS k, 'v' || i AS a FROM range(1, 4) r(i)`)
+	spec := load.Spec{Name: "people", File: "syncs/people.yml", Model: "m", Key: "k", Mode: load.Update, OnRemove: load.Clear,
+		Fields: []load.Field{{Column: "a", Field: "a"}}}
+	dest := &observedDest{Destination: &memfile.Destination{Store: store, Table: "people", Size: 10}}
+	at := t0
+	plan := func(only string) *load.Plan {
+		t.Helper()
+		p, err := load.NewPlan(ctx, w, spec, dest, load.PlanOptions{Now: func() time.Time { return at }, Only: only})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if _, err := p.Apply(ctx, w, fmt.Sprint("r", at.Unix()), 0); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	open := func() []string {
+		t.Helper()
+		var out []string
+		for _, r := range driftRows(t, w) {
+			if r.open {
+				out = append(out, r.key+"="+r.found)
+			}
+		}
+		return out
+	}
+	plan("")
+	// k1 and k2 edited after the push; a webhook brings k1's cycle.
+	exec(`CREATE SCHEMA raw_test; CREATE TABLE raw_test.people (id VARCHAR, a VARCHAR, modified TIMESTAMPTZ)`)
+	exec(fmt.Sprintf(`INSERT INTO raw_test.people VALUES ('k1', 'e1', %[1]s), ('k2', 'e2', %[1]s), ('k3', 'v3', %[1]s)`, warehouse.TimeLiteral(t0.Add(time.Second))))
+	at = t0.Add(5 * time.Second)
+	if p := plan("k = 'k1'"); !p.Drift.Checked || p.Drift.Found() != 1 {
+		t.Fatalf("change cycle drift %+v, want k1's", p.Drift)
+	}
+	if got := open(); !slices.Equal(got, []string{"k1=e1"}) {
+		t.Fatalf("open drift %v after k1's cycle, want k1 only", got)
+	}
+	at = t0.Add(time.Hour)
+	plan("")
+	if got := open(); !slices.Equal(got, []string{"k1=e1", "k2=e2"}) {
+		t.Fatalf("open drift %v after a full plan, want k1 and k2", got)
+	}
+	// k2 reverted by hand; a cycle for k1 does not look at k2.
+	exec(`UPDATE raw_test.people SET a = 'v2', modified = ` + warehouse.TimeLiteral(t0.Add(2*time.Hour)) + ` WHERE id = 'k2'`)
+	at = t0.Add(3 * time.Hour)
+	plan("k = 'k1'")
+	if got := open(); !slices.Equal(got, []string{"k1=e1", "k2=e2"}) {
+		t.Fatalf("open drift %v after k1's cycle, want k2's left for a plan that reads it", got)
+	}
+	at = t0.Add(4 * time.Hour)
+	plan("k = 'k2'")
+	if got := open(); !slices.Equal(got, []string{"k1=e1"}) {
+		t.Fatalf("open drift %v after k2's cycle, want k2 resolved", got)
+	}
+}
