@@ -103,8 +103,15 @@ type resolver struct {
 	err            error // the first database error; resolution stops at it
 }
 
-func (r *resolver) model(m Model) (ModelLineage, error) {
-	ml := ModelLineage{Model: m.Name, File: m.File}
+func (r *resolver) model(m Model) (ml ModelLineage, err error) {
+	ml = ModelLineage{Model: m.Name, File: m.File}
+	// DuckDB's JSON is walked by shape; a shape this code does not know
+	// must not take a run's preflight down with it.
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%s: lineage: unexpected parse tree: %v", m.File, v)
+		}
+	}()
 	names, err := r.columns("models", m.Name)
 	if err != nil {
 		return ml, err
@@ -116,7 +123,7 @@ func (r *resolver) model(m Model) (ModelLineage, error) {
 	if err != nil {
 		return ml, err
 	}
-	stmt := ast.(map[string]any)["statements"].([]any)[0].(map[string]any)
+	stmt := obj(list(obj(ast)["statements"])[0])
 	rel := r.query(obj(stmt["node"]), nil, nil)
 	if r.err != nil {
 		return ml, fmt.Errorf("%s: lineage: %w", m.File, r.err)
@@ -511,8 +518,7 @@ func outputName(e map[string]any) string {
 	if a := str(e["alias"]); a != "" {
 		return a
 	}
-	if str(e["class"]) == "COLUMN_REF" {
-		names := strs(e["column_names"])
+	if names := strs(e["column_names"]); str(e["class"]) == "COLUMN_REF" && len(names) > 0 {
 		return names[len(names)-1]
 	}
 	return ""
@@ -815,7 +821,11 @@ func (r *resolver) expr(e any, sc *scope) deps {
 		case "CONSTANT", "PARAMETER", "DEFAULT":
 			return d
 		case "COLUMN_REF":
-			return sc.column(strs(e["column_names"]))
+			names := strs(e["column_names"])
+			if len(names) == 0 {
+				return deps{unknown: "a column reference without a name"}
+			}
+			return sc.column(names)
 		case "SUBQUERY":
 			// A subquery used as a value is decided by all it reads.
 			inner := r.query(obj(obj(e["subquery"])["node"]), sc, sc.ctes)
@@ -835,8 +845,8 @@ func (r *resolver) expr(e any, sc *scope) deps {
 			lhs := obj(e["lhs"])
 			var params func(map[string]any)
 			params = func(p map[string]any) {
-				if str(p["class"]) == "COLUMN_REF" {
-					ls.lambda[strings.ToLower(strs(p["column_names"])[0])] = true
+				if names := strs(p["column_names"]); str(p["class"]) == "COLUMN_REF" && len(names) > 0 {
+					ls.lambda[strings.ToLower(names[0])] = true
 				}
 				for _, c := range list(p["children"]) {
 					params(obj(c))

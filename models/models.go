@@ -8,7 +8,8 @@
 // column tests), resolve.go (dependencies through DuckDB's parser),
 // build.go (materializing), tests.go (data tests and the syncs they
 // hold), select.go (selectors and the graph), match.go (the identity
-// match report).
+// match report), lineage.go (each column's sources, from the same parse)
+// and trace.go (following columns through models, up and down).
 package models
 
 import (
