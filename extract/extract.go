@@ -49,6 +49,9 @@ type Stream struct {
 	// After, when set, is SQL run in the load's transaction once the table
 	// is loaded: derived tables such as raw_pendo.nps_responses.
 	After string
+	// Derived names the tables After creates, in the stream's schema
+	// ("nps_responses"): preflight knows them as extracted.
+	Derived []string
 	// Windowed streams read a window even without a cursor (events of the
 	// last history_days): a whole read may hold fewer rows than the table
 	// has gathered, so the mass-removal guard leaves them alone.

@@ -307,6 +307,9 @@ func stageShapes(ctx context.Context, opts Options, sessions map[string]connecto
 			unknown["raw_"+c.Name] = "its streams could not be described"
 			continue
 		}
+		// Described whole: a table of this schema no stream produces is
+		// no longer extracted.
+		produced["raw_"+c.Name] = nil
 		for _, st := range streams {
 			if err := createShape(ctx, db, st); err != nil {
 				return nil, fmt.Errorf("preflight: %s: %w", st.Name, err)
@@ -316,6 +319,19 @@ func stageShapes(ctx context.Context, opts Options, sessions map[string]connecto
 				cols[f.Name] = true
 			}
 			produced[st.Schema+"."+st.Table] = cols
+			for _, t := range st.Derived {
+				// Derived just now from the stream's shape: its columns are
+				// what extraction will write.
+				var names []string
+				if err := db.SelectContext(ctx, &names, `SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?`, st.Schema, t); err != nil {
+					return nil, fmt.Errorf("preflight: %s: %w", st.Name, err)
+				}
+				derived := map[string]bool{}
+				for _, n := range names {
+					derived[n] = true
+				}
+				produced[st.Schema+"."+t] = derived
+			}
 			tables++
 		}
 	}

@@ -19,8 +19,9 @@ type Lineage struct {
 	Models []models.ModelLineage
 	Syncs  []SyncLineage
 	// Produced are, per raw table a source defines ("raw_hubspot.contacts"),
-	// the columns extraction produces today; a table of the file no
-	// source describes is absent.
+	// the columns extraction produces today. A schema whose source was
+	// described has an entry of its own ("raw_hubspot", nil): a table of
+	// it with no entry is no longer extracted.
 	Produced map[string]map[string]bool
 	// Duration is how long resolving took (parsing and walking every
 	// model, tracing every sync field), for people and benchmarks.
@@ -133,9 +134,20 @@ func lineage(ctx context.Context, db *sqlx.DB, p *Project, syncs []string, order
 // refresh drops it.
 func (l *Lineage) vanished() []string {
 	var out []string
-	gone := func(r models.Ref) bool {
+	// why says how extraction no longer produces r ("" when it does, or
+	// when its source could not be asked).
+	why := func(r models.Ref) string {
+		if _, described := l.Produced[r.Schema]; !described {
+			return ""
+		}
 		cols, ok := l.Produced[r.Schema+"."+r.Table]
-		return ok && r.Column != "*" && !cols[r.Column]
+		switch {
+		case !ok:
+			return fmt.Sprintf("%s, but no stream writes %s.%s any more (taken out of extract, or gone from the source): it stays as an earlier run left it", r, r.Schema, r.Table)
+		case r.Column != "*" && !cols[r.Column]:
+			return fmt.Sprintf("%s, which extraction no longer produces (the file holds it from earlier runs): each record extraction reads again gets NULL there, and a full refresh drops the column", r)
+		}
+		return ""
 	}
 	for _, s := range l.Syncs {
 		for _, f := range append([]FieldLineage{s.Key}, s.Fields...) {
@@ -147,14 +159,14 @@ func (l *Lineage) vanished() []string {
 				what = "key " + f.Column
 			}
 			for _, r := range f.From {
-				if gone(r) {
-					out = append(out, fmt.Sprintf("%s: %s (column %s of models.%s) is computed from %s, which extraction no longer produces (the file holds it from earlier runs): each record extraction reads again gets NULL there, so the sync would clear the field on it, and a full refresh drops the column", s.File, what, f.Column, s.Model, r))
+				if w := why(r); w != "" {
+					out = append(out, fmt.Sprintf("%s: %s (column %s of models.%s) is computed from %s", s.File, what, f.Column, s.Model, w))
 				}
 			}
 		}
 		for _, r := range s.Key.Rows {
-			if gone(r) {
-				out = append(out, fmt.Sprintf("%s: models.%s filters on %s, which extraction no longer produces (the file holds it from earlier runs): each record extraction reads again gets NULL there", s.File, s.Model, r))
+			if w := why(r); w != "" {
+				out = append(out, fmt.Sprintf("%s: the records of models.%s are decided by %s", s.File, s.Model, w))
 			}
 		}
 	}

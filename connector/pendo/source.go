@@ -195,7 +195,7 @@ func (p *Source) Streams(ctx context.Context) ([]extract.Stream, error) {
 			}
 			st := extract.Stream{Name: "pendo/" + name, Schema: "raw_pendo", Table: name, Arrow: arrow.NewSchema(fields, nil), Key: et.key, Windowed: true}
 			if name == "poll_events" {
-				st.After = npsResponses
+				st.After, st.Derived = npsResponses, []string{"nps_responses"}
 			}
 			out = append(out, st)
 			events = true
