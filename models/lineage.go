@@ -22,6 +22,15 @@ func (r Ref) String() string {
 	return r.Schema + "." + r.Table + "." + r.Column
 }
 
+// RefNames are refs as strings, in order.
+func RefNames(rs []Ref) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	return out
+}
+
 func compareRefs(a, b Ref) int {
 	return cmp.Or(cmp.Compare(a.Schema, b.Schema), cmp.Compare(a.Table, b.Table), cmp.Compare(a.Column, b.Column))
 }

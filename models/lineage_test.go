@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/backflow-dev/backflow/models"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // TestLineage resolves testdata/lineage/models (one model per SQL form:
@@ -30,17 +31,7 @@ func TestLineage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ordered, err := models.Resolve(ctx, w.DB(), ms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, errs, _ := models.Bind(ctx, w.DB(), ordered, func(models.Model) string { return "" }); len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	got, err := models.Lineage(ctx, w.DB(), ordered)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := lineageOf(t, w, ms)
 	var b strings.Builder
 	for _, ml := range got {
 		fmt.Fprintf(&b, "models.%s", ml.Model)
@@ -93,11 +84,25 @@ func refs(rs []models.Ref) string {
 	if len(rs) == 0 {
 		return "(constant)"
 	}
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
+	return strings.Join(models.RefNames(rs), ", ")
+}
+
+// lineageOf orders and binds models in w (as views) and resolves them.
+func lineageOf(t *testing.T, w *warehouse.Warehouse, ms []models.Model) []models.ModelLineage {
+	t.Helper()
+	ctx := context.Background()
+	ordered, err := models.Resolve(ctx, w.DB(), ms)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(out, ", ")
+	if _, errs, _ := models.Bind(ctx, w.DB(), ordered, func(models.Model) string { return "" }); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ls, err := models.Lineage(ctx, w.DB(), ordered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
 }
 
 // TestLineage_ShippedIdentity: the shipped identity models, with and
@@ -128,17 +133,7 @@ func TestLineage_ShippedIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ordered, err := models.Resolve(ctx, w.DB(), ms)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, errs, _ := models.Bind(ctx, w.DB(), ordered, func(models.Model) string { return "" }); len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			ls, err := models.Lineage(ctx, w.DB(), ordered)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ls := lineageOf(t, w, ms)
 			got := map[string]string{}
 			for _, ml := range ls {
 				for _, c := range ml.Columns {

@@ -250,19 +250,11 @@ func columnLineage(ctx context.Context, db *sqlx.DB, p *project.Project, ordered
 				continue
 			}
 			t := g.Upstream(models.Ref{Schema: "models", Table: s.Model, Column: f.Column})
-			fl := FieldLineage{Sync: s.Name, Field: f.Field, Model: s.Model, Column: f.Column, Sources: refStrings(t.From), Via: refStrings(t.Via), Unknown: strings.Join(t.Unknown, "; ")}
+			fl := FieldLineage{Sync: s.Name, Field: f.Field, Model: s.Model, Column: f.Column, Sources: models.RefNames(t.From), Via: models.RefNames(t.Via), Unknown: strings.Join(t.Unknown, "; ")}
 			d.Columns = append(d.Columns, fl)
 		}
 	}
 	return nil
-}
-
-func refStrings(rs []models.Ref) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return out
 }
 
 //go:embed page.html

@@ -138,11 +138,7 @@ func refList(rs []models.Ref) string {
 	if len(rs) == 0 {
 		return "(a constant)"
 	}
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return strings.Join(out, ", ")
+	return strings.Join(models.RefNames(rs), ", ")
 }
 
 func printSyncLineage(w io.Writer, l *pipeline.Lineage) {
@@ -283,14 +279,6 @@ type modelLineageJSON struct {
 	Rows    []string          `json:"rows"`
 }
 
-func strRefs(rs []models.Ref) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return out
-}
-
 func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -299,7 +287,7 @@ func orEmpty(s []string) []string {
 }
 
 func traceJSON(f pipeline.FieldLineage) fieldJSON {
-	return fieldJSON{Field: f.Field, Column: f.Column, Sources: strRefs(f.From), Rows: strRefs(f.Rows), Via: strRefs(f.Via), Unknown: orEmpty(f.Unknown)}
+	return fieldJSON{Field: f.Field, Column: f.Column, Sources: models.RefNames(f.From), Rows: models.RefNames(f.Rows), Via: models.RefNames(f.Via), Unknown: orEmpty(f.Unknown)}
 }
 
 func lineageJSON(l *pipeline.Lineage) any {
@@ -316,9 +304,9 @@ func lineageJSON(l *pipeline.Lineage) any {
 		out.Syncs = append(out.Syncs, sj)
 	}
 	for _, m := range l.Models {
-		mj := modelLineageJSON{Model: m.Model, File: m.File, Rows: strRefs(m.Rows), Columns: []modelColumnJSON{}}
+		mj := modelLineageJSON{Model: m.Model, File: m.File, Rows: models.RefNames(m.Rows), Columns: []modelColumnJSON{}}
 		for _, c := range m.Columns {
-			mj.Columns = append(mj.Columns, modelColumnJSON{Column: c.Column, Reads: strRefs(c.From), Unknown: c.Unknown})
+			mj.Columns = append(mj.Columns, modelColumnJSON{Column: c.Column, Reads: models.RefNames(c.From), Unknown: c.Unknown})
 		}
 		out.Models = append(out.Models, mj)
 	}
@@ -338,7 +326,7 @@ func impactJSON(ref models.Ref, imp pipeline.LineageImpact) any {
 		Values []string `json:"values"`
 		Rows   []string `json:"rows"`
 		Fields []field  `json:"fields"`
-	}{Column: ref.String(), Values: strRefs(imp.Values), Rows: orEmpty(imp.Rows), Fields: []field{}}
+	}{Column: ref.String(), Values: models.RefNames(imp.Values), Rows: orEmpty(imp.Rows), Fields: []field{}}
 	for _, f := range imp.Fields {
 		out.Fields = append(out.Fields, field{f.Sync, f.Destination, f.Field, f.Column, f.Value})
 	}
