@@ -101,16 +101,11 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 		problem(err)
 		return nil
 	}
-	dir, err := os.MkdirTemp("", "backflow-check-")
+	scratch, closeScratch, err := openScratch(ctx, opts)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	scratch, err := warehouse.Open(ctx, filepath.Join(dir, "check.duckdb"), warehouse.Options{RunStartedAt: opts.now()(), Constants: p.Constants})
-	if err != nil {
-		return fmt.Errorf("preflight: open a scratch database: %w", err)
-	}
-	defer scratch.Close()
+	defer closeScratch()
 	db := scratch.DB()
 	// The file first: a run could not open a file another process holds,
 	// and that is quick to know.
@@ -157,51 +152,10 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 		return err
 	}
 
-	ms, err := p.models()
-	if err != nil {
-		problem(err)
+	ms, ordered, bound, ok := bindModels(ctx, db, p, opts.Select, unknown, res)
+	if !ok {
 		return nil
 	}
-	// A model that does not parse is reported and stands in as an empty
-	// query, so the others are still ordered and bound; what reads it is
-	// not bound.
-	broken := map[string]bool{}
-	for i, m := range ms {
-		if _, err := models.CanonicalSelect(ctx, db, m.File, m.SQL); err != nil {
-			problem(err)
-			broken[m.Name] = true
-			ms[i].SQL = "SELECT 1"
-		}
-	}
-	ordered, err := models.Resolve(ctx, db, ms)
-	if err == nil {
-		ordered, err = models.Select(ordered, opts.Select)
-	}
-	if err != nil {
-		problem(err)
-		return nil
-	}
-	bound, errs, skipped := models.Bind(ctx, db, ordered, func(m models.Model) string {
-		if broken[m.Name] {
-			return "broken"
-		}
-		reads, _ := models.Reads(ctx, db, m)
-		for _, r := range reads {
-			if why := unknown[strings.SplitN(r, ".", 2)[0]]; why != "" {
-				return why
-			}
-		}
-		return ""
-	})
-	for _, e := range errs {
-		problem(e)
-	}
-	for _, m := range ordered {
-		if why := skipped[m.Name]; why != "" && !broken[m.Name] {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: not bound: %s", m.File, why))
-		}
-	}
-	res.Checks = append(res.Checks, fmt.Sprintf("models: %d parsed, %d bound against the staged schema", len(ordered), len(bound)))
 	if lin, err := lineage(ctx, db, p, opts.Syncs, ordered, bound, produced); err != nil {
 		res.Warnings = append(res.Warnings, "column lineage not resolved: "+firstLine(err.Error()))
 	} else {
@@ -276,6 +230,75 @@ func check(ctx context.Context, opts Options, res *CheckResult) error {
 	}
 	res.Checks = append(res.Checks, fmt.Sprintf("data tests: %d bound", nTests))
 	return nil
+}
+
+// openScratch opens the throwaway database preflight binds the models in;
+// the function returned closes and removes it.
+func openScratch(ctx context.Context, opts Options) (*warehouse.Warehouse, func(), error) {
+	dir, err := os.MkdirTemp("", "backflow-check-")
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := warehouse.Open(ctx, filepath.Join(dir, "check.duckdb"), warehouse.Options{RunStartedAt: opts.now()(), Constants: opts.Project.Constants})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("preflight: open a scratch database: %w", err)
+	}
+	return w, func() { w.Close(); os.RemoveAll(dir) }, nil
+}
+
+// bindModels parses, orders and binds the project's models (selected by
+// selectors) in db as views, reporting into res; unknown are the raw
+// schemas whose shape is not known, with why (models reading them are not
+// bound). ok is false when the models could not be ordered at all.
+func bindModels(ctx context.Context, db *sqlx.DB, p *Project, selectors []string, unknown map[string]string, res *CheckResult) (ms, ordered []models.Model, bound map[string]bool, ok bool) {
+	problem := func(err error) { res.Problems = append(res.Problems, err) }
+	ms, err := p.models()
+	if err != nil {
+		problem(err)
+		return nil, nil, nil, false
+	}
+	// A model that does not parse is reported and stands in as an empty
+	// query, so the others are still ordered and bound; what reads it is
+	// not bound.
+	broken := map[string]bool{}
+	for i, m := range ms {
+		if _, err := models.CanonicalSelect(ctx, db, m.File, m.SQL); err != nil {
+			problem(err)
+			broken[m.Name] = true
+			ms[i].SQL = "SELECT 1"
+		}
+	}
+	ordered, err = models.Resolve(ctx, db, ms)
+	if err == nil {
+		ordered, err = models.Select(ordered, selectors)
+	}
+	if err != nil {
+		problem(err)
+		return nil, nil, nil, false
+	}
+	bound, errs, skipped := models.Bind(ctx, db, ordered, func(m models.Model) string {
+		if broken[m.Name] {
+			return "broken"
+		}
+		reads, _ := models.Reads(ctx, db, m)
+		for _, r := range reads {
+			if why := unknown[strings.SplitN(r, ".", 2)[0]]; why != "" {
+				return why
+			}
+		}
+		return ""
+	})
+	for _, e := range errs {
+		problem(e)
+	}
+	for _, m := range ordered {
+		if why := skipped[m.Name]; why != "" && !broken[m.Name] {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: not bound: %s", m.File, why))
+		}
+	}
+	res.Checks = append(res.Checks, fmt.Sprintf("models: %d parsed, %d bound against the staged schema", len(ordered), len(bound)))
+	return ms, ordered, bound, true
 }
 
 // stageShapes creates, empty, every table the sources would stage: each

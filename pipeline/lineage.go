@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -89,6 +90,45 @@ func (l *Lineage) Unknown() int {
 		}
 	}
 	return n
+}
+
+// FileLineage resolves the project's column lineage against the raw
+// tables the DuckDB file holds (read-only), asking no API: no
+// credentials, no network (backflow lineage --offline). Models reading a
+// table the file does not hold yet are not bound, and said so in the
+// warnings; nothing is known of what extraction produces now, so the
+// check's warning about vanished columns is not made. It returns
+// *CheckError when the models have problems.
+func FileLineage(ctx context.Context, opts Options) (*CheckResult, error) {
+	start := time.Now()
+	res := &CheckResult{}
+	if _, err := os.Stat(opts.WarehousePath); err != nil {
+		return res, fmt.Errorf("lineage: %w: run backflow extract first (or leave out --offline, to read the shapes from the APIs)", err)
+	}
+	scratch, closeScratch, err := openScratch(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	defer closeScratch()
+	db := scratch.DB()
+	n, err := copyStagedShapes(ctx, db, opts.WarehousePath, opts.LockTimeout)
+	if err != nil {
+		return res, fmt.Errorf("lineage: read the staged tables of %s: %w", opts.WarehousePath, err)
+	}
+	res.Checks = append(res.Checks, fmt.Sprintf("staged schema: %d tables, from the DuckDB file", n))
+	if _, ordered, bound, ok := bindModels(ctx, db, opts.Project, opts.Select, nil, res); ok {
+		lin, err := lineage(ctx, db, opts.Project, opts.Syncs, ordered, bound, nil)
+		if err != nil {
+			return res, err
+		}
+		res.Lineage = lin
+		res.Checks = append(res.Checks, fmt.Sprintf("lineage: %d sync fields traced through %d model columns, %d unknown", lin.Fields(), lin.Columns(), lin.Unknown()))
+	}
+	res.Duration = time.Since(start)
+	if len(res.Problems) > 0 {
+		return res, &CheckError{Problems: res.Problems}
+	}
+	return res, nil
 }
 
 // lineage resolves the bound models and the syncs on them.

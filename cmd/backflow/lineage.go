@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -17,6 +19,7 @@ type lineageOptions struct {
 	project string
 	impact  bool
 	json    bool
+	offline bool
 }
 
 func newCmdLineage(g *globals, stdio IO, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -35,6 +38,10 @@ it prints where that column comes from and what it feeds:
   SYNC.FIELD                              a sync's destination field
   raw_hubspot.contacts.lifecyclestage     a raw column: what it feeds
 
+--offline resolves against the raw tables the DuckDB file holds, without
+credentials or any API call (models reading a table not extracted yet are
+left out, and said so).
+
 --impact lists everything a change to the column would change: the model
 columns computed from it, the models whose rows it decides (a filter, a
 join or a group on it), and the sync fields either reaches. A column whose
@@ -44,13 +51,20 @@ a lambda) is shown as unknown, never guessed.`,
   backflow lineage models.pql_contacts.lifecyclestage
   backflow lineage pql_lifecycle_stage.lifecyclestage
   backflow lineage --impact raw_hubspot.contacts.lifecyclestage
-  backflow lineage --json`,
+  backflow lineage --json
+  backflow lineage --offline   # from the DuckDB file alone: no credentials needed`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.impact && len(args) == 0 {
 				return &usageError{errors.New("--impact needs a column: backflow lineage --impact raw_hubspot.contacts.lifecyclestage")}
 			}
-			res, err := g.preflight(cmd, stdio, opts.project, lookupEnv, nil)
+			var res *pipeline.CheckResult
+			var err error
+			if opts.offline {
+				res, err = g.fileLineage(cmd, stdio, opts.project)
+			} else {
+				res, err = g.preflight(cmd, stdio, opts.project, lookupEnv, nil)
+			}
 			if res == nil || res.Lineage == nil {
 				if err == nil {
 					err = errors.New("lineage: the models could not be resolved (see the warnings)")
@@ -87,7 +101,36 @@ a lambda) is shown as unknown, never guessed.`,
 	cmd.Flags().StringVar(&opts.project, "project", ".", "project folder (holds backflow.yml)")
 	cmd.Flags().BoolVar(&opts.impact, "impact", false, "list every model column, sync and destination field a change to the column would change")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON object on stdout")
+	cmd.Flags().BoolVar(&opts.offline, "offline", false, "resolve against the tables the DuckDB file holds: no credentials, no API call")
 	return cmd
+}
+
+// fileLineage loads the project without its credentials and resolves its
+// lineage against the DuckDB file alone (--offline).
+func (g *globals) fileLineage(cmd *cobra.Command, stdio IO, dir string) (*pipeline.CheckResult, error) {
+	g.disp = newDisplay(stdio.ErrOut)
+	log, err := g.logger(g.disp)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	p, err := g.loadProject(abs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := pipeline.FileLineage(cmd.Context(), pipeline.Options{Project: p.Pipeline(), WarehousePath: p.Path(p.Config.Warehouse),
+		Logger: log, Now: g.clockFn, LockTimeout: g.lockTimeout})
+	if errors.Is(err, fs.ErrNotExist) {
+		// No file yet: the project's state, not a failure a rerun fixes.
+		err = &usageError{err}
+	}
+	for _, w := range res.Warnings {
+		log.Warn("lineage: " + w)
+	}
+	return res, err
 }
 
 // lookupColumn reads a lineage argument: a model column, a sync field
