@@ -15,10 +15,15 @@ import (
 // Observed is where extraction stages a destination's records in the
 // file, so that what the destination holds now can be compared with what
 // backflow last sent it: drift (docs/drift.md). Every SQL fragment reads
-// the staged row as r.
+// the staged row as r; ObservedField.Found may read the snapshot row as s
+// too (s.key, s.payload), for a value staged in another table (a list's
+// members).
 type Observed struct {
 	// Schema and Table are the staged table ("raw_hubspot", "contacts").
 	Schema, Table string
+	// Also are other staged tables the fragments read ("raw_hubspot.list_memberships");
+	// drift is not checked until each exists.
+	Also []string
 	// Record is the SQL value a snapshot row is matched on; Key turns the
 	// snapshot's key (its dest_id with ByDestID), a VARCHAR expression,
 	// into the same form (nil keeps it).
@@ -141,6 +146,17 @@ func (p *Plan) findDrift(ctx context.Context) error {
 	if !staged {
 		d.Reason = fmt.Sprintf("%s.%s is not staged yet (run backflow extract)", o.Schema, o.Table)
 		return nil
+	}
+	for _, t := range o.Also {
+		schema, table, _ := strings.Cut(t, ".")
+		ok, err := tableExists(ctx, p.conn, schema, table)
+		if err != nil {
+			return fmt.Errorf("sync %s: drift: look for %s: %w", s.Name, t, err)
+		}
+		if !ok {
+			d.Reason = fmt.Sprintf("%s is not staged yet (run backflow extract)", t)
+			return nil
+		}
 	}
 	cols, err := columnTypes(ctx, p.conn, warehouse.Table(o.Schema, o.Table))
 	if err != nil {

@@ -2,8 +2,12 @@ package pipeline_test
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/backflow-dev/backflow/api/hubspot/hubspottest"
@@ -94,4 +98,107 @@ func TestDrift_Sandbox(t *testing.T) {
 	if o, _ := sb.HubSpot.Object("contacts", a); o.Properties["pendo_feature_count"] != "99" {
 		t.Fatalf("on_drift report wrote back: %s holds %q", a, o.Properties["pendo_feature_count"])
 	}
+}
+
+// TestDrift_ListMembership: with lists extracted, a member a list sync
+// added and someone then removed from the list in HubSpot is drift on the
+// next run (field record, found empty): on_drift report leaves it out,
+// overwrite adds it back, and the drift is resolved once it is back.
+func TestDrift_ListMembership(t *testing.T) {
+	for _, policy := range []string{"report", "overwrite"} {
+		t.Run(policy, func(t *testing.T) {
+			ctx := context.Background()
+			now := clocktest.Named("afternoon")
+			clock := func() time.Time { return now }
+			sb, err := sandbox.Start(sandbox.Options{Contacts: 120, Now: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			fsys := copyFS(t, examples.Recipe("pendo-segment-to-hubspot-list"))
+			replaceIn(t, fsys, "objects: [contacts]", "objects: [contacts, lists]")
+			sync := "syncs/pql_list.yml"
+			fsys[sync].Data = []byte(strings.Replace(string(fsys[sync].Data), "\non_remove: clear\n", "\non_remove: clear\non_drift: "+policy+"\n", 1))
+			p, secrets := sandboxed(t, sb, fsys, "recipe")
+			db := filepath.Join(t.TempDir(), "w.duckdb")
+			opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}
+			run := func(name string) {
+				t.Helper()
+				now = now.Add(time.Hour)
+				if _, err := pipeline.Run(ctx, opts); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			query := func(q string, dest ...any) {
+				t.Helper()
+				w, err := warehouse.Open(ctx, db, warehouse.Options{ReadOnly: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer w.Close()
+				if err := w.DB().QueryRowContext(ctx, q).Scan(dest...); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			run("first")  // creates the list and adds the members
+			run("second") // stages the list as backflow left it
+			var drifted int
+			query(`SELECT count(*) FROM backflow.drift`, &drifted)
+			if drifted != 0 {
+				t.Fatalf("%d drift rows after backflow's own adds, want none", drifted)
+			}
+			list, ok := sb.HubSpot.ListByName(sandbox.ListPQL)
+			if !ok {
+				t.Fatal("no Product qualified list")
+			}
+			members := sb.HubSpot.ListMembers(list)
+			gone := members[0]
+			now = now.Add(10 * time.Minute)
+			if err := sb.HubSpot.RemoveFromList(list, gone); err != nil {
+				t.Fatal(err)
+			}
+			run("after the removal")
+			var key, field, sent, found string
+			var open bool
+			query(`SELECT key, field, sent, coalesce(found, ''), resolved_at IS NULL FROM backflow.drift`, &key, &field, &sent, &found, &open)
+			back := slices.Contains(sb.HubSpot.ListMembers(list), gone)
+			switch {
+			case key != gone || field != "record" || sent != `"`+gone+`"` || found != "":
+				t.Fatalf("drift %s.%s sent %s found %q, want %s's membership", key, field, sent, found, gone)
+			case policy == "report" && (back || !open):
+				t.Fatalf("report: back in the list %v, drift open %v; want left out, open", back, open)
+			case policy == "overwrite" && (!back || open):
+				t.Fatalf("overwrite: back in the list %v, drift open %v; want added back, resolved", back, open)
+			}
+			if policy == "report" {
+				// Added back by hand: resolved as matching once staged.
+				if err := sb.HubSpot.AddToList(list, gone); err != nil {
+					t.Fatal(err)
+				}
+				run("after the re-add")
+				var resolution string
+				query(`SELECT coalesce(resolution, '') FROM backflow.drift`, &resolution)
+				if resolution != "matches" {
+					t.Fatalf("resolution %q after the member was added back, want matches", resolution)
+				}
+			}
+		})
+	}
+}
+
+func copyFS(t *testing.T, src fs.FS) fstest.MapFS {
+	t.Helper()
+	out := fstest.MapFS{}
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(src, p)
+		out[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

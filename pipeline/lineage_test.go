@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,15 +52,7 @@ func TestCheck_Lineage(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sb.Close()
-			fsys := fstest.MapFS{}
-			recipe := examples.Recipe("hubspot-to-pendo-metadata")
-			fs.WalkDir(recipe, ".", func(p string, d fs.DirEntry, err error) error {
-				if err == nil && !d.IsDir() {
-					b, _ := fs.ReadFile(recipe, p)
-					fsys[p] = &fstest.MapFile{Data: b}
-				}
-				return err
-			})
+			fsys := copyFS(t, examples.Recipe("hubspot-to-pendo-metadata"))
 			db := filepath.Join(t.TempDir(), "w.duckdb")
 			p, secrets := sandboxed(t, sb, fsys, "recipe")
 			opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}

@@ -11,6 +11,7 @@ import (
 	api "github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/connector"
 	"github.com/backflow-dev/backflow/load"
+	"github.com/backflow-dev/backflow/warehouse"
 )
 
 // A list sync keeps HubSpot lists' members equal to a model's rows. One
@@ -106,6 +107,8 @@ type listDest struct {
 	// With pairs: every list of the record type by lower-cased name (as
 	// Describe found them, and those Apply made).
 	byName map[string]api.List
+	// staged is what extraction stages, for drift.
+	staged extracted
 }
 
 var _ load.Destination = (*listDest)(nil)
@@ -138,7 +141,34 @@ func (h *listDest) Describe(ctx context.Context, req load.Request) (*load.Descri
 	default:
 		h.listID = l.ListID
 	}
-	return h.description(map[string]string{listRecordField: "string"}), nil
+	d := h.description(map[string]string{listRecordField: "string"})
+	d.Observed, d.NotObserved = h.observed()
+	return d, nil
+}
+
+// observed is where extraction stages the list's members, for drift: a
+// member backflow added that the staged list no longer holds was removed
+// by someone else (in HubSpot's UI, a workflow, an import). The list's
+// latest change (updated, last added, last removed) is its modification
+// time. HubSpot keeps no history of who removed a member, so such drift
+// has no source.
+func (h *listDest) observed() (*load.Observed, string) {
+	switch {
+	case !slices.Contains(h.staged.objects, "lists"):
+		return nil, "hubspot lists are not extracted (add lists to hubspot.extract.objects), so drift cannot be checked"
+	case h.listID == "":
+		return nil, fmt.Sprintf("the list %q is created by this run", h.list)
+	}
+	list := warehouse.Literal(h.listID)
+	return &load.Observed{Schema: "raw_hubspot", Table: "lists", Also: []string{"raw_hubspot.list_memberships"},
+		Record: "r.id", Key: func(string) string { return list }, ID: "r.id",
+		Modified: "greatest(r.updated_at, r.last_added_at, r.last_removed_at)",
+		Columns:  []string{"id", "updated_at", "last_added_at", "last_removed_at"},
+		Fields: map[string]load.ObservedField{listRecordField: {Column: "id",
+			Found: `CASE WHEN EXISTS (SELECT 1 FROM raw_hubspot.list_memberships m WHERE m.list_id = r.id AND m.record_id = s.key)
+				THEN json_extract_string(s.payload, '$.` + listRecordField + `') END`,
+			Sent: func(j string) string { return "json_extract_string(" + j + ", '$')" }}},
+	}, ""
 }
 
 func (h *listDest) description(types map[string]string) *load.Description {
@@ -168,6 +198,7 @@ func (h *listDest) describePairs(ctx context.Context, req load.Request) (*load.D
 	}
 	d := h.description(map[string]string{listNameField: "string", listRecordField: "string"})
 	d.Check = h.checkPair
+	d.NotObserved = "list syncs of (list, record) pairs are not compared for drift yet"
 	return d, nil
 }
 

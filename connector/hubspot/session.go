@@ -78,7 +78,7 @@ func (s *session) Destination(t connector.Target, share float64) (load.Destinati
 		return &events{client: client, event: tg.event, size: tg.size}, nil
 	}
 	if tg.list != "" || tg.pairs {
-		return &listDest{client: client, target: *tg}, nil
+		return &listDest{client: client, target: *tg, staged: extracted{objects: s.cfg.Extract.Objects, properties: s.cfg.Extract.Properties}}, nil
 	}
 	return &objects{client: client, target: *tg, staged: extracted{objects: s.cfg.Extract.Objects, properties: s.cfg.Extract.Properties}}, nil
 }
