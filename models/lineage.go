@@ -72,9 +72,12 @@ type ModelLineage struct {
 // is checked against DuckDB's, and a model they disagree on is reported
 // Unknown as a whole, never guessed.
 //
-// What each form contributes: a function or macro call, an operator, CAST
-// and CASE are the union of their arguments (a macro is what it is given:
-// normalize_email(email) is email); an aggregate or window function is its
+// What each form contributes: a function call, an operator, CAST and CASE
+// are the union of their arguments; a macro too (normalize_email(email)
+// is email), unless its body reads a table, itself or through another
+// macro: then it is expanded, each parameter standing for its argument
+// (is_free_email_domain(d) is d and backflow.free_email_domains.domain);
+// an aggregate or window function is its
 // arguments, PARTITION BY and ORDER BY, and one with no column argument
 // (count(*)) is the rows it counts: its query's Rows and the tables' "*";
 // a subquery used as a value is everything it reads; SELECT * (with
@@ -90,6 +93,9 @@ func Lineage(ctx context.Context, db *sqlx.DB, ordered []Model) ([]ModelLineage,
 	r.aggregates = map[string]bool{}
 	for _, f := range r.aggregateNames {
 		r.aggregates[strings.ToLower(f)] = true
+	}
+	if err := r.loadMacros(); err != nil {
+		return nil, err
 	}
 	out := make([]ModelLineage, 0, len(ordered))
 	for _, m := range ordered {
@@ -109,7 +115,9 @@ type resolver struct {
 	tables         map[string][]string // "schema.table" → columns, in order
 	aggregateNames []string
 	aggregates     map[string]bool
-	err            error // the first database error; resolution stops at it
+	macros         map[string]*macro // by lower-cased name
+	depth          int               // macros being expanded
+	err            error             // the first database error; resolution stops at it
 }
 
 func (r *resolver) model(m Model) (ml ModelLineage, err error) {
@@ -285,7 +293,9 @@ type scope struct {
 	rels    []*relation
 	aliases []col // select-list items resolved so far, for references to them
 	lambda  map[string]bool
-	rows    refSet
+	// bound are a macro's parameters, each what its argument reads.
+	bound map[string]deps
+	rows  refSet
 	// rowsUnknown says why rows is incomplete.
 	rowsUnknown string
 }
@@ -868,6 +878,10 @@ func (r *resolver) expr(e any, sc *scope) deps {
 			return r.expr(e["expr"], ls)
 		case "STAR":
 			return deps{unknown: "COLUMNS(...) inside an expression is not resolved"}
+		case "FUNCTION":
+			if m := r.expandable(e); m != nil {
+				return r.expand(m, e, sc)
+			}
 		}
 		keys := make([]string, 0, len(e))
 		for k := range e {
@@ -892,6 +906,12 @@ func (r *resolver) expr(e any, sc *scope) deps {
 // the query's relations, a select-list alias, then the queries around it.
 func (sc *scope) column(names []string) deps {
 	for s := sc; s != nil; s = s.parent {
+		if s.bound != nil {
+			if d, ok := s.bound[strings.ToLower(names[0])]; ok {
+				return d
+			}
+			continue
+		}
 		if s.lambda != nil {
 			if s.lambda[strings.ToLower(names[0])] {
 				return deps{}
