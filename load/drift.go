@@ -80,6 +80,10 @@ type Drift struct {
 	// ("" when empty).
 	Sent, Found string
 	Modified    time.Time
+	// Pushed is when backflow's last write of the record went out (zero
+	// when unknown): a latest change older than it is a write the
+	// destination did not take, not an edit made after it.
+	Pushed time.Time
 }
 
 // Origin is who or what last changed a field, as the destination tells.
@@ -379,8 +383,9 @@ func (p *Plan) inTx(ctx context.Context, stmts []string) error {
 func (p *Plan) explain(ctx context.Context, ex Explainer) {
 	d := &p.Drift
 	name := warehouse.Literal(p.Spec.Name)
-	rows, err := p.conn.QueryContext(ctx, `SELECT key, coalesce(record_id, ''), field, coalesce(sent, ''), coalesce(found, ''), modified_at
-		FROM backflow.drift WHERE sync = `+name+` AND resolved_at IS NULL AND NOT explained ORDER BY found_at, key, field LIMIT `+fmt.Sprint(MaxExplain))
+	rows, err := p.conn.QueryContext(ctx, `SELECT d.key, coalesce(d.record_id, ''), d.field, coalesce(d.sent, ''), coalesce(d.found, ''), d.modified_at, s.pushed_at
+		FROM backflow.drift d LEFT JOIN `+SnapshotTable(p.Spec.Name)+` s ON s.key = d.key
+		WHERE d.sync = `+name+` AND d.resolved_at IS NULL AND NOT d.explained ORDER BY d.found_at, d.key, d.field LIMIT `+fmt.Sprint(MaxExplain))
 	if err != nil {
 		d.ExplainError = err
 		return
@@ -388,13 +393,13 @@ func (p *Plan) explain(ctx context.Context, ex Explainer) {
 	var pending []Drift
 	for rows.Next() {
 		var x Drift
-		var mod sql.NullTime
-		if err := rows.Scan(&x.Key, &x.RecordID, &x.Field, &x.Sent, &x.Found, &mod); err != nil {
+		var mod, pushed sql.NullTime
+		if err := rows.Scan(&x.Key, &x.RecordID, &x.Field, &x.Sent, &x.Found, &mod, &pushed); err != nil {
 			rows.Close()
 			d.ExplainError = err
 			return
 		}
-		x.Modified = mod.Time
+		x.Modified, x.Pushed = mod.Time, pushed.Time
 		pending = append(pending, x)
 	}
 	rows.Close()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -117,8 +118,8 @@ func TestDrift_ListMembership(t *testing.T) {
 			defer sb.Close()
 			fsys := copyFS(t, examples.Recipe("pendo-segment-to-hubspot-list"))
 			replaceIn(t, fsys, "objects: [contacts]", "objects: [contacts, lists]")
-			sync := "syncs/pql_list.yml"
-			fsys[sync].Data = []byte(strings.Replace(string(fsys[sync].Data), "\non_remove: clear\n", "\non_remove: clear\non_drift: "+policy+"\n", 1))
+			syncFile := "syncs/pql_list.yml"
+			fsys[syncFile].Data = []byte(strings.Replace(string(fsys[syncFile].Data), "\non_remove: clear\n", "\non_remove: clear\non_drift: "+policy+"\n", 1))
 			p, secrets := sandboxed(t, sb, fsys, "recipe")
 			db := filepath.Join(t.TempDir(), "w.duckdb")
 			opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}
@@ -201,4 +202,93 @@ func copyFS(t *testing.T, src fs.FS) fstest.MapFS {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestDrift_NotTaken: HubSpot answers 200 to a lifecycle stage that would
+// move a contact backwards and keeps the stage it had. The next run finds
+// the difference (another property of the same write moved the record's
+// updatedAt) and says so: source NOT_TAKEN, not the user who set the
+// stage before backflow's write.
+func TestDrift_NotTaken(t *testing.T) {
+	ctx := context.Background()
+	now := clocktest.Named("afternoon")
+	// A clock that moves a millisecond a reading, as HubSpot's does
+	// between backflow sending a batch and HubSpot writing it (a frozen
+	// one would stamp the write at the instant it was sent, which no
+	// comparison can call later).
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Millisecond)
+		return now
+	}
+	sb, err := sandbox.Start(sandbox.Options{Contacts: 60, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	fsys := fstest.MapFS{
+		"backflow.yml": {Data: []byte(`name: not_taken
+warehouse: warehouse.duckdb
+hubspot:
+  token_env: HUBSPOT_TOKEN
+  extract:
+    objects: [contacts]
+pendo:
+  integration_key_env: PENDO_INTEGRATION_KEY
+  extract:
+    streams: [visitors]
+`)},
+		"models/demote.sql": {Data: []byte(`SELECT id AS contact_id, 'subscriber' AS lifecyclestage, 'Demoted' AS jobtitle
+FROM raw_hubspot.contacts WHERE lifecyclestage = 'customer' AND NOT archived ORDER BY id LIMIT 2
+`)},
+		"syncs/demote.yml": {Data: []byte(`model: demote
+destination: hubspot
+object: contacts
+key: contact_id
+mode: update
+fields:
+  lifecyclestage: lifecyclestage
+  jobtitle: jobtitle
+`)},
+	}
+	p, secrets := sandboxed(t, sb, fsys, "not_taken")
+	db := filepath.Join(t.TempDir(), "w.duckdb")
+	opts := pipeline.Options{Project: p.Pipeline(), WarehousePath: db, Secrets: secrets, Now: clock}
+	for _, name := range []string{"first", "second"} {
+		mu.Lock()
+		now = now.Add(time.Hour)
+		mu.Unlock()
+		if _, err := pipeline.Run(ctx, opts); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	w, err := warehouse.Open(ctx, db, warehouse.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rows, err := w.DB().QueryContext(ctx, `SELECT key, field, found, coalesce(source, ''), coalesce(source_label, '') FROM backflow.drift ORDER BY key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var key, field, found, source, label string
+		if err := rows.Scan(&key, &field, &found, &source, &label); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if field != "lifecyclestage" || found != "customer" || source != "NOT_TAKEN" || !strings.Contains(label, "only moves forward") {
+			t.Errorf("drift %s.%s found %q, source %q (%s); want lifecyclestage kept at customer, NOT_TAKEN", key, field, found, source, label)
+		}
+		if o, _ := sb.HubSpot.Object("contacts", key); o.Properties["jobtitle"] != "Demoted" {
+			t.Errorf("contact %s: jobtitle %q, want the write's other property taken", key, o.Properties["jobtitle"])
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d drift rows, want the 2 demoted contacts' stages", n)
+	}
 }

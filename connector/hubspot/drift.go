@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	api "github.com/backflow-dev/backflow/api/hubspot"
 	"github.com/backflow-dev/backflow/load"
@@ -146,10 +147,35 @@ func (h *objects) Explain(ctx context.Context, drifts []load.Drift) ([]load.Orig
 			continue
 		}
 		v := versions[0]
+		if !d.Pushed.IsZero() && v.Timestamp.Before(d.Pushed.Add(-clockSkew)) {
+			// Nothing changed the property after backflow's write: HubSpot
+			// answered 200 and kept its value.
+			out[i] = load.Origin{Source: NotTaken, Label: notTakenWhy(h.object, d.Field), At: v.Timestamp}
+			continue
+		}
 		out[i] = load.Origin{Source: v.SourceType, SourceID: v.SourceID, Label: v.SourceLabel, At: v.Timestamp}
 		if v.UpdatedByUserID != 0 {
 			out[i].UserID = strconv.FormatInt(v.UpdatedByUserID, 10)
 		}
 	}
 	return out, nil
+}
+
+// NotTaken is the drift source of a write HubSpot accepted and did not
+// apply: the property's history has no change after it.
+const NotTaken = "NOT_TAKEN"
+
+// clockSkew is how far HubSpot's clock (history timestamps) and
+// backflow's (when a batch went out) may disagree: a change less than this
+// before the write is not called "not taken", so that an edit made just
+// after it is never hidden as one.
+const clockSkew = time.Minute
+
+func notTakenWhy(object, field string) string {
+	if object == "contacts" || object == "companies" {
+		if field == "lifecyclestage" {
+			return "HubSpot kept its value: through the API a lifecycle stage only moves forward (clear it first to move it back)"
+		}
+	}
+	return "HubSpot kept the value it held before backflow's write: its history has no later change"
 }
