@@ -86,12 +86,12 @@ type ModelLineage struct {
 // arguments. A table function that reads outside the file (read_csv, a
 // table macro) and PIVOT make what reads them Unknown.
 func Lineage(ctx context.Context, db *sqlx.DB, ordered []Model) ([]ModelLineage, error) {
-	r := &resolver{ctx: ctx, db: db}
-	if err := db.SelectContext(ctx, &r.aggregateNames, `SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'`); err != nil {
+	r := &resolver{ctx: ctx, db: db, aggregates: map[string]bool{}}
+	var aggregates []string
+	if err := db.SelectContext(ctx, &aggregates, `SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'`); err != nil {
 		return nil, fmt.Errorf("lineage: list aggregate functions: %w", err)
 	}
-	r.aggregates = map[string]bool{}
-	for _, f := range r.aggregateNames {
+	for _, f := range aggregates {
 		r.aggregates[strings.ToLower(f)] = true
 	}
 	if err := r.loadMacros(); err != nil {
@@ -110,14 +110,13 @@ func Lineage(ctx context.Context, db *sqlx.DB, ordered []Model) ([]ModelLineage,
 
 // resolver holds what one Lineage call learned from the database.
 type resolver struct {
-	ctx            context.Context
-	db             *sqlx.DB
-	tables         map[string][]string // "schema.table" → columns, in order
-	aggregateNames []string
-	aggregates     map[string]bool
-	macros         map[string]*macro // by lower-cased name
-	depth          int               // macros being expanded
-	err            error             // the first database error; resolution stops at it
+	ctx        context.Context
+	db         *sqlx.DB
+	tables     map[string][]string // "schema.table" → columns, in order
+	aggregates map[string]bool
+	macros     map[string]*macro // by lower-cased name
+	depth      int               // macros being expanded
+	err        error             // the first database error; resolution stops at it
 }
 
 func (r *resolver) model(m Model) (ml ModelLineage, err error) {
