@@ -44,17 +44,7 @@ func TestDrift_Sandbox(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	query := func(q string, dest ...any) {
-		t.Helper()
-		w, err := warehouse.Open(ctx, db, warehouse.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		if err := w.DB().QueryRowContext(ctx, q).Scan(dest...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	query := queryFile(t, db)
 	run("first")  // creates the properties and sends
 	run("second") // extraction stages the new properties and reads the writes back
 	run("third")
@@ -130,17 +120,7 @@ func TestDrift_ListMembership(t *testing.T) {
 					t.Fatalf("%s: %v", name, err)
 				}
 			}
-			query := func(q string, dest ...any) {
-				t.Helper()
-				w, err := warehouse.Open(ctx, db, warehouse.Options{ReadOnly: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer w.Close()
-				if err := w.DB().QueryRowContext(ctx, q).Scan(dest...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
+			query := queryFile(t, db)
 			run("first")  // creates the list and adds the members
 			run("second") // stages the list as backflow left it
 			var drifted int
@@ -290,5 +270,21 @@ fields:
 	}
 	if n != 2 {
 		t.Fatalf("%d drift rows, want the 2 demoted contacts' stages", n)
+	}
+}
+
+// queryFile scans one row of a query of the DuckDB file at db, opened
+// read-only for the query alone.
+func queryFile(t *testing.T, db string) func(q string, dest ...any) {
+	return func(q string, dest ...any) {
+		t.Helper()
+		w, err := warehouse.Open(context.Background(), db, warehouse.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if err := w.DB().QueryRow(q).Scan(dest...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }
