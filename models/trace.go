@@ -123,6 +123,9 @@ func (g *ColumnGraph) Upstream(ref Ref) Trace {
 	return Trace{From: from.sorted(), Via: via.sorted(), Rows: rows.sorted(), Unknown: slices.Compact(unknown)}
 }
 
+// RefKey is a ref as a case-insensitive key.
+func RefKey(r Ref) string { return strings.ToLower(r.String()) }
+
 func setOf(rs []Ref) refSet {
 	s := refSet{}
 	for _, r := range rs {
@@ -145,20 +148,22 @@ type Impact struct {
 // change: ref may be a source column (raw_hubspot.contacts.email) or a
 // model column.
 func (g *ColumnGraph) Downstream(ref Ref) Impact {
-	values := refSet{ref: true}
+	// SQL names are case-insensitive: so is the match.
+	values := map[string]bool{RefKey(ref): true}
+	hit := func(r Ref) bool { return values[RefKey(r)] }
 	rowModels := map[string]bool{}
 	var imp Impact
 	// Build order means one pass sees every model's inputs first.
 	for _, name := range g.order {
 		ml := g.byModel[strings.ToLower(name)]
 		for _, c := range ml.Columns {
-			if slices.ContainsFunc(c.From, func(r Ref) bool { return values[r] }) {
+			if slices.ContainsFunc(c.From, hit) {
 				r := Ref{Schema: "models", Table: ml.Model, Column: c.Column}
-				values[r] = true
+				values[RefKey(r)] = true
 				imp.Values = append(imp.Values, r)
 			}
 		}
-		if slices.ContainsFunc(ml.Rows, func(r Ref) bool { return values[r] }) ||
+		if slices.ContainsFunc(ml.Rows, hit) ||
 			slices.ContainsFunc(ml.reads(), func(m string) bool { return rowModels[strings.ToLower(m)] }) {
 			rowModels[strings.ToLower(ml.Model)] = true
 			imp.Rows = append(imp.Rows, ml.Model)

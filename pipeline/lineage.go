@@ -100,7 +100,8 @@ func (l *Lineage) Unknown() int {
 // check's warning about vanished columns is not made. It returns
 // *CheckError when the models have problems.
 func FileLineage(ctx context.Context, opts Options) (*CheckResult, error) {
-	start := time.Now()
+	start := time.Now() // for Duration only, as Check's
+
 	res := &CheckResult{}
 	if _, err := os.Stat(opts.WarehousePath); err != nil {
 		return res, fmt.Errorf("lineage: %w: run backflow extract first (or leave out --offline, to read the shapes from the APIs)", err)
@@ -133,7 +134,7 @@ func FileLineage(ctx context.Context, opts Options) (*CheckResult, error) {
 
 // lineage resolves the bound models and the syncs on them.
 func lineage(ctx context.Context, db *sqlx.DB, p *Project, syncs []string, ordered []models.Model, bound map[string]bool, produced map[string]map[string]bool) (*Lineage, error) {
-	start := time.Now()
+	start := time.Now() // for Duration only: how long, never what
 	var ms []models.Model
 	for _, m := range ordered {
 		if bound[m.Name] {
@@ -232,9 +233,9 @@ type LineageImpact struct {
 // (a raw column, or a model column) would change.
 func (l *Lineage) Impact(ref models.Ref) LineageImpact {
 	imp := LineageImpact{Impact: l.Graph().Downstream(ref)}
-	values := map[models.Ref]bool{ref: true}
+	values := map[string]bool{models.RefKey(ref): true}
 	for _, v := range imp.Values {
-		values[v] = true
+		values[models.RefKey(v)] = true
 	}
 	for _, s := range l.Syncs {
 		rows := slices.ContainsFunc(imp.Rows, func(m string) bool { return strings.EqualFold(m, s.Model) })
@@ -242,7 +243,7 @@ func (l *Lineage) Impact(ref models.Ref) LineageImpact {
 			if f.Column == "" {
 				continue
 			}
-			value := values[models.Ref{Schema: "models", Table: s.Model, Column: f.Column}]
+			value := values[models.RefKey(models.Ref{Schema: "models", Table: s.Model, Column: f.Column})]
 			if value || rows {
 				imp.Fields = append(imp.Fields, ImpactedField{Sync: s.Sync, Destination: s.Destination, Field: f.Field, Column: f.Column, Value: value})
 			}

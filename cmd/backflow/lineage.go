@@ -147,7 +147,12 @@ func lookupColumn(l *pipeline.Lineage, arg string) (ref models.Ref, what string,
 					return models.Ref{Schema: "models", Table: s.Model, Column: f.Column}, fieldName(s, f), nil
 				}
 			}
-			return ref, "", fmt.Errorf("sync %s writes no field %q (backflow lineage lists them)", s.Sync, parts[1])
+			// A sync and its model often share a name: MODEL.COLUMN then,
+			// when the model has that column.
+			ml := l.Graph().Model(parts[0])
+			if ml == nil || !slices.ContainsFunc(ml.Columns, func(c models.ColumnLineage) bool { return strings.EqualFold(c.Column, parts[1]) }) {
+				return ref, "", fmt.Errorf("sync %s writes no field %q (backflow lineage lists them)", s.Sync, parts[1])
+			}
 		}
 		parts = append([]string{"models"}, parts...)
 	}
